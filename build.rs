@@ -1,0 +1,32 @@
+//! Generates the `fivetran_sdk.v2` types without a system `protoc`: `protox` parses `proto/` in Rust.
+//!
+//! Two passes over the same descriptors:
+//! - `fivetran_sdk.v2.rs`: every message plus the gRPC client, the standard prost types any host decodes with;
+//! - `server/fivetran_sdk.v2.rs`: only the server trait, with `UpdateResponse` mapped to the hand-written
+//!   wire type in `src/wire.rs` (records pre-encoded once, no per-record map) and everything else to the
+//!   standard types.
+
+use std::path::PathBuf;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rerun-if-changed=proto");
+    let fds = protox::compile(["connector_sdk.proto"], ["proto"])?;
+    let out = PathBuf::from(std::env::var("OUT_DIR")?);
+
+    tonic_prost_build::configure()
+        .build_server(false)
+        .build_client(true)
+        .out_dir(&out)
+        .compile_fds(fds.clone())?;
+
+    let server_out = out.join("server");
+    std::fs::create_dir_all(&server_out)?;
+    tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(false)
+        .extern_path(".fivetran_sdk.v2.UpdateResponse", "crate::wire::UpdateResponse")
+        .extern_path(".fivetran_sdk.v2", "crate::proto")
+        .out_dir(&server_out)
+        .compile_fds(fds)?;
+    Ok(())
+}

@@ -1,0 +1,1 @@
+//! The connectors, one folder each (`api`, `sync`, `models`, `simulator`).

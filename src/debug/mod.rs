@@ -1,0 +1,1 @@
+//! Local debug runner and its SQLite warehouse.

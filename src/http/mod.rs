@@ -1,0 +1,1 @@
+//! The shared HTTP layer every API connector uses: one client, auth, classification, retries, rate budget.

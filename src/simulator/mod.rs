@@ -1,0 +1,1 @@
+//! Shared machinery for API simulators: request log, fault injection, rate limits, clock.

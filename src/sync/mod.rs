@@ -1,0 +1,1 @@
+//! Shared sync machinery: ID cursor pager, date-window batcher, async jobs, stall guards.
