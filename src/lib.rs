@@ -18,6 +18,7 @@ pub mod proto {
 
 pub mod debug;
 pub mod http;
+pub mod sdk;
 pub mod simulator;
 pub mod sync;
 
