@@ -19,7 +19,10 @@ pub mod proto {
 pub mod debug;
 pub mod error;
 pub mod http;
+pub mod logging;
+pub mod registry;
 pub mod sdk;
+pub mod server;
 pub mod simulator;
 pub mod sync;
 pub mod wire;

@@ -233,7 +233,7 @@ mod tests {
         assert!(cols[0].primary_key);
         assert_eq!(cols[1].r#type, proto::DataType::Decimal as i32);
         assert!(matches!(
-            cols[1].params.as_ref().and_then(|p| p.params.clone()),
+            cols[1].params.as_ref().and_then(|p| p.params),
             Some(proto::data_type_params::Params::Decimal(
                 proto::DecimalParams {
                     precision: 10,
