@@ -1,1 +1,4 @@
 //! Local debug runner and its SQLite warehouse.
+
+pub mod inputs;
+pub mod progress;
