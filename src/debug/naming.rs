@@ -50,7 +50,13 @@ impl Naming {
             Some(declared) => match self {
                 Naming::Fivetran => format!("{destination}_{declared}")
                     .chars()
-                    .map(|c| if is_word(c) { c.to_ascii_lowercase() } else { '_' })
+                    .map(|c| {
+                        if is_word(c) {
+                            c.to_ascii_lowercase()
+                        } else {
+                            '_'
+                        }
+                    })
                     .collect(),
                 Naming::Source => declared.to_owned(),
             },
@@ -204,15 +210,24 @@ mod tests {
             assert_eq!(Naming::Source.table(name), name);
             assert_eq!(Naming::Source.column(name), name);
         }
-        assert_eq!(Naming::Source.schema(Some("MySchema"), "tester"), "MySchema");
+        assert_eq!(
+            Naming::Source.schema(Some("MySchema"), "tester"),
+            "MySchema"
+        );
     }
 
     #[test]
     fn schemas() {
         assert_eq!(Naming::Fivetran.schema(None, "tester"), "tester");
         assert_eq!(Naming::Fivetran.schema(Some(""), "tester"), "tester");
-        assert_eq!(Naming::Fivetran.schema(Some("MySchema"), "tester"), "tester_myschema");
-        assert_eq!(Naming::Fivetran.schema(Some("sales.EU"), "tester"), "tester_sales_eu");
+        assert_eq!(
+            Naming::Fivetran.schema(Some("MySchema"), "tester"),
+            "tester_myschema"
+        );
+        assert_eq!(
+            Naming::Fivetran.schema(Some("sales.EU"), "tester"),
+            "tester_sales_eu"
+        );
         assert_eq!(Naming::Source.schema(None, "tester"), "tester");
     }
 
@@ -220,7 +235,10 @@ mod tests {
     fn parses_strategy_names() {
         assert_eq!("fivetran".parse::<Naming>(), Ok(Naming::Fivetran));
         assert_eq!("SOURCE_NAMING".parse::<Naming>(), Ok(Naming::Source));
-        assert_eq!(Naming::Source.as_str().parse::<Naming>(), Ok(Naming::Source));
+        assert_eq!(
+            Naming::Source.as_str().parse::<Naming>(),
+            Ok(Naming::Source)
+        );
         assert!("snake".parse::<Naming>().is_err());
     }
 

@@ -210,7 +210,10 @@ mod tests {
             r#"{"cursor":"2024"}"#
         );
         state.write(r#"{"cursor":"2025"}"#).unwrap();
-        assert_eq!(state.read().unwrap().as_deref(), Some(r#"{"cursor":"2025"}"#));
+        assert_eq!(
+            state.read().unwrap().as_deref(),
+            Some(r#"{"cursor":"2025"}"#)
+        );
         let names: Vec<_> = fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name())

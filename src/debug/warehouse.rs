@@ -226,7 +226,9 @@ impl LocalWarehouse {
         let path = dir.join(WAREHOUSE_FILE_NAME);
         let conn = Connection::open(&path).context(|| format!("opening {}", path.display()))?;
         conn.busy_timeout(Duration::from_secs(5))
-            .and_then(|()| conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"))
+            .and_then(|()| {
+                conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+            })
             .and_then(|()| conn.execute_batch(&catalog::system_tables_sql()))
             .context(|| format!("preparing {}", path.display()))?;
         conn.set_prepared_statement_cache_capacity(256);
@@ -240,7 +242,8 @@ impl LocalWarehouse {
             None => saved.unwrap_or_else(|| "{}".to_owned()),
         };
 
-        conn.execute_batch("BEGIN").context(|| "beginning a transaction".to_owned())?;
+        conn.execute_batch("BEGIN")
+            .context(|| "beginning a transaction".to_owned())?;
         let mut warehouse = LocalWarehouse {
             conn,
             state,
@@ -285,10 +288,13 @@ impl LocalWarehouse {
     pub fn apply_schema(&mut self, schema: &SchemaResponse) -> Result<()> {
         self.guarded("apply the schema", |w| match &schema.response {
             None | Some(schema_response::Response::SchemaResponseNotSupported(_)) => Ok(()),
-            Some(schema_response::Response::WithSchema(list)) => list
-                .schemas
-                .iter()
-                .try_for_each(|s| s.tables.iter().try_for_each(|t| w.declare(Some(&s.name), t))),
+            Some(schema_response::Response::WithSchema(list)) => {
+                list.schemas.iter().try_for_each(|s| {
+                    s.tables
+                        .iter()
+                        .try_for_each(|t| w.declare(Some(&s.name), t))
+                })
+            }
             Some(schema_response::Response::WithoutSchema(list)) => {
                 list.tables.iter().try_for_each(|t| w.declare(None, t))
             }
@@ -347,7 +353,11 @@ impl LocalWarehouse {
     }
 
     /// Runs `f` unless the sync has ended or failed; an error from `f` fails the sync.
-    fn guarded<T>(&mut self, operation: &'static str, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+    fn guarded<T>(
+        &mut self,
+        operation: &'static str,
+        f: impl FnOnce(&mut Self) -> Result<T>,
+    ) -> Result<T> {
         match &self.phase {
             Phase::Open => {}
             Phase::Failed(cause) => {
@@ -356,8 +366,18 @@ impl LocalWarehouse {
                     cause: cause.clone(),
                 })
             }
-            Phase::Finished => return Err(WarehouseError::Ended { operation, how: "finished" }),
-            Phase::Aborted => return Err(WarehouseError::Ended { operation, how: "been aborted" }),
+            Phase::Finished => {
+                return Err(WarehouseError::Ended {
+                    operation,
+                    how: "finished",
+                })
+            }
+            Phase::Aborted => {
+                return Err(WarehouseError::Ended {
+                    operation,
+                    how: "been aborted",
+                })
+            }
         }
         let result = f(self);
         if let Err(e) = &result {
@@ -423,16 +443,19 @@ impl LocalWarehouse {
                     self.file_chunks_reported = true;
                     tracing::warn!("file uploads are not stored by the local warehouse");
                 }
-                Ok(Applied::Skipped("file uploads are not stored by the local warehouse"))
+                Ok(Applied::Skipped(
+                    "file uploads are not stored by the local warehouse",
+                ))
             }
         }
     }
 
     fn apply_record(&mut self, record: &StructuredRecord) -> Result<()> {
-        let kind = RecordType::try_from(record.r#type).map_err(|_| WarehouseError::UnknownRecordType {
-            table: record.table_name.clone(),
-            value: record.r#type,
-        })?;
+        let kind =
+            RecordType::try_from(record.r#type).map_err(|_| WarehouseError::UnknownRecordType {
+                table: record.table_name.clone(),
+                value: record.r#type,
+            })?;
         let t = self.table_for(record.schema_name.as_deref(), &record.table_name)?;
         match kind {
             RecordType::Upsert => self.upsert(t, record),
@@ -450,7 +473,11 @@ impl LocalWarehouse {
         }
         self.report_conflicts(t, &row);
         let table = &self.tables[t];
-        let (synced, deleted, null) = (Cell::Text(Cow::Borrowed(self.clock.text())), Cell::Integer(0), Cell::Null);
+        let (synced, deleted, null) = (
+            Cell::Text(Cow::Borrowed(self.clock.text())),
+            Cell::Integer(0),
+            Cell::Null,
+        );
         let params = row.iter().enumerate().map(|(i, cell)| match i {
             _ if i == table.synced => &synced,
             _ if i == table.deleted => &deleted,
@@ -479,7 +506,11 @@ impl LocalWarehouse {
             .collect();
         let mut sql = format!("UPDATE {} SET ", table.quoted);
         for (n, &i) in set.iter().enumerate() {
-            sql.push_str(&format!("{} = ?{}, ", catalog::quote(&table.columns[i].name), n + 1));
+            sql.push_str(&format!(
+                "{} = ?{}, ",
+                catalog::quote(&table.columns[i].name),
+                n + 1
+            ));
         }
         sql.push_str(&format!(
             "{} = ?{}, {} = 0 WHERE {}",
@@ -518,7 +549,8 @@ impl LocalWarehouse {
             table.key_condition(2)
         );
         let synced = Cell::Text(Cow::Borrowed(self.clock.text()));
-        let params = std::iter::once(&synced).chain(table.key.iter().filter_map(|&k| row[k].as_ref()));
+        let params =
+            std::iter::once(&synced).chain(table.key.iter().filter_map(|&k| row[k].as_ref()));
         self.conn
             .prepare_cached(&sql)
             .and_then(|mut stmt| stmt.execute(rusqlite::params_from_iter(params)))
@@ -562,14 +594,25 @@ impl LocalWarehouse {
     /// The record's values by column position (`None`: the record does not set that column). Columns met for
     /// the first time are resolved through the naming strategy and, if `create` and the value is not null,
     /// created — in name order, so that the table's column order does not depend on map iteration.
-    fn row<'r>(&mut self, t: usize, record: &'r StructuredRecord, create: bool) -> Result<Vec<Option<Cell<'r>>>> {
-        let mut known: Vec<(usize, Cell<'r>)> = Vec::with_capacity(record.data.len() + record.row_data.len());
+    fn row<'r>(
+        &mut self,
+        t: usize,
+        record: &'r StructuredRecord,
+        create: bool,
+    ) -> Result<Vec<Option<Cell<'r>>>> {
+        let mut known: Vec<(usize, Cell<'r>)> =
+            Vec::with_capacity(record.data.len() + record.row_data.len());
         let mut fresh: Vec<(&'r str, Cell<'r>)> = Vec::new();
         let cells = record
             .data
             .iter()
             .map(|(name, value)| (name, values::cell(value)))
-            .chain(record.row_data.iter().map(|(name, bytes)| (name, values::row_data_cell(bytes))));
+            .chain(
+                record
+                    .row_data
+                    .iter()
+                    .map(|(name, bytes)| (name, values::row_data_cell(bytes))),
+            );
         for (source, cell) in cells {
             let cell = cell.map_err(|e| WarehouseError::InvalidValue {
                 table: self.tables[t].name.to_string(),
@@ -602,7 +645,13 @@ impl LocalWarehouse {
     }
 
     /// Resolves a source column name seen for the first time in table `t`.
-    fn new_source_column(&mut self, t: usize, source: &str, cell: &Cell<'_>, create: bool) -> Result<Option<usize>> {
+    fn new_source_column(
+        &mut self,
+        t: usize,
+        source: &str,
+        cell: &Cell<'_>,
+        create: bool,
+    ) -> Result<Option<usize>> {
         let renamed = self.naming.column(source);
         let table = &mut self.tables[t];
         if renamed.is_empty() {
@@ -614,7 +663,9 @@ impl LocalWarehouse {
         }
         if table.is_system(&renamed) {
             tracing::warn!(table = %table.name, column = source, "the warehouse sets this column itself: the values sent are ignored");
-            table.source_columns.insert(source.to_owned(), SourceColumn::Ignored);
+            table
+                .source_columns
+                .insert(source.to_owned(), SourceColumn::Ignored);
             return Ok(None);
         }
         if let Some(i) = table.position(&renamed) {
@@ -627,7 +678,9 @@ impl LocalWarehouse {
                 tracing::warn!(table = %table.name, first = %other, second = source, column = %renamed,
                     "two columns become one: a row keeps only one of their values");
             }
-            table.source_columns.insert(source.to_owned(), SourceColumn::At(i));
+            table
+                .source_columns
+                .insert(source.to_owned(), SourceColumn::At(i));
             return Ok(Some(i));
         }
         // A null creates no column (it reads as NULL without one); a delete creates none either.
@@ -641,21 +694,24 @@ impl LocalWarehouse {
                 .context(|| format!("adding column {} to {}", table.columns[i].name, table.name))?;
             table.counts.schema_changes += 1;
         }
-        table.source_columns.insert(source.to_owned(), SourceColumn::At(i));
+        table
+            .source_columns
+            .insert(source.to_owned(), SourceColumn::At(i));
         Ok(Some(i))
     }
 
     /// Checks the key of a keyed table, or computes `_fivetran_id` for a keyless one.
-    fn fill_key(&self, t: usize, row: &mut [Option<Cell<'_>>], operation: &'static str) -> Result<()> {
+    fn fill_key(
+        &self,
+        t: usize,
+        row: &mut [Option<Cell<'_>>],
+        operation: &'static str,
+    ) -> Result<()> {
         let table = &self.tables[t];
         if table.keyless {
-            let id = row_id::fivetran_id(
-                table
-                    .columns
-                    .iter()
-                    .zip(row.iter())
-                    .filter_map(|(column, cell)| cell.as_ref().map(|cell| (column.name.as_str(), cell))),
-            );
+            let id = row_id::fivetran_id(table.columns.iter().zip(row.iter()).filter_map(
+                |(column, cell)| cell.as_ref().map(|cell| (column.name.as_str(), cell)),
+            ));
             row[table.key[0]] = Some(Cell::Text(Cow::Owned(id)));
             return Ok(());
         }
@@ -688,7 +744,11 @@ impl LocalWarehouse {
     /// The table a record or truncate names, creating its in-memory entry for an unknown table.
     fn table_for(&mut self, source_schema: Option<&str>, source_table: &str) -> Result<usize> {
         let schema_key = source_schema.unwrap_or("");
-        if let Some(&t) = self.by_source.get(schema_key).and_then(|m| m.get(source_table)) {
+        if let Some(&t) = self
+            .by_source
+            .get(schema_key)
+            .and_then(|m| m.get(source_table))
+        {
             return Ok(t);
         }
         let name = self.destination_name(source_schema, source_table)?;
@@ -726,7 +786,11 @@ impl LocalWarehouse {
             .insert(source_table.to_owned(), t);
     }
 
-    fn destination_name(&self, source_schema: Option<&str>, source_table: &str) -> Result<TableName> {
+    fn destination_name(
+        &self,
+        source_schema: Option<&str>,
+        source_table: &str,
+    ) -> Result<TableName> {
         let table = self.naming.table(source_table);
         if table.is_empty() {
             return Err(WarehouseError::EmptyName {
@@ -742,7 +806,11 @@ impl LocalWarehouse {
     }
 
     /// Declares one table of a schema: creates it, or brings an existing one up to the declaration.
-    fn declare(&mut self, source_schema: Option<&str>, declared: &crate::proto::Table) -> Result<()> {
+    fn declare(
+        &mut self,
+        source_schema: Option<&str>,
+        declared: &crate::proto::Table,
+    ) -> Result<()> {
         let name = self.destination_name(source_schema, &declared.name)?;
         let keyless = !declared.columns.iter().any(|c| c.primary_key);
         let mut columns: Vec<(String, Affinity)> = Vec::new();
@@ -758,12 +826,18 @@ impl LocalWarehouse {
                 });
             }
             let folded = renamed.to_ascii_lowercase();
-            if folded == catalog::SYNCED || folded == catalog::DELETED || (keyless && folded == FIVETRAN_ID) {
+            if folded == catalog::SYNCED
+                || folded == catalog::DELETED
+                || (keyless && folded == FIVETRAN_ID)
+            {
                 tracing::warn!(table = %name, column = %column.name, "declared column is set by the warehouse itself: ignored");
                 continue;
             }
             sources.push((&column.name, renamed.clone()));
-            if columns.iter().any(|(c, _)| c.eq_ignore_ascii_case(&renamed)) {
+            if columns
+                .iter()
+                .any(|(c, _)| c.eq_ignore_ascii_case(&renamed))
+            {
                 tracing::warn!(table = %name, column = %column.name, renamed = %renamed,
                     "two declared columns become one: the first declaration is kept");
                 continue;
@@ -796,7 +870,10 @@ impl LocalWarehouse {
         let table = &mut self.tables[t];
         for (source, renamed) in sources {
             if let Some(i) = table.position(&renamed) {
-                table.source_columns.entry(source.to_owned()).or_insert(SourceColumn::At(i));
+                table
+                    .source_columns
+                    .entry(source.to_owned())
+                    .or_insert(SourceColumn::At(i));
             }
         }
         self.link_source(t, source_schema.unwrap_or(""), &declared.name);
@@ -804,7 +881,12 @@ impl LocalWarehouse {
     }
 
     /// Brings an existing table up to its declaration: same key, declared columns added.
-    fn extend_declared(&mut self, t: usize, columns: Vec<(String, Affinity)>, key: &[String]) -> Result<()> {
+    fn extend_declared(
+        &mut self,
+        t: usize,
+        columns: Vec<(String, Affinity)>,
+        key: &[String],
+    ) -> Result<()> {
         let table = &mut self.tables[t];
         let mut existing: Vec<String> = table.key_names().map(str::to_ascii_lowercase).collect();
         let mut wanted: Vec<String> = if key.is_empty() {
@@ -818,7 +900,11 @@ impl LocalWarehouse {
             return Err(WarehouseError::KeyChanged {
                 table: table.name.to_string(),
                 existing: table.key_names().collect::<Vec<_>>().join(", "),
-                declared: if key.is_empty() { FIVETRAN_ID.to_owned() } else { key.join(", ") },
+                declared: if key.is_empty() {
+                    FIVETRAN_ID.to_owned()
+                } else {
+                    key.join(", ")
+                },
             });
         }
         for (name, affinity) in columns {
@@ -886,7 +972,11 @@ impl LocalWarehouse {
             .map(|(&t, cutoff)| [self.tables[t].sqlite_name.as_str(), cutoff.as_str()])
             .collect();
         let text = serde_json::to_string(&pending).unwrap_or_default();
-        catalog::set_metadata(&self.conn, DEFERRED_KEY, (!pending.is_empty()).then_some(text.as_str()))?;
+        catalog::set_metadata(
+            &self.conn,
+            DEFERRED_KEY,
+            (!pending.is_empty()).then_some(text.as_str()),
+        )?;
         self.deferred_saved = !pending.is_empty();
         Ok(())
     }
@@ -902,10 +992,11 @@ impl LocalWarehouse {
             tracing::warn!("the deferred truncates an earlier sync left are dropped: this sync starts with no state");
             return Ok(());
         }
-        let pending: Vec<(String, String)> = serde_json::from_str(&text).map_err(|e| WarehouseError::Damaged {
-            table: catalog::METADATA_TABLE.to_owned(),
-            reason: format!("deferred truncates are not readable: {e}"),
-        })?;
+        let pending: Vec<(String, String)> =
+            serde_json::from_str(&text).map_err(|e| WarehouseError::Damaged {
+                table: catalog::METADATA_TABLE.to_owned(),
+                reason: format!("deferred truncates are not readable: {e}"),
+            })?;
         for (sqlite_name, cutoff) in pending {
             if let Some(&t) = self.by_sqlite_name.get(&sqlite_name.to_ascii_lowercase()) {
                 self.deferred.insert(t, cutoff);
@@ -946,10 +1037,12 @@ fn fixed_naming(conn: &Connection, wanted: Naming) -> Result<Naming> {
             Ok(wanted)
         }
         Some(stored) => {
-            let stored = stored.parse::<Naming>().map_err(|e| WarehouseError::Damaged {
-                table: catalog::METADATA_TABLE.to_owned(),
-                reason: e.to_string(),
-            })?;
+            let stored = stored
+                .parse::<Naming>()
+                .map_err(|e| WarehouseError::Damaged {
+                    table: catalog::METADATA_TABLE.to_owned(),
+                    reason: e.to_string(),
+                })?;
             if stored != wanted {
                 tracing::warn!(kept = %stored, asked = %wanted,
                     "ignored naming option: the naming strategy of a warehouse cannot change after its first sync");

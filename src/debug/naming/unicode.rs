@@ -6,6 +6,7 @@
 //! of characters that become nothing. Every other non-ASCII character is not a word character.
 
 /// `(character, the ASCII letter or digit it becomes)`, sorted by character.
+#[rustfmt::skip]
 pub(super) static ASCII_BASE: [(char, u8); 490] = [
     ('\u{c0}', b'A'), ('\u{c1}', b'A'), ('\u{c2}', b'A'), ('\u{c3}', b'A'), ('\u{c4}', b'A'), ('\u{c5}', b'A'),
     ('\u{c7}', b'C'), ('\u{c8}', b'E'), ('\u{c9}', b'E'), ('\u{ca}', b'E'), ('\u{cb}', b'E'), ('\u{cc}', b'I'),
@@ -92,6 +93,7 @@ pub(super) static ASCII_BASE: [(char, u8); 490] = [
 ];
 
 /// Inclusive ranges of the characters that vanish (combining marks), sorted.
+#[rustfmt::skip]
 pub(super) static VANISHING: [(char, char); 336] = [
     ('\u{300}', '\u{36f}'), ('\u{483}', '\u{487}'), ('\u{591}', '\u{5bd}'), ('\u{5bf}', '\u{5bf}'),
     ('\u{5c1}', '\u{5c2}'), ('\u{5c4}', '\u{5c5}'), ('\u{5c7}', '\u{5c7}'), ('\u{610}', '\u{61a}'),
@@ -206,6 +208,7 @@ pub(super) static VANISHING: [(char, char); 336] = [
 // out.append("//! of characters that become nothing. Every other non-ASCII character is not a word character.")
 // out.append("")
 // out.append("/// `(character, the ASCII letter or digit it becomes)`, sorted by character.")
+// out.append("#[rustfmt::skip]")
 // out.append(f"pub(super) static ASCII_BASE: [(char, u8); {len(base)}] = [")
 // items = [f"('\\u{{{cp:x}}}', b'{v}')" for cp, v in sorted(base.items())]
 // for i in range(0, len(items), 6):
@@ -213,6 +216,7 @@ pub(super) static VANISHING: [(char, char); 336] = [
 // out.append("];")
 // out.append("")
 // out.append("/// Inclusive ranges of the characters that vanish (combining marks), sorted.")
+// out.append("#[rustfmt::skip]")
 // out.append(f"pub(super) static VANISHING: [(char, char); {len(ranges)}] = [")
 // items = [f"('\\u{{{a:x}}}', '\\u{{{b:x}}}')" for a, b in ranges]
 // for i in range(0, len(items), 4):

@@ -117,14 +117,22 @@ impl Table {
     }
 
     /// The table as the SQLite file holds it (from `PRAGMA table_info`).
-    pub(crate) fn load(conn: &Connection, name: TableName, sqlite_name: &str) -> Result<Self, WarehouseError> {
+    pub(crate) fn load(
+        conn: &Connection,
+        name: TableName,
+        sqlite_name: &str,
+    ) -> Result<Self, WarehouseError> {
         let quoted = quote(sqlite_name);
         let mut stmt = conn
             .prepare(&format!("PRAGMA table_info({quoted})"))
             .context(|| format!("reading the columns of {sqlite_name}"))?;
         let rows = stmt
             .query_map([], |row| {
-                Ok((row.get::<_, String>(1)?, row.get::<_, String>(2)?, row.get::<_, i64>(5)?))
+                Ok((
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, i64>(5)?,
+                ))
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
             .context(|| format!("reading the columns of {sqlite_name}"))?;
@@ -133,7 +141,9 @@ impl Table {
             reason: reason.to_owned(),
         };
         if rows.is_empty() {
-            return Err(damaged("it is listed in _fivetran_tables but does not exist"));
+            return Err(damaged(
+                "it is listed in _fivetran_tables but does not exist",
+            ));
         }
         let mut table = Table::new(name, Vec::new(), &[]);
         table.sqlite_name = sqlite_name.to_owned();
@@ -149,8 +159,12 @@ impl Table {
         }
         key.sort_unstable();
         table.key = key.into_iter().map(|(_, position)| position).collect();
-        table.synced = table.position(SYNCED).ok_or_else(|| damaged("no _fivetran_synced column"))?;
-        table.deleted = table.position(DELETED).ok_or_else(|| damaged("no _fivetran_deleted column"))?;
+        table.synced = table
+            .position(SYNCED)
+            .ok_or_else(|| damaged("no _fivetran_synced column"))?;
+        table.deleted = table
+            .position(DELETED)
+            .ok_or_else(|| damaged("no _fivetran_deleted column"))?;
         if table.key.is_empty() {
             return Err(damaged("no primary key"));
         }
@@ -251,13 +265,17 @@ pub(crate) fn load_all(conn: &Connection) -> Result<Vec<Table>, WarehouseError> 
             "SELECT sqlite_name, schema_name, table_name FROM {TABLES_TABLE} ORDER BY sqlite_name"
         ))
         .and_then(|mut stmt| {
-            stmt.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get(1)?, row.get(2)?)))?
-                .collect::<Result<Vec<(String, String, String)>, _>>()
+            stmt.query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get(1)?, row.get(2)?))
+            })?
+            .collect::<Result<Vec<(String, String, String)>, _>>()
         })
         .context(|| "reading the list of tables".to_owned())?;
     listed
         .into_iter()
-        .map(|(sqlite_name, schema, table)| Table::load(conn, TableName::new(schema, table), &sqlite_name))
+        .map(|(sqlite_name, schema, table)| {
+            Table::load(conn, TableName::new(schema, table), &sqlite_name)
+        })
         .collect()
 }
 
@@ -284,15 +302,24 @@ pub(crate) fn metadata(conn: &Connection, key: &str) -> Result<Option<String>, W
 }
 
 /// Sets a metadata value (`None` removes it).
-pub(crate) fn set_metadata(conn: &Connection, key: &str, value: Option<&str>) -> Result<(), WarehouseError> {
+pub(crate) fn set_metadata(
+    conn: &Connection,
+    key: &str,
+    value: Option<&str>,
+) -> Result<(), WarehouseError> {
     let result = match value {
         Some(value) => conn.execute(
             &format!("INSERT OR REPLACE INTO {METADATA_TABLE} (key, value) VALUES (?1, ?2)"),
             [key, value],
         ),
-        None => conn.execute(&format!("DELETE FROM {METADATA_TABLE} WHERE key = ?1"), [key]),
+        None => conn.execute(
+            &format!("DELETE FROM {METADATA_TABLE} WHERE key = ?1"),
+            [key],
+        ),
     };
-    result.map(drop).context(|| format!("writing metadata {key}"))
+    result
+        .map(drop)
+        .context(|| format!("writing metadata {key}"))
 }
 
 #[cfg(test)]
@@ -303,7 +330,10 @@ mod tests {
     fn declared_table_sql() {
         let table = Table::new(
             TableName::new("tester", "users"),
-            vec![("id".into(), Affinity::Integer), ("na\"me".into(), Affinity::Text)],
+            vec![
+                ("id".into(), Affinity::Integer),
+                ("na\"me".into(), Affinity::Text),
+            ],
             &["id".to_owned()],
         );
         assert_eq!(
@@ -330,7 +360,10 @@ mod tests {
         let conn = Connection::open_in_memory().unwrap();
         let made = Table::new(
             TableName::new("s", "t"),
-            vec![("b".into(), Affinity::Blob), ("a".into(), Affinity::Untyped)],
+            vec![
+                ("b".into(), Affinity::Blob),
+                ("a".into(), Affinity::Untyped),
+            ],
             &["a".to_owned(), "b".to_owned()],
         );
         conn.execute_batch(&made.create_sql()).unwrap();

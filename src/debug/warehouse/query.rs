@@ -73,14 +73,24 @@ impl LocalWarehouse {
         let t = self.existing(table)?;
         let order: Vec<String> = t.key_names().map(quote).collect();
         let sql = format!("SELECT * FROM {} ORDER BY {}", t.quoted, order.join(", "));
-        let mut stmt = self.conn.prepare(&sql).context(|| format!("reading the rows of {table}"))?;
+        let mut stmt = self
+            .conn
+            .prepare(&sql)
+            .context(|| format!("reading the rows of {table}"))?;
         let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
-        let mut rows = stmt.query([]).context(|| format!("reading the rows of {table}"))?;
+        let mut rows = stmt
+            .query([])
+            .context(|| format!("reading the rows of {table}"))?;
         let mut out = Vec::new();
-        while let Some(row) = rows.next().context(|| format!("reading the rows of {table}"))? {
+        while let Some(row) = rows
+            .next()
+            .context(|| format!("reading the rows of {table}"))?
+        {
             let mut map = BTreeMap::new();
             for (i, name) in names.iter().enumerate() {
-                let value = row.get_ref(i).context(|| format!("reading the rows of {table}"))?;
+                let value = row
+                    .get_ref(i)
+                    .context(|| format!("reading the rows of {table}"))?;
                 map.insert(name.clone(), json(value));
             }
             out.push(map);
@@ -115,7 +125,10 @@ pub(crate) fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
         for i in 0..4 {
             if i <= chunk.len() {
                 out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);

@@ -125,7 +125,10 @@ mod tests {
         };
         summary.add_table(TableName::new("tester", "a"), &one);
         summary.add_table(TableName::new("tester", "b"), &one);
-        summary.add_table(TableName::new("tester", "idle"), &OperationCounts::default());
+        summary.add_table(
+            TableName::new("tester", "idle"),
+            &OperationCounts::default(),
+        );
         assert_eq!(summary.tables.len(), 2);
         assert_eq!(summary.total.upserts, 4);
         assert_eq!(summary.total.deletes, 2);

@@ -175,18 +175,12 @@ pub(crate) fn cell(value: &ValueType) -> Result<Cell<'_>, ValueError> {
         Inner::Float(f) => Cell::Real(widen_float(*f)),
         Inner::Double(d) => Cell::Real(*d),
         Inner::NaiveDate(ts) => Cell::Text(utc(ts)?.format("%Y-%m-%d").to_string().into()),
-        Inner::NaiveDatetime(ts) => Cell::Text(
-            utc(ts)?
-                .format("%Y-%m-%dT%H:%M:%S%.f")
-                .to_string()
-                .into(),
-        ),
-        Inner::UtcDatetime(ts) => Cell::Text(
-            utc(ts)?
-                .format("%Y-%m-%dT%H:%M:%S%.fZ")
-                .to_string()
-                .into(),
-        ),
+        Inner::NaiveDatetime(ts) => {
+            Cell::Text(utc(ts)?.format("%Y-%m-%dT%H:%M:%S%.f").to_string().into())
+        }
+        Inner::UtcDatetime(ts) => {
+            Cell::Text(utc(ts)?.format("%Y-%m-%dT%H:%M:%S%.fZ").to_string().into())
+        }
         Inner::NaiveTime(ts) => Cell::Text(utc(ts)?.format("%H:%M:%S%.f").to_string().into()),
         Inner::Decimal(s) | Inner::String(s) | Inner::Json(s) | Inner::Xml(s) => {
             Cell::Text(Cow::Borrowed(s))
@@ -201,7 +195,8 @@ pub(crate) fn row_data_cell(bytes: &[u8]) -> Result<Cell<'_>, ValueError> {
     let (&prefix, payload) = bytes
         .split_first()
         .ok_or(ValueError::Cell("empty row_data cell"))?;
-    let text = || std::str::from_utf8(payload).map_err(|_| ValueError::Cell("row_data text is not utf-8"));
+    let text =
+        || std::str::from_utf8(payload).map_err(|_| ValueError::Cell("row_data text is not utf-8"));
     Ok(match prefix {
         0 => Cell::Null,
         1 | 2 => Cell::Text(Cow::Borrowed(text()?)),
@@ -260,7 +255,10 @@ mod tests {
     #[test]
     fn timestamps_are_iso_8601() {
         let at = |inner| text(cell(&value(inner)).unwrap());
-        assert_eq!(at(Inner::UtcDatetime(ts(1_704_110_460, 0))), "2024-01-01T12:01:00Z");
+        assert_eq!(
+            at(Inner::UtcDatetime(ts(1_704_110_460, 0))),
+            "2024-01-01T12:01:00Z"
+        );
         assert_eq!(
             at(Inner::UtcDatetime(ts(1_196_676_930, 123_000_000))),
             "2007-12-03T10:15:30.123Z"
@@ -276,7 +274,10 @@ mod tests {
     #[test]
     fn bad_timestamps_are_errors() {
         for (s, n) in [(0, -1), (0, 1_000_000_000), (i64::MAX, 0)] {
-            assert!(cell(&value(Inner::UtcDatetime(ts(s, n)))).is_err(), "{s} {n}");
+            assert!(
+                cell(&value(Inner::UtcDatetime(ts(s, n)))).is_err(),
+                "{s} {n}"
+            );
         }
     }
 
@@ -287,7 +288,10 @@ mod tests {
         assert_eq!(cell(&value(Inner::Float(1.1))).unwrap(), Cell::Real(1.1));
         assert_eq!(cell(&value(Inner::Null(true))).unwrap(), Cell::Null);
         assert_eq!(cell(&ValueType { inner: None }).unwrap(), Cell::Null);
-        assert_eq!(cell(&value(Inner::Binary(vec![0, 1]))).unwrap(), Cell::Blob(&[0, 1]));
+        assert_eq!(
+            cell(&value(Inner::Binary(vec![0, 1]))).unwrap(),
+            Cell::Blob(&[0, 1])
+        );
     }
 
     #[test]
@@ -303,14 +307,32 @@ mod tests {
 
     #[test]
     fn declared_affinities() {
-        assert_eq!(Affinity::of_declared(DataType::Boolean as i32), Affinity::Integer);
-        assert_eq!(Affinity::of_declared(DataType::Decimal as i32), Affinity::Text);
+        assert_eq!(
+            Affinity::of_declared(DataType::Boolean as i32),
+            Affinity::Integer
+        );
+        assert_eq!(
+            Affinity::of_declared(DataType::Decimal as i32),
+            Affinity::Text
+        );
         assert_eq!(Affinity::of_declared(DataType::Json as i32), Affinity::Text);
-        assert_eq!(Affinity::of_declared(DataType::Float as i32), Affinity::Real);
-        assert_eq!(Affinity::of_declared(DataType::Binary as i32), Affinity::Blob);
+        assert_eq!(
+            Affinity::of_declared(DataType::Float as i32),
+            Affinity::Real
+        );
+        assert_eq!(
+            Affinity::of_declared(DataType::Binary as i32),
+            Affinity::Blob
+        );
         assert_eq!(Affinity::of_declared(0), Affinity::Untyped);
         assert_eq!(Affinity::of_declared(99), Affinity::Untyped);
-        for a in [Affinity::Integer, Affinity::Real, Affinity::Text, Affinity::Blob, Affinity::Untyped] {
+        for a in [
+            Affinity::Integer,
+            Affinity::Real,
+            Affinity::Text,
+            Affinity::Blob,
+            Affinity::Untyped,
+        ] {
             assert_eq!(Affinity::of_sql_type(a.sql_type()), a);
         }
     }
