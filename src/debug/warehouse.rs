@@ -128,8 +128,8 @@ pub enum Applied {
     Truncated,
     /// A `SchemaChange` was applied.
     SchemaChanged,
-    /// A checkpoint: the transaction committed and the state was written.
-    Checkpointed,
+    /// A checkpoint: the transaction committed and this state (compacted) was written.
+    Checkpointed(String),
     /// A warning for the user; the sync goes on.
     Warning(Alert),
     /// A task (an error for the user): the sync must end; the runner calls [`LocalWarehouse::abort`].
@@ -310,7 +310,7 @@ impl LocalWarehouse {
     /// Commits everything applied since the last checkpoint, then replaces `state.json` with `state_json`
     /// (compacted) atomically. A state that is not a JSON object is refused before anything is committed.
     pub fn checkpoint(&mut self, state_json: &str) -> Result<()> {
-        self.guarded("checkpoint", |w| w.commit_checkpoint(state_json))
+        self.guarded("checkpoint", |w| w.commit_checkpoint(state_json).map(drop))
     }
 
     /// Ends a sync whose stream ended well: applies the deferred truncates, commits what came after the last
@@ -409,8 +409,8 @@ impl LocalWarehouse {
                 Ok(Applied::Truncated)
             }
             Operation::Checkpoint(checkpoint) => {
-                self.commit_checkpoint(&checkpoint.state_json)?;
-                Ok(Applied::Checkpointed)
+                let state = self.commit_checkpoint(&checkpoint.state_json)?;
+                Ok(Applied::Checkpointed(state))
             }
             Operation::Warning(warning) => {
                 self.warnings += 1;
@@ -933,7 +933,7 @@ impl LocalWarehouse {
         Ok(())
     }
 
-    fn commit_checkpoint(&mut self, state_json: &str) -> Result<()> {
+    fn commit_checkpoint(&mut self, state_json: &str) -> Result<String> {
         let state = compact_state(state_json)?;
         self.save_deferred_truncates()?;
         self.conn
@@ -942,7 +942,7 @@ impl LocalWarehouse {
         // Only now: the state must never be ahead of the committed rows.
         self.state.write(&state)?;
         self.checkpoints += 1;
-        Ok(())
+        Ok(state)
     }
 
     fn commit_finish(&mut self) -> Result<()> {
