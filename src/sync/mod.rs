@@ -1,1 +1,9 @@
-//! Shared sync machinery: ID cursor pager, date-window batcher, async jobs, stall guards.
+//! Shared sync machinery every API connector composes: the ID cursor pager, the date-window batcher, the
+//! async export-job helper, stall guards and the state-size helper. None of it emits to Fivetran: it
+//! yields ordered data and safe checkpoints to the connector, which emits rows and then checkpoints.
+
+pub mod id_pager;
+
+pub use id_pager::{
+    ErroredRange, IdPager, IdPagerConfig, Page, PageRequest, PagerError, PagerItem,
+};
