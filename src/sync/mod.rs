@@ -7,3 +7,6 @@ pub mod id_pager;
 pub use id_pager::{
     ErroredRange, IdPager, IdPagerConfig, Page, PageRequest, PagerError, PagerItem,
 };
+pub mod windows;
+
+pub use windows::{Window, WindowBatcher, WindowConfig, WindowError};
