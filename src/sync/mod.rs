@@ -10,3 +10,8 @@ pub use id_pager::{
 pub mod windows;
 
 pub use windows::{Window, WindowBatcher, WindowConfig, WindowError};
+pub mod guards;
+pub mod state;
+
+pub use guards::{IdleLog, StallError, StallGuard};
+pub use state::{decode_state, encode_state, StateError};
