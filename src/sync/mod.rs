@@ -15,3 +15,8 @@ pub mod state;
 
 pub use guards::{IdleLog, StallError, StallGuard};
 pub use state::{decode_state, encode_state, StateError};
+pub mod decode;
+pub mod job;
+
+pub use decode::{csv_rows, json_records};
+pub use job::{run_job, ExportJob, JobConfig, JobError, JobStatus};
