@@ -158,7 +158,10 @@ fn parse_with<T: Send + 'static>(
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .take();
-            let e = cause.map_or(e, |source| JobError::Http { job, source });
+            let e = cause.map_or(e, |source| JobError::Http {
+                job,
+                source: Box::new(source),
+            });
             let _ = row_tx.blocking_send(Err(e));
         }
     });

@@ -152,7 +152,7 @@ pub enum PagerError {
         request: String,
         /// The HTTP error.
         #[source]
-        source: HttpError,
+        source: Box<HttpError>,
     },
     /// The id extractor found no id in a record.
     #[error("record {index} of {request} has no id")]
@@ -360,7 +360,7 @@ where
                 Err(e) if e.is_permanent() => {
                     return Err(PagerError::Fetch {
                         request: slot.request.to_string(),
-                        source: e,
+                        source: Box::new(e),
                     })
                 }
                 Err(e) => self.on_failure(shared, requests, slot.request, e).await?,
@@ -504,7 +504,7 @@ where
                 Err(e) if e.is_permanent() => {
                     return Err(PagerError::Fetch {
                         request: probe.to_string(),
-                        source: e,
+                        source: Box::new(e),
                     })
                 }
                 Err(_) => continue,

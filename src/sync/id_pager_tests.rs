@@ -103,6 +103,11 @@ impl FakeApi {
     }
 }
 
+/// The id extractor the tests use, as a nameable type.
+type IdFn = fn(&Value) -> Option<u64>;
+/// What the fake fetch function returns.
+type Served = futures::future::Ready<Result<Page, HttpError>>;
+
 fn id_of(record: &Value) -> Option<u64> {
     record.get("id")?.as_u64()
 }
@@ -111,17 +116,13 @@ fn pager(
     api: &FakeApi,
     cursor: Option<u64>,
     config: IdPagerConfig,
-) -> IdPager<
-    u64,
-    impl Fn(PageRequest<u64>) -> futures::future::Ready<Result<Page, HttpError>>,
-    fn(&Value) -> Option<u64>,
-> {
+) -> IdPager<u64, impl Fn(PageRequest<u64>) -> Served, IdFn> {
     let fetch_api = api.clone();
     let clock = ManualClock::new(DateTime::UNIX_EPOCH);
     IdPager::new(
         cursor,
         move |request: PageRequest<u64>| futures::future::ready(fetch_api.serve(&request)),
-        id_of as fn(&Value) -> Option<u64>,
+        id_of as IdFn,
         config,
         clock.shared(),
     )
@@ -146,10 +147,7 @@ impl Run {
 
 /// Drains a pager, checking after every item that the checkpoint never passes a surviving record that
 /// was neither yielded nor reported.
-async fn drain<F, Fut>(
-    api: &FakeApi,
-    pager: IdPager<u64, F, fn(&Value) -> Option<u64>>,
-) -> Result<Run, PagerError>
+async fn drain<F, Fut>(api: &FakeApi, pager: IdPager<u64, F, IdFn>) -> Result<Run, PagerError>
 where
     F: Fn(PageRequest<u64>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Page, HttpError>> + Send + 'static,
@@ -161,7 +159,7 @@ where
 /// [`drain`] for a pager that started after `start` and already yielded `seen`.
 async fn drain_after<F, Fut>(
     api: &FakeApi,
-    mut pager: IdPager<u64, F, fn(&Value) -> Option<u64>>,
+    mut pager: IdPager<u64, F, IdFn>,
     start: Option<u64>,
     mut seen: BTreeSet<u64>,
 ) -> Result<Run, PagerError>

@@ -87,7 +87,7 @@ pub enum JobError {
         job: String,
         /// The HTTP error.
         #[source]
-        source: HttpError,
+        source: Box<HttpError>,
     },
     /// The downloaded file could not be parsed.
     #[error("{job}: cannot parse the download: {message}")]
@@ -121,7 +121,7 @@ pub async fn run_job<J: ExportJob>(
     let what = job.describe();
     let http = |source: HttpError| JobError::Http {
         job: what.clone(),
-        source,
+        source: Box::new(source),
     };
     let handle = job.create().await.map_err(http)?;
     let mut idle = IdleLog::new(clock.clone(), what.clone(), config.log_every);
