@@ -3,6 +3,8 @@
 //! failures into fail-fast, retry, or shrink; full-jitter retries; a shared rate budget and concurrency
 //! limit; and an injectable clock so all of it is tested on virtual time.
 
+#![warn(missing_docs)]
+
 mod auth;
 mod backoff;
 mod body;

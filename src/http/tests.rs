@@ -419,3 +419,108 @@ async fn downloads_stream_and_enforce_their_limit() {
     }
     assert!(failed.is_some_and(|e| e.is_too_large()));
 }
+
+#[tokio::test]
+async fn connection_failures_are_retried_then_reported_as_transient() {
+    // A port that was just released: connections are refused.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let clock = ManualClock::new(start_time());
+    let mut cfg = HttpConfig::new(format!("http://{addr}"));
+    cfg.retry.max_attempts = 3;
+    let c = HttpClient::builder(cfg)
+        .clock(clock.shared())
+        .auth(Auth::Basic {
+            username: "me".into(),
+            password: Secret::new("BASIC-SECRET"),
+        })
+        .build()
+        .unwrap();
+    let err = c
+        .json(&Request::get("/x").query("key", "QUERY-SECRET"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transient, "{err}");
+    assert_eq!(clock.sleeps().len(), 2, "three attempts, two backoffs");
+    for shown in [err.to_string(), format!("{err:?}"), format!("{c:?}")] {
+        assert!(!shown.contains("SECRET"), "{shown}");
+    }
+}
+
+#[tokio::test]
+async fn still_unauthorized_after_one_refresh_fails_permanently() {
+    let mut server = Server::new_async().await;
+    let token = server
+        .mock("POST", "/token")
+        .with_body(r#"{"access_token":"tok","expires_in":3600}"#)
+        .expect(2)
+        .create_async()
+        .await;
+    let api = server
+        .mock("GET", "/data")
+        .with_status(401)
+        .expect(2)
+        .create_async()
+        .await;
+    let oauth = OAuth2::new(OAuth2Config {
+        token_url: format!("{}/token", server.url()),
+        client_id: "client".into(),
+        client_secret: Secret::new("s"),
+        refresh_token: Secret::new("r"),
+        expiry_margin: Duration::from_secs(60),
+    });
+    let clock = ManualClock::new(start_time());
+    let err = client(&server, &clock, Auth::OAuth2(oauth))
+        .json(&Request::get("/data"))
+        .await
+        .unwrap_err();
+    token.assert_async().await;
+    api.assert_async().await;
+    assert!(err.is_permanent());
+    assert!(
+        err.to_string()
+            .contains("still unauthorized after refreshing"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn the_concurrency_limit_bounds_requests_in_flight() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let mut server = Server::new_async().await;
+    let now = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let (n, p) = (now.clone(), peak.clone());
+    server
+        .mock("GET", "/slow")
+        .with_chunked_body(move |w| {
+            let current = n.fetch_add(1, Ordering::SeqCst) + 1;
+            p.fetch_max(current, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(20));
+            n.fetch_sub(1, Ordering::SeqCst);
+            w.write_all(b"{}")
+        })
+        .create_async()
+        .await;
+    let clock = ManualClock::new(start_time());
+    let mut cfg = config(&server);
+    cfg.max_in_flight = 2;
+    let c = HttpClient::builder(cfg)
+        .clock(clock.shared())
+        .build()
+        .unwrap();
+    let calls = (0..8).map(|_| {
+        let c = c.clone();
+        async move { c.json(&Request::get("/slow")).await }
+    });
+    for r in futures::future::join_all(calls).await {
+        r.unwrap();
+    }
+    assert!(
+        peak.load(Ordering::SeqCst) <= 2,
+        "peak {}",
+        peak.load(Ordering::SeqCst)
+    );
+}

@@ -175,7 +175,7 @@ pub enum PagerError {
         "{count} records in a row after id {after} failed even one at a time; the api may be down"
     )]
     TooManyErrored {
-        /// The cursor they follow.
+        /// The cursor they follow, e.g. "id 42" or "the first record".
         after: String,
         /// How many failed.
         count: u32,
@@ -541,7 +541,10 @@ where
             return Ok(());
         }
         Err(PagerError::TooManyErrored {
-            after: format!("{:?}", self.low_water),
+            after: self
+                .low_water
+                .as_ref()
+                .map_or_else(|| "the first record".to_owned(), |id| format!("id {id:?}")),
             count: max,
         })
     }

@@ -2,6 +2,8 @@
 //! async export-job helper, stall guards and the state-size helper. None of it emits to Fivetran: it
 //! yields ordered data and safe checkpoints to the connector, which emits rows and then checkpoints.
 
+#![warn(missing_docs)]
+
 pub mod id_pager;
 
 pub use id_pager::{
