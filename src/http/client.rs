@@ -91,8 +91,9 @@ impl HttpConfig {
     }
 }
 
-/// One request: method, path (or absolute URL), query, body, extra headers.
-#[derive(Debug, Clone)]
+/// One request: method, path (or absolute URL), query, body, extra headers. `Debug` shows query keys and
+/// header names but no values, since APIs carry keys in both.
+#[derive(Clone)]
 pub struct Request {
     method: Method,
     path: String,
@@ -102,6 +103,21 @@ pub struct Request {
     headers: Vec<(String, String)>,
     timeout: Option<Duration>,
     shrinkable: bool,
+}
+
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keys =
+            |pairs: &[(String, String)]| pairs.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("path", &self.path.split('?').next().unwrap_or_default())
+            .field("query_keys", &keys(&self.query))
+            .field("header_names", &keys(&self.headers))
+            .field("has_body", &(self.json.is_some() || self.form.is_some()))
+            .field("shrinkable", &self.shrinkable)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Request {

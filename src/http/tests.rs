@@ -46,10 +46,11 @@ async fn unauthorized_fails_fast_naming_the_endpoint_and_what_to_check() {
         .await;
     let clock = ManualClock::new(start_time());
     let c = client(&server, &clock, Auth::Bearer(Secret::new("tok-SECRET")));
-    let err = c
-        .json(&Request::get("/api/Contact").query("api_key", "QUERY-SECRET"))
-        .await
-        .unwrap_err();
+    let request = Request::get("/api/Contact")
+        .query("api_key", "QUERY-SECRET")
+        .header("X-Key", "HEADER-SECRET");
+    assert!(!format!("{request:?}").contains("SECRET"), "{request:?}");
+    let err = c.json(&request).await.unwrap_err();
     m.assert_async().await;
     assert!(err.is_permanent());
     let text = err.to_string();
