@@ -525,3 +525,30 @@ async fn the_concurrency_limit_bounds_requests_in_flight() {
         peak.load(Ordering::SeqCst)
     );
 }
+
+#[tokio::test]
+async fn server_requested_waits_are_capped_and_rate_limit_reset_is_used_without_retry_after() {
+    let mut server = Server::new_async().await;
+    server
+        .mock("GET", "/capped")
+        .with_status(429)
+        .with_header("retry-after", "100000")
+        .expect(1)
+        .create_async()
+        .await;
+    server.mock("GET", "/capped").with_body("{}").create_async().await;
+    server
+        .mock("GET", "/reset")
+        .with_status(429)
+        .with_header("x-ratelimit-remaining", "0")
+        .with_header("x-ratelimit-reset", "45")
+        .expect(1)
+        .create_async()
+        .await;
+    server.mock("GET", "/reset").with_body("{}").create_async().await;
+    let clock = ManualClock::new(start_time());
+    let c = client(&server, &clock, Auth::None);
+    c.json(&Request::get("/capped")).await.unwrap();
+    c.json(&Request::get("/reset")).await.unwrap();
+    assert_eq!(clock.sleeps(), vec![Duration::from_secs(600), Duration::from_secs(45)]);
+}
