@@ -536,7 +536,11 @@ async fn server_requested_waits_are_capped_and_rate_limit_reset_is_used_without_
         .expect(1)
         .create_async()
         .await;
-    server.mock("GET", "/capped").with_body("{}").create_async().await;
+    server
+        .mock("GET", "/capped")
+        .with_body("{}")
+        .create_async()
+        .await;
     server
         .mock("GET", "/reset")
         .with_status(429)
@@ -545,10 +549,17 @@ async fn server_requested_waits_are_capped_and_rate_limit_reset_is_used_without_
         .expect(1)
         .create_async()
         .await;
-    server.mock("GET", "/reset").with_body("{}").create_async().await;
+    server
+        .mock("GET", "/reset")
+        .with_body("{}")
+        .create_async()
+        .await;
     let clock = ManualClock::new(start_time());
     let c = client(&server, &clock, Auth::None);
     c.json(&Request::get("/capped")).await.unwrap();
     c.json(&Request::get("/reset")).await.unwrap();
-    assert_eq!(clock.sleeps(), vec![Duration::from_secs(600), Duration::from_secs(45)]);
+    assert_eq!(
+        clock.sleeps(),
+        vec![Duration::from_secs(600), Duration::from_secs(45)]
+    );
 }

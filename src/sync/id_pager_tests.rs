@@ -405,3 +405,68 @@ proptest! {
         }
     }
 }
+
+/// End to end through the real HTTP layer: pages of 16 exceed the body limit, so the client reports them
+/// as too large and the pager shrinks the take until pages fit, losing nothing.
+#[tokio::test]
+async fn over_http_a_body_over_the_limit_shrinks_the_take() {
+    use crate::http::{HttpClient, HttpConfig, Request};
+    let mut server = mockito::Server::new_async().await;
+    server
+        .mock("GET", "/records")
+        .match_query(mockito::Matcher::Any)
+        .with_body_from_request(|request| {
+            let query = request
+                .path_and_query()
+                .split_once('?')
+                .map_or("", |(_, q)| q);
+            let param = |name: &str| {
+                query
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+                    .and_then(|v| v.parse::<u64>().ok())
+            };
+            let first = param("cursor").unwrap_or(0) + param("skip").unwrap_or(0) + 1;
+            let last = (first + param("take").unwrap_or(0)).min(101);
+            let list: Vec<Value> = (first..last)
+                .map(|id| json!({ "id": id, "pad": "x".repeat(40) }))
+                .collect();
+            json!({ "list": list }).to_string().into_bytes()
+        })
+        .create_async()
+        .await;
+    let clock = ManualClock::new(DateTime::UNIX_EPOCH);
+    let mut config = HttpConfig::new(server.url());
+    config.max_body_bytes = 500; // about eight records
+    let client = HttpClient::builder(config)
+        .clock(clock.shared())
+        .build()
+        .unwrap();
+    let fetch = move |r: PageRequest<u64>| {
+        let client = client.clone();
+        async move {
+            let mut req = Request::get("/records")
+                .query("skip", r.skip)
+                .query("take", r.take);
+            if let Some(c) = r.cursor {
+                req = req.query("cursor", c);
+            }
+            let body = client.json(&req).await?;
+            let records = body["list"].as_array().cloned().unwrap_or_default();
+            Ok(Page {
+                records,
+                total: None,
+            })
+        }
+    };
+    let mut pager = IdPager::new(None, fetch, id_of, small_config(), clock.shared());
+    let mut ids = Vec::new();
+    while let Some(item) = pager.next().await.unwrap() {
+        match item {
+            PagerItem::Records { records, .. } => ids.extend(records.iter().filter_map(id_of)),
+            PagerItem::Errored(range) => panic!("nothing is poisoned: {range:?}"),
+        }
+    }
+    assert_eq!(ids, (1..=100).collect::<Vec<_>>());
+    assert!(pager.current_take() <= 8, "take {}", pager.current_take());
+}
