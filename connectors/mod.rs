@@ -1,1 +1,3 @@
 //! The connectors, one folder each (`api`, `sync`, `models`, `simulator`).
+
+pub mod virtuous;
