@@ -1,4 +1,4 @@
 //! The connectors, one folder each (`api`, `sync`, `models`, `simulator`).
 
-pub mod virtuous;
 pub mod ongage;
+pub mod virtuous;

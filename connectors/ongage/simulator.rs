@@ -115,7 +115,9 @@ impl OngageSimulator {
     /// Starts a simulator on `127.0.0.1:config.server.port` (0: a free port).
     pub async fn start(config: OngageConfig) -> Result<Self, SimError> {
         if config.lists.is_empty() {
-            return Err(SimError::Config("an OnGage account needs at least one list".into()));
+            return Err(SimError::Config(
+                "an OnGage account needs at least one list".into(),
+            ));
         }
         let control = Arc::new(SimControl::new(
             config.seed,
@@ -126,7 +128,8 @@ impl OngageSimulator {
         let port = config.server.port;
         let state = Arc::new(OngageState::new(config, Arc::clone(&control)));
         let hooks: Arc<dyn SimulatorHooks> = Arc::clone(&state) as Arc<dyn SimulatorHooks>;
-        let server = SimServer::start(port, routes::router(Arc::clone(&state)), control, hooks).await?;
+        let server =
+            SimServer::start(port, routes::router(Arc::clone(&state)), control, hooks).await?;
         Ok(Self { state, server })
     }
 

@@ -323,8 +323,15 @@ impl OngageData {
         let existing = table.count();
         let start = self.generation_start(generation);
         let mut updates = Vec::new();
-        for n in 0..if existing > 0 { self.changes_per_generation } else { 0 } {
-            let draw = rng::hash(self.seed, &[tag(b"change"), list_id, u64::from(generation), n]);
+        for n in 0..if existing > 0 {
+            self.changes_per_generation
+        } else {
+            0
+        } {
+            let draw = rng::hash(
+                self.seed,
+                &[tag(b"change"), list_id, u64::from(generation), n],
+            );
             let index = draw % existing;
             let view = self.view(table, index);
             let pending = updates
@@ -386,6 +393,9 @@ impl OngageData {
 impl ListTable {
     /// Contacts ever created.
     pub(crate) fn count(&self) -> u64 {
-        *self.ends.last().expect("ends starts with the initial count")
+        *self
+            .ends
+            .last()
+            .expect("ends starts with the initial count")
     }
 }

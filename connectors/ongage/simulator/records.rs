@@ -14,10 +14,16 @@ const FIRST: &[&str] = &[
     "Sofia", "Tomas", "Leila", "Marek", "Hana",
 ];
 const LAST: &[&str] = &[
-    "Doe", "Silva", "Sato", "Berg", "Khan", "Costa", "Wang", "Petrova", "Mensah", "Novak",
-    "Iyer", "Rossi", "Horvat", "Haddad", "Kim", "Meyer",
+    "Doe", "Silva", "Sato", "Berg", "Khan", "Costa", "Wang", "Petrova", "Mensah", "Novak", "Iyer",
+    "Rossi", "Horvat", "Haddad", "Kim", "Meyer",
 ];
-const DOMAINS: &[&str] = &["gmail.com", "yahoo.com", "outlook.com", "example.net", "proton.me"];
+const DOMAINS: &[&str] = &[
+    "gmail.com",
+    "yahoo.com",
+    "outlook.com",
+    "example.net",
+    "proton.me",
+];
 const COUNTRIES: &[&str] = &["US", "GB", "DE", "BR", "IN", "JP", "FR", "IL", "CA", "AU"];
 const LANGUAGES: &[&str] = &["en", "de", "pt", "ja", "fr", "he"];
 const SYSTEMS: &[&str] = &["Windows", "macOS", "iOS", "Android", "Linux"];
@@ -79,14 +85,22 @@ pub(crate) fn profile(data: &OngageData, table: &ListTable, view: &ContactView) 
         first_name,
         last_name,
         gender: r.chance(0.7).then(|| *r.pick(&["male", "female"])),
-        country: *r.pick(COUNTRIES),
+        country: r.pick::<&str>(COUNTRIES),
         address: r
             .chance(0.4)
             .then(|| format!("{} Main Street", r.between(1, 999))),
-        phone: r.chance(0.3).then(|| format!("+1555{:07}", r.below(10_000_000))),
+        phone: r
+            .chance(0.3)
+            .then(|| format!("+1555{:07}", r.below(10_000_000))),
         language: r.chance(0.5).then(|| *r.pick(LANGUAGES)),
         ip: r.chance(0.6).then(|| {
-            format!("{}.{}.{}.{}", r.between(1, 223), r.below(256), r.below(256), r.between(1, 254))
+            format!(
+                "{}.{}.{}.{}",
+                r.between(1, 223),
+                r.below(256),
+                r.below(256),
+                r.between(1, 254)
+            )
         }),
         os: r.chance(0.5).then(|| *r.pick(SYSTEMS)),
         product_id: 100_000 + r.below(900_000),
@@ -138,7 +152,11 @@ pub(crate) fn csv_row(
             ExportDates::Unix => false,
             ExportDates::DateTime => true,
             ExportDates::Mixed => {
-                crate::simulator::rng::hash(data.seed(), &[tag(b"date-style"), view.list_id, view.index, field]) % 2 == 0
+                crate::simulator::rng::hash(
+                    data.seed(),
+                    &[tag(b"date-style"), view.list_id, view.index, field],
+                ) % 2
+                    == 0
             }
         };
         if as_text {
@@ -202,7 +220,12 @@ pub(crate) fn list_counts(data: &OngageData, table: &ListTable) -> ListCounts {
 }
 
 /// The list record of `GET /api/lists`.
-pub(crate) fn list_json(data: &OngageData, table: &ListTable, counts: ListCounts, account_id: u64) -> Value {
+pub(crate) fn list_json(
+    data: &OngageData,
+    table: &ListTable,
+    counts: ListCounts,
+    account_id: u64,
+) -> Value {
     let spec = &table.spec;
     let created = spec.first_contact.timestamp() - 30 * 86_400;
     json!({

@@ -27,8 +27,7 @@ use super::search::{self, SearchQuery};
 /// The header names OnGage authenticates with (hyper stores names lower-cased).
 pub(crate) const AUTH_HEADERS: [&str; 3] = ["x_username", "x_password", "x_account_code"];
 /// The documented 429 body.
-pub(crate) const RATE_LIMIT_BODY: &str =
-    r#"{"metadata":{"error":true},"payload":{"code":429,"errors":[],"message":"Calls per minute exceeded"}}"#;
+pub(crate) const RATE_LIMIT_BODY: &str = r#"{"metadata":{"error":true},"payload":{"code":429,"errors":[],"message":"Calls per minute exceeded"}}"#;
 /// Candidate contacts examined per CSV chunk.
 const EXPORT_CHUNK: u64 = 2_000;
 /// Search ids start here, so they never look like list ids.
@@ -145,12 +144,20 @@ impl OngageState {
 
     /// The data as of now; later advances do not change the returned snapshot.
     pub(crate) fn snapshot(&self) -> Arc<OngageData> {
-        Arc::clone(&self.data.read().unwrap_or_else(|poisoned| poisoned.into_inner()))
+        Arc::clone(
+            &self
+                .data
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
     }
 
     /// Applies `generations` generations and moves the clock by as many intervals.
     pub(crate) fn advance(&self, generations: u32) -> AdvanceSummary {
-        let mut guard = self.data.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut guard = self
+            .data
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut next = OngageData::clone(&guard);
         let mut changes = Vec::new();
         for _ in 0..generations {
@@ -162,12 +169,18 @@ impl OngageState {
         self.control
             .clock()
             .advance(self.config.generation_interval.saturating_mul(generations));
-        AdvanceSummary { generation, changes }
+        AdvanceSummary {
+            generation,
+            changes,
+        }
     }
 
     /// Every search so far, oldest first.
     pub(crate) fn searches(&self) -> Vec<Arc<SearchRecord>> {
-        self.searches.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.searches
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn search(&self, id: u64) -> Option<Arc<SearchRecord>> {
@@ -176,14 +189,22 @@ impl OngageState {
 
     fn counts(&self, data: &OngageData, list_id: u64) -> ListCounts {
         let key = (list_id, data.generation());
-        if let Some(counts) = self.counts.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        if let Some(counts) = self
+            .counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
             return *counts;
         }
         let counts = data
             .table(list_id)
             .map(|table| list_counts(data, table))
             .unwrap_or_default();
-        self.counts.lock().unwrap_or_else(|p| p.into_inner()).insert(key, counts);
+        self.counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, counts);
         counts
     }
 
@@ -217,10 +238,22 @@ pub(crate) fn router(state: Arc<OngageState>) -> Router {
                 &format!("{prefix}/api/contact_search"),
                 get(list_searches).post(create_search),
             )
-            .route(&format!("{prefix}/api/contact_search/{{search_id}}"), get(search_status))
-            .route(&format!("{prefix}/api/contact_search/{{search_id}}/export"), get(export))
-            .route(&format!("{prefix}/api/contact_search/{{search_id}}/result"), get(result))
-            .route(&format!("{prefix}/api/contacts/by_id/{{contact_id}}"), get(contact_by_id));
+            .route(
+                &format!("{prefix}/api/contact_search/{{search_id}}"),
+                get(search_status),
+            )
+            .route(
+                &format!("{prefix}/api/contact_search/{{search_id}}/export"),
+                get(export),
+            )
+            .route(
+                &format!("{prefix}/api/contact_search/{{search_id}}/result"),
+                get(result),
+            )
+            .route(
+                &format!("{prefix}/api/contacts/by_id/{{contact_id}}"),
+                get(contact_by_id),
+            );
     }
     router
         .route_layer(from_fn_with_state(Arc::clone(&state), require_credentials))
@@ -262,7 +295,10 @@ fn success(payload: Value, total: Option<Value>) -> Response {
         Some(total) => json!({"error": false, "total": total}),
         None => json!({"error": false}),
     };
-    envelope(StatusCode::OK, &json!({"metadata": metadata, "payload": payload}))
+    envelope(
+        StatusCode::OK,
+        &json!({"metadata": metadata, "payload": payload}),
+    )
 }
 
 /// An error envelope: `{"metadata":{"error":true},"payload":{code, errors, message}}`.
@@ -297,7 +333,12 @@ fn id_value(value: &Value) -> Option<u64> {
 
 /// The path's list segment: `Ok(None)` for `/api/...`, `Err` for a non-numeric segment.
 fn path_list(uri: &Uri) -> Result<Option<u64>, ()> {
-    let first = uri.path().trim_start_matches('/').split('/').next().unwrap_or_default();
+    let first = uri
+        .path()
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default();
     if first == "api" {
         return Ok(None);
     }
@@ -320,7 +361,11 @@ fn segment_after(uri: &Uri, marker: &str) -> Option<String> {
     segments.next().map(str::to_owned)
 }
 
-fn sorted_page<T>(mut items: Vec<T>, params: &[(String, String)], key: impl Fn(&T, &str) -> Value) -> (u64, Vec<T>) {
+fn sorted_page<T>(
+    mut items: Vec<T>,
+    params: &[(String, String)],
+    key: impl Fn(&T, &str) -> Value,
+) -> (u64, Vec<T>) {
     let sort = param(params, "sort").unwrap_or("id").to_owned();
     let descending = param(params, "order").is_some_and(|order| order.eq_ignore_ascii_case("desc"));
     items.sort_by(|a, b| compare(&key(a, &sort), &key(b, &sort)));
@@ -361,7 +406,9 @@ async fn lists(State(state): Shared, QueryString(params): Params) -> Response {
         .into_iter()
         .filter(|list| {
             name.as_deref().is_none_or(|name| {
-                list["name"].as_str().is_some_and(|n| n.to_lowercase().contains(name))
+                list["name"]
+                    .as_str()
+                    .is_some_and(|n| n.to_lowercase().contains(name))
             }) && kind.as_deref().is_none_or(|kind| list["type"] == kind)
         })
         .collect();
@@ -418,7 +465,12 @@ async fn list_fields(State(state): Shared, uri: Uri, QueryString(params): Params
     success(Value::Array(fields), Some(state.total(false, total)))
 }
 
-async fn create_search(State(state): Shared, uri: Uri, QueryString(params): Params, body: Bytes) -> Response {
+async fn create_search(
+    State(state): Shared,
+    uri: Uri,
+    QueryString(params): Params,
+    body: Bytes,
+) -> Response {
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
         return failure(StatusCode::BAD_REQUEST, "invalid search body");
     };
@@ -432,7 +484,9 @@ async fn create_search(State(state): Shared, uri: Uri, QueryString(params): Para
         return failure(StatusCode::NOT_FOUND, "List not found");
     };
     let behaviour = state.config.search.clone();
-    let cap = behaviour.never_complete_above.map_or(u64::MAX, |limit| limit.saturating_add(1));
+    let cap = behaviour
+        .never_complete_above
+        .map_or(u64::MAX, |limit| limit.saturating_add(1));
     let worker_data = Arc::clone(&data);
     let worker_query = query.clone();
     let matches = tokio::task::spawn_blocking(move || {
@@ -450,16 +504,25 @@ async fn create_search(State(state): Shared, uri: Uri, QueryString(params): Para
             0 => 0,
             per => u32::try_from(matches / per).unwrap_or(u32::MAX),
         };
-        let draw = rng::unit(rng::hash(state.config.seed, &[rng::tag(b"search-fails"), number]));
+        let draw = rng::unit(rng::hash(
+            state.config.seed,
+            &[rng::tag(b"search-fails"), number],
+        ));
         let record = Arc::new(SearchRecord {
             id,
             list_id,
-            title: body.get("title").and_then(Value::as_str).unwrap_or_default().to_owned(),
+            title: body
+                .get("title")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
             created: state.control.clock().now().timestamp(),
             data,
             query,
             matches,
-            never_completes: behaviour.never_complete_above.is_some_and(|limit| matches > limit),
+            never_completes: behaviour
+                .never_complete_above
+                .is_some_and(|limit| matches > limit),
             pending_polls: behaviour.base_polls.saturating_add(extra),
             fails: behaviour.fail_searches.contains(&number) || draw < behaviour.failure_rate,
             polls: AtomicU32::new(0),
@@ -470,24 +533,45 @@ async fn create_search(State(state): Shared, uri: Uri, QueryString(params): Para
     success(record.payload(SearchStatus::Pending), None)
 }
 
-fn find_search(state: &OngageState, uri: &Uri) -> Result<Arc<SearchRecord>, Response> {
+/// Why a search cannot be used; each becomes an error envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SearchUnavailable {
+    Unknown,
+    Pending,
+    Failed,
+}
+
+impl SearchUnavailable {
+    fn response(self) -> Response {
+        match self {
+            SearchUnavailable::Unknown => failure(StatusCode::NOT_FOUND, "Search not found"),
+            SearchUnavailable::Pending => {
+                failure(StatusCode::BAD_REQUEST, "Search is still pending")
+            }
+            SearchUnavailable::Failed => failure(StatusCode::BAD_REQUEST, "Search failed"),
+        }
+    }
+}
+
+fn find_search(state: &OngageState, uri: &Uri) -> Result<Arc<SearchRecord>, SearchUnavailable> {
     segment_after(uri, "contact_search")
         .and_then(|id| id.parse::<u64>().ok())
         .and_then(|id| state.search(id))
-        .ok_or_else(|| failure(StatusCode::NOT_FOUND, "Search not found"))
+        .ok_or(SearchUnavailable::Unknown)
 }
 
 async fn search_status(State(state): Shared, uri: Uri) -> Response {
     match find_search(&state, &uri) {
         Ok(search) => success(search.payload(search.poll()), None),
-        Err(response) => response,
+        Err(unavailable) => unavailable.response(),
     }
 }
 
 async fn list_searches(State(state): Shared, uri: Uri, QueryString(params): Params) -> Response {
-    let only_list = path_list(&uri).ok().flatten().or_else(|| {
-        param(&params, "list_id").and_then(|value| value.trim().parse().ok())
-    });
+    let only_list = path_list(&uri)
+        .ok()
+        .flatten()
+        .or_else(|| param(&params, "list_id").and_then(|value| value.trim().parse().ok()));
     let items: Vec<Value> = state
         .searches()
         .iter()
@@ -498,23 +582,29 @@ async fn list_searches(State(state): Shared, uri: Uri, QueryString(params): Para
     success(Value::Array(page), Some(state.total(true, total)))
 }
 
-fn completed_search(state: &OngageState, uri: &Uri) -> Result<Arc<SearchRecord>, Response> {
+fn completed_search(
+    state: &OngageState,
+    uri: &Uri,
+) -> Result<Arc<SearchRecord>, SearchUnavailable> {
     let search = find_search(state, uri)?;
     match search.status() {
         SearchStatus::Completed => Ok(search),
-        SearchStatus::Pending => Err(failure(StatusCode::BAD_REQUEST, "Search is still pending")),
-        SearchStatus::Failed => Err(failure(StatusCode::BAD_REQUEST, "Search failed")),
+        SearchStatus::Pending => Err(SearchUnavailable::Pending),
+        SearchStatus::Failed => Err(SearchUnavailable::Failed),
     }
 }
 
 async fn export(State(state): Shared, uri: Uri) -> Response {
     let search = match completed_search(&state, &uri) {
         Ok(search) => search,
-        Err(response) => return response,
+        Err(unavailable) => return unavailable.response(),
     };
     let dates = state.config.export_dates;
     let range = {
-        let table = search.data.table(search.list_id).expect("search lists exist");
+        let table = search
+            .data
+            .table(search.list_id)
+            .expect("search lists exist");
         search.query.candidates(&search.data, table)
     };
     let start = (search, range.start, range.end, false);
@@ -523,16 +613,23 @@ async fn export(State(state): Shared, uri: Uri) -> Response {
             return None;
         }
         let worker = Arc::clone(&search);
-        let (bytes, after) = tokio::task::spawn_blocking(move || csv_chunk(&worker, next, end, !started, dates))
-            .await
-            .ok()?;
-        Some((Ok::<Bytes, std::io::Error>(bytes), (search, after, end, true)))
+        let (bytes, after) =
+            tokio::task::spawn_blocking(move || csv_chunk(&worker, next, end, !started, dates))
+                .await
+                .ok()?;
+        Some((
+            Ok::<Bytes, std::io::Error>(bytes),
+            (search, after, end, true),
+        ))
     });
     (
         StatusCode::OK,
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (header::CONTENT_DISPOSITION, "attachment; filename=\"contact_search.csv\""),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"contact_search.csv\"",
+            ),
         ],
         Body::from_stream(chunks),
     )
@@ -541,7 +638,13 @@ async fn export(State(state): Shared, uri: Uri) -> Response {
 
 /// CSV for matches among candidates `next..end` (at most [`EXPORT_CHUNK`] examined), with the
 /// header row first when asked; returns the bytes and where to continue.
-fn csv_chunk(search: &SearchRecord, next: u64, end: u64, header: bool, dates: ExportDates) -> (Bytes, u64) {
+fn csv_chunk(
+    search: &SearchRecord,
+    next: u64,
+    end: u64,
+    header: bool,
+    dates: ExportDates,
+) -> (Bytes, u64) {
     let data = &search.data;
     let table = data.table(search.list_id).expect("search lists exist");
     let mut writer = csv::Writer::from_writer(Vec::new());
@@ -561,7 +664,7 @@ fn csv_chunk(search: &SearchRecord, next: u64, end: u64, header: bool, dates: Ex
 async fn result(State(state): Shared, uri: Uri, QueryString(params): Params) -> Response {
     let search = match completed_search(&state, &uri) {
         Ok(search) => search,
-        Err(response) => return response,
+        Err(unavailable) => return unavailable.response(),
     };
     let offset = number_param(&params, "offset", 0);
     let limit = number_param(&params, "limit", 50).min(1000);
@@ -619,7 +722,12 @@ impl SimulatorHooks for OngageState {
     }
 
     fn secret_headers(&self) -> &'static [&'static str] {
-        &["x_username", "x_password", "x_account_code", "authorization"]
+        &[
+            "x_username",
+            "x_password",
+            "x_account_code",
+            "authorization",
+        ]
     }
 
     fn advance(&self, generations: u32) -> Value {

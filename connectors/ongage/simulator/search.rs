@@ -95,8 +95,16 @@ enum TextOp {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Criterion {
-    Date { field: DateField, test: DateTest },
-    Text { field: TextField, op: TextOp, operand: String, case_sensitive: bool },
+    Date {
+        field: DateField,
+        test: DateTest,
+    },
+    Text {
+        field: TextField,
+        op: TextOp,
+        operand: String,
+        case_sensitive: bool,
+    },
 }
 
 /// A parsed search.
@@ -139,12 +147,22 @@ pub(crate) fn parse(body: &Value) -> Result<SearchQuery, SearchError> {
         Some(Value::String(text)) => !matches!(text.as_str(), "false" | "0"),
         _ => true,
     };
-    Ok(SearchQuery { status, criteria, all })
+    Ok(SearchQuery {
+        status,
+        criteria,
+        all,
+    })
 }
 
 fn parse_criterion(raw: &Value) -> Result<Criterion, SearchError> {
-    let field_name = raw.get("field_name").and_then(Value::as_str).unwrap_or_default();
-    let operator = raw.get("operator").and_then(Value::as_str).unwrap_or_default();
+    let field_name = raw
+        .get("field_name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let operator = raw
+        .get("operator")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let operands: &[Value] = match raw.get("operand") {
         Some(Value::Array(items)) => items,
         Some(single) => std::slice::from_ref(single),
@@ -170,19 +188,40 @@ fn parse_criterion(raw: &Value) -> Result<Criterion, SearchError> {
                 .ok_or_else(|| SearchError::Operand(field_name.to_owned()))
         };
         let test = match operator {
-            ">=" => DateTest::Range { lo: Some(interval(0)?.0), hi: None },
-            ">" => DateTest::Range { lo: Some(interval(0)?.1), hi: None },
-            "<" => DateTest::Range { lo: None, hi: Some(interval(0)?.0 - 1) },
-            "<=" => DateTest::Range { lo: None, hi: Some(interval(0)?.1 - 1) },
+            ">=" => DateTest::Range {
+                lo: Some(interval(0)?.0),
+                hi: None,
+            },
+            ">" => DateTest::Range {
+                lo: Some(interval(0)?.1),
+                hi: None,
+            },
+            "<" => DateTest::Range {
+                lo: None,
+                hi: Some(interval(0)?.0 - 1),
+            },
+            "<=" => DateTest::Range {
+                lo: None,
+                hi: Some(interval(0)?.1 - 1),
+            },
             "=" => {
                 let (start, end) = interval(0)?;
-                DateTest::Range { lo: Some(start), hi: Some(end - 1) }
+                DateTest::Range {
+                    lo: Some(start),
+                    hi: Some(end - 1),
+                }
             }
             "!=" => {
                 let (start, end) = interval(0)?;
-                DateTest::Outside { lo: start, hi: end - 1 }
+                DateTest::Outside {
+                    lo: start,
+                    hi: end - 1,
+                }
             }
-            "><" => DateTest::Range { lo: Some(interval(0)?.0), hi: Some(interval(1)?.1 - 1) },
+            "><" => DateTest::Range {
+                lo: Some(interval(0)?.0),
+                hi: Some(interval(1)?.1 - 1),
+            },
             "empty" => DateTest::Empty,
             "notempty" => DateTest::NotEmpty,
             _ => return Err(bad_operator()),
@@ -223,7 +262,12 @@ fn parse_criterion(raw: &Value) -> Result<Criterion, SearchError> {
         Some(Value::String(text)) => text == "1" || text.eq_ignore_ascii_case("true"),
         _ => false,
     };
-    Ok(Criterion::Text { field, op, operand, case_sensitive })
+    Ok(Criterion::Text {
+        field,
+        op,
+        operand,
+        case_sensitive,
+    })
 }
 
 /// The half-open interval of Unix seconds an operand denotes.
@@ -309,7 +353,12 @@ impl SearchQuery {
         let profile = std::cell::OnceCell::new();
         let mut results = self.criteria.iter().map(|criterion| match criterion {
             Criterion::Date { field, test } => test.admits(date_of(view, *field)),
-            Criterion::Text { field, op, operand, case_sensitive } => {
+            Criterion::Text {
+                field,
+                op,
+                operand,
+                case_sensitive,
+            } => {
                 let p = profile.get_or_init(|| super::records::profile(data, table, view));
                 let value: Option<&str> = match field {
                     TextField::Email => Some(&p.email),
@@ -340,7 +389,11 @@ impl SearchQuery {
             return lo..hi;
         }
         for criterion in &self.criteria {
-            let Criterion::Date { field, test: DateTest::Range { lo: from, hi: to } } = criterion else {
+            let Criterion::Date {
+                field,
+                test: DateTest::Range { lo: from, hi: to },
+            } = criterion
+            else {
                 continue;
             };
             if let (DateField::Created, Some(from)) = (field, from) {

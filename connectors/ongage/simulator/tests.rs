@@ -14,7 +14,9 @@ const NEWSLETTER: u64 = 120_001;
 const PROMOTIONS: u64 = 120_002;
 
 fn unix(text: &str) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(text).unwrap().timestamp()
+    chrono::DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .timestamp()
 }
 
 fn window(from: i64, to: i64) -> Value {
@@ -25,11 +27,19 @@ fn window(from: i64, to: i64) -> Value {
 }
 
 /// Counts matches by the search code and independently from the truth JSON.
-fn assert_count_matches_truth(data: &OngageData, list: u64, body: Value, oracle: impl Fn(&Value) -> bool) {
+fn assert_count_matches_truth(
+    data: &OngageData,
+    list: u64,
+    body: Value,
+    oracle: impl Fn(&Value) -> bool,
+) {
     let query = search::parse(&body).unwrap();
     let table = data.table(list).unwrap();
     let counted = query.count(data, table, u64::MAX);
-    let expected = data.truth(list).filter(|contact| oracle(&contact.json)).count() as u64;
+    let expected = data
+        .truth(list)
+        .filter(|contact| oracle(&contact.json))
+        .count() as u64;
     assert_eq!(counted, expected, "{body}");
 }
 
@@ -49,12 +59,21 @@ fn search_semantics_agree_with_an_independent_oracle() {
     let active = json!({"filters": {"type": "Active", "criteria": []}});
     assert_count_matches_truth(&data, PROMOTIONS, active, |c| c["ocx_status"] == "Active");
     let not_active = json!({"filters": {"type": "Not Active"}});
-    assert_count_matches_truth(&data, PROMOTIONS, not_active, |c| c["ocx_status"] != "Active");
+    assert_count_matches_truth(&data, PROMOTIONS, not_active, |c| {
+        c["ocx_status"] != "Active"
+    });
     let since = unix("2025-01-01T00:00:00Z");
-    for field in ["ocx_unsubscribe_date", "ocx_bounce_date", "ocx_complaint_date", "ocx_resubscribe_date"] {
+    for field in [
+        "ocx_unsubscribe_date",
+        "ocx_bounce_date",
+        "ocx_complaint_date",
+        "ocx_resubscribe_date",
+    ] {
         let body = json!({"filters": {"type": "All", "criteria": [
             {"type": "date_absolute", "field_name": field, "operator": ">=", "operand": [since.to_string()]}]}});
-        assert_count_matches_truth(&data, PROMOTIONS, body, |c| date(c, field).is_some_and(|d| d >= since));
+        assert_count_matches_truth(&data, PROMOTIONS, body, |c| {
+            date(c, field).is_some_and(|d| d >= since)
+        });
     }
     let either = json!({"combined_as_and": false, "filters": {"criteria": [
         {"field_name": "ocx_bounce_date", "operator": "notempty", "operand": []},
@@ -64,9 +83,14 @@ fn search_semantics_agree_with_an_independent_oracle() {
     });
     let day = json!({"filters": {"criteria": [{"field_name": "ocx_created_date", "operator": "=", "operand": ["2024-03-05"]}]}});
     let (start, end) = date_operand(&json!("2024-03-05")).unwrap();
-    assert_count_matches_truth(&data, PROMOTIONS, day, |c| (start..end).contains(&date(c, "ocx_created_date").unwrap()));
+    assert_count_matches_truth(&data, PROMOTIONS, day, |c| {
+        (start..end).contains(&date(c, "ocx_created_date").unwrap())
+    });
     assert!(search::parse(&json!({"filters": {"type": "Sleeping"}})).is_err());
-    assert!(search::parse(&json!({"filters": {"criteria": [{"field_name": "shoe_size", "operator": "="}]}})).is_err());
+    assert!(search::parse(
+        &json!({"filters": {"criteria": [{"field_name": "shoe_size", "operator": "="}]}})
+    )
+    .is_err());
 }
 
 #[test]
@@ -76,13 +100,17 @@ fn creation_order_quiet_stretch_and_ids() {
     let data = OngageData::new(&config);
     let contacts: Vec<ContactTruth> = data.truth(PROMOTIONS).collect();
     assert_eq!(contacts.len(), 500);
-    assert!(contacts.windows(2).all(|pair| pair[0].created <= pair[1].created));
+    assert!(contacts
+        .windows(2)
+        .all(|pair| pair[0].created <= pair[1].created));
     assert!(contacts
         .iter()
         .all(|c| c.created < quiet.start.timestamp() || c.created >= quiet.end.timestamp()));
     let ids: std::collections::BTreeSet<&str> = contacts.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(ids.len(), contacts.len());
-    assert!(contacts.iter().all(|c| c.id.len() == 24 && c.id.chars().all(|ch| ch.is_ascii_hexdigit())));
+    assert!(contacts
+        .iter()
+        .all(|c| c.id.len() == 24 && c.id.chars().all(|ch| ch.is_ascii_hexdigit())));
     let table = data.table(PROMOTIONS).unwrap();
     assert_eq!(data.index_of(table, &contacts[123].id), Some(123));
     let statuses: std::collections::BTreeSet<&str> =
@@ -100,7 +128,14 @@ fn same_seed_same_contacts_and_changes() {
     assert_eq!(x, y);
     let mut other = config.clone();
     other.seed += 1;
-    assert_ne!(x[0], OngageData::new(&other).truth(NEWSLETTER).next().unwrap().json);
+    assert_ne!(
+        x[0],
+        OngageData::new(&other)
+            .truth(NEWSLETTER)
+            .next()
+            .unwrap()
+            .json
+    );
 }
 
 #[test]
@@ -112,7 +147,11 @@ fn a_million_contacts_search_a_window_without_materialising_them() {
     let table = data.table(PROMOTIONS).unwrap();
     let range = query.candidates(&data, table);
     let matches = query.count(&data, table, u64::MAX);
-    assert_eq!(matches, range.end - range.start, "a created window is an exact index range");
+    assert_eq!(
+        matches,
+        range.end - range.start,
+        "a created window is an exact index range"
+    );
     assert!((5_000..20_000).contains(&matches), "{matches}");
     assert_eq!(data.overlay_len(PROMOTIONS), 0);
     data.advance();
@@ -130,20 +169,26 @@ fn auth(request: reqwest::RequestBuilder, config: &OngageConfig) -> reqwest::Req
 }
 
 async fn get(sim: &OngageSimulator, path: &str) -> (u16, Value) {
-    let response = auth(client().get(format!("{}{path}", sim.base_url())), sim.config())
-        .send()
-        .await
-        .unwrap();
+    let response = auth(
+        client().get(format!("{}{path}", sim.base_url())),
+        sim.config(),
+    )
+    .send()
+    .await
+    .unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
 async fn post(sim: &OngageSimulator, path: &str, body: &Value) -> (u16, Value) {
-    let response = auth(client().post(format!("{}{path}", sim.base_url())), sim.config())
-        .json(body)
-        .send()
-        .await
-        .unwrap();
+    let response = auth(
+        client().post(format!("{}{path}", sim.base_url())),
+        sim.config(),
+    )
+    .json(body)
+    .send()
+    .await
+    .unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap())
 }
@@ -153,7 +198,8 @@ async fn post(sim: &OngageSimulator, path: &str, body: &Value) -> (u16, Value) {
 async fn raw_status(base_url: &str, headers: &str) -> String {
     let addr = base_url.trim_start_matches("http://");
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET /api/lists HTTP/1.1\r\nHost: {addr}\r\n{headers}Connection: close\r\n\r\n");
+    let request =
+        format!("GET /api/lists HTTP/1.1\r\nHost: {addr}\r\n{headers}Connection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
@@ -164,10 +210,15 @@ async fn raw_status(base_url: &str, headers: &str) -> String {
 async fn underscore_headers_authenticate_in_any_case() {
     let sim = OngageSimulator::start(OngageConfig::small()).await.unwrap();
     let c = sim.config();
-    let upper = format!("X_USERNAME: {}\r\nX_PASSWORD: {}\r\nX_ACCOUNT_CODE: {}\r\n", c.username, c.password, c.account_code);
+    let upper = format!(
+        "X_USERNAME: {}\r\nX_PASSWORD: {}\r\nX_ACCOUNT_CODE: {}\r\n",
+        c.username, c.password, c.account_code
+    );
     assert!(raw_status(&sim.base_url(), &upper).await.contains(" 200 "));
     let hyphens = upper.replace("X_", "X-");
-    assert!(raw_status(&sim.base_url(), &hyphens).await.contains(" 401 "));
+    assert!(raw_status(&sim.base_url(), &hyphens)
+        .await
+        .contains(" 401 "));
 
     let wrong = client()
         .get(format!("{}/api/lists", sim.base_url()))
@@ -195,7 +246,10 @@ async fn lists_fields_and_envelopes() {
     assert_eq!(lists["payload"][0]["last_count"], 500);
     let (_, one) = get(&sim, &format!("/api/lists/{NEWSLETTER}")).await;
     assert_eq!(one["payload"]["name"], "Newsletter");
-    let truth = sim.truth(NEWSLETTER).filter(|c| c.status == Status::Active).count();
+    let truth = sim
+        .truth(NEWSLETTER)
+        .filter(|c| c.status == Status::Active)
+        .count();
     assert_eq!(one["payload"]["last_active_count"], truth);
     let (missing, error) = get(&sim, "/api/lists/42").await;
     assert_eq!(missing, 404);
@@ -212,9 +266,21 @@ async fn list_id_precedence_body_query_path_default() {
     let mut with_list = body.clone();
     with_list["list_id"] = json!(NEWSLETTER.to_string());
     let cases = [
-        (format!("/{PROMOTIONS}/api/contact_search?list_id={PROMOTIONS}"), with_list.clone(), NEWSLETTER),
-        (format!("/{PROMOTIONS}/api/contact_search?list_id={NEWSLETTER}"), body.clone(), NEWSLETTER),
-        (format!("/{PROMOTIONS}/api/contact_search"), body.clone(), PROMOTIONS),
+        (
+            format!("/{PROMOTIONS}/api/contact_search?list_id={PROMOTIONS}"),
+            with_list.clone(),
+            NEWSLETTER,
+        ),
+        (
+            format!("/{PROMOTIONS}/api/contact_search?list_id={NEWSLETTER}"),
+            body.clone(),
+            NEWSLETTER,
+        ),
+        (
+            format!("/{PROMOTIONS}/api/contact_search"),
+            body.clone(),
+            PROMOTIONS,
+        ),
         ("/api/contact_search".to_owned(), body.clone(), NEWSLETTER),
     ];
     for (path, body, expected) in cases {
@@ -245,20 +311,38 @@ async fn search_polls_then_exports_csv_with_mixed_dates() {
     config.search.base_polls = 2;
     let sim = OngageSimulator::start(config).await.unwrap();
     let (from, to) = (unix("2020-01-01T00:00:00Z"), unix("2024-01-01T00:00:00Z"));
-    let (_, created) = post(&sim, &format!("/{PROMOTIONS}/api/contact_search"), &window(from, to)).await;
+    let (_, created) = post(
+        &sim,
+        &format!("/{PROMOTIONS}/api/contact_search"),
+        &window(from, to),
+    )
+    .await;
     let id = created["payload"]["id"].as_u64().unwrap();
     assert_eq!(created["payload"]["status"], 1);
-    let (early, _) = get(&sim, &format!("/{PROMOTIONS}/api/contact_search/{id}/export")).await;
+    let (early, _) = get(
+        &sim,
+        &format!("/{PROMOTIONS}/api/contact_search/{id}/export"),
+    )
+    .await;
     assert_eq!(early, 400, "no export before completion");
-    assert_eq!(poll_until_done(&sim, PROMOTIONS, id, 10).await, vec![1, 1, 2]);
+    assert_eq!(
+        poll_until_done(&sim, PROMOTIONS, id, 10).await,
+        vec![1, 1, 2]
+    );
 
-    let csv_text = auth(client().get(format!("{}/{PROMOTIONS}/api/contact_search/{id}/export", sim.base_url())), sim.config())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let csv_text = auth(
+        client().get(format!(
+            "{}/{PROMOTIONS}/api/contact_search/{id}/export",
+            sim.base_url()
+        )),
+        sim.config(),
+    )
+    .send()
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
     let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
     let headers = reader.headers().unwrap().clone();
     assert_eq!(&headers[0], "id");
@@ -269,17 +353,33 @@ async fn search_polls_then_exports_csv_with_mixed_dates() {
         .filter(|c| (from..to).contains(&c.created))
         .collect();
     assert_eq!(rows.len(), expected.len());
-    assert!(rows.iter().zip(&expected).all(|(row, truth)| row[0] == truth.id));
-    let created_column = headers.iter().position(|h| h == "ocx_created_date").unwrap();
-    let unix_style = rows.iter().filter(|r| r[created_column].parse::<i64>().is_ok()).count();
-    let text_style = rows.iter().filter(|r| r[created_column].contains(' ')).count();
+    assert!(rows
+        .iter()
+        .zip(&expected)
+        .all(|(row, truth)| row[0] == truth.id));
+    let created_column = headers
+        .iter()
+        .position(|h| h == "ocx_created_date")
+        .unwrap();
+    let unix_style = rows
+        .iter()
+        .filter(|r| r[created_column].parse::<i64>().is_ok())
+        .count();
+    let text_style = rows
+        .iter()
+        .filter(|r| r[created_column].contains(' '))
+        .count();
     assert!(unix_style > 0 && text_style > 0 && unix_style + text_style == rows.len());
     for (row, truth) in rows.iter().zip(&expected) {
         let (seconds, _) = date_operand(&json!(&row[created_column])).unwrap();
         assert_eq!(seconds, truth.created);
     }
 
-    let (_, page) = get(&sim, &format!("/{PROMOTIONS}/api/contact_search/{id}/result?offset=5&limit=3")).await;
+    let (_, page) = get(
+        &sim,
+        &format!("/{PROMOTIONS}/api/contact_search/{id}/result?offset=5&limit=3"),
+    )
+    .await;
     assert_eq!(page["metadata"]["total"], expected.len());
     assert_eq!(page["payload"][0], expected[5].json);
 
@@ -296,28 +396,61 @@ async fn big_windows_never_complete_and_quiet_windows_are_empty() {
     let quiet = config.lists[1].quiet.unwrap();
     let sim = OngageSimulator::start(config).await.unwrap();
     let everything = json!({"filters": {"type": "All"}});
-    let (_, big) = post(&sim, &format!("/{PROMOTIONS}/api/contact_search"), &everything).await;
+    let (_, big) = post(
+        &sim,
+        &format!("/{PROMOTIONS}/api/contact_search"),
+        &everything,
+    )
+    .await;
     let big_id = big["payload"]["id"].as_u64().unwrap();
-    assert_eq!(poll_until_done(&sim, PROMOTIONS, big_id, 20).await, vec![1; 20]);
+    assert_eq!(
+        poll_until_done(&sim, PROMOTIONS, big_id, 20).await,
+        vec![1; 20]
+    );
 
-    let (_, silent) = post(&sim, &format!("/{PROMOTIONS}/api/contact_search"), &window(quiet.start.timestamp(), quiet.end.timestamp())).await;
+    let (_, silent) = post(
+        &sim,
+        &format!("/{PROMOTIONS}/api/contact_search"),
+        &window(quiet.start.timestamp(), quiet.end.timestamp()),
+    )
+    .await;
     let silent_id = silent["payload"]["id"].as_u64().unwrap();
-    assert_eq!(poll_until_done(&sim, PROMOTIONS, silent_id, 5).await.last(), Some(&2));
-    let export = auth(client().get(format!("{}/api/contact_search/{silent_id}/export", sim.base_url())), sim.config())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    assert_eq!(
+        poll_until_done(&sim, PROMOTIONS, silent_id, 5).await.last(),
+        Some(&2)
+    );
+    let export = auth(
+        client().get(format!(
+            "{}/api/contact_search/{silent_id}/export",
+            sim.base_url()
+        )),
+        sim.config(),
+    )
+    .send()
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
     assert_eq!(export.lines().count(), 1, "header only for a quiet window");
 
-    let (_, doomed) = post(&sim, &format!("/{NEWSLETTER}/api/contact_search"), &everything).await;
+    let (_, doomed) = post(
+        &sim,
+        &format!("/{NEWSLETTER}/api/contact_search"),
+        &everything,
+    )
+    .await;
     let doomed_id = doomed["payload"]["id"].as_u64().unwrap();
-    assert_eq!(poll_until_done(&sim, NEWSLETTER, doomed_id, 5).await, vec![1, 3]);
+    assert_eq!(
+        poll_until_done(&sim, NEWSLETTER, doomed_id, 5).await,
+        vec![1, 3]
+    );
     let summaries = sim.searches();
     assert_eq!(summaries.len(), 3);
-    assert_eq!(summaries[0].matches, 101, "counting stops just past the threshold");
+    assert_eq!(
+        summaries[0].matches, 101,
+        "counting stops just past the threshold"
+    );
 }
 
 #[tokio::test]
@@ -328,10 +461,13 @@ async fn rate_limits_return_the_documented_body() {
     for _ in 0..3 {
         assert_eq!(get(&sim, "/api/lists").await.0, 200);
     }
-    let response = auth(client().get(format!("{}/api/lists", sim.base_url())), sim.config())
-        .send()
-        .await
-        .unwrap();
+    let response = auth(
+        client().get(format!("{}/api/lists", sim.base_url())),
+        sim.config(),
+    )
+    .send()
+    .await
+    .unwrap();
     assert_eq!(response.status(), 429);
     assert_eq!(
         response.text().await.unwrap(),
@@ -339,17 +475,28 @@ async fn rate_limits_return_the_documented_body() {
     );
 
     sim.control().clock().advance(Duration::from_secs(60));
-    sim.control()
-        .faults()
-        .add(FaultRule::on_path("/api/lists", Fault::Slow { delay_ms: 200 }));
-    let calls = (0..3).map(|_| auth(client().get(format!("{}/api/lists", sim.base_url())), sim.config()).send());
+    sim.control().faults().add(FaultRule::on_path(
+        "/api/lists",
+        Fault::Slow { delay_ms: 200 },
+    ));
+    let calls = (0..3).map(|_| {
+        auth(
+            client().get(format!("{}/api/lists", sim.base_url())),
+            sim.config(),
+        )
+        .send()
+    });
     let mut codes: Vec<u16> = futures::future::join_all(calls)
         .await
         .into_iter()
         .map(|r| r.unwrap().status().as_u16())
         .collect();
     codes.sort_unstable();
-    assert_eq!(codes, vec![200, 200, 429], "the third concurrent call is refused");
+    assert_eq!(
+        codes,
+        vec![200, 200, 429],
+        "the third concurrent call is refused"
+    );
 }
 
 #[tokio::test]
@@ -378,7 +525,11 @@ async fn advance_changes_status_dates_and_adds_contacts() {
     let (_, created) = post(&sim, &format!("/{PROMOTIONS}/api/contact_search"), &body).await;
     let id = created["payload"]["id"].as_u64().unwrap();
     poll_until_done(&sim, PROMOTIONS, id, 5).await;
-    let (_, result) = get(&sim, &format!("/{PROMOTIONS}/api/contact_search/{id}/result?limit=1000")).await;
+    let (_, result) = get(
+        &sim,
+        &format!("/{PROMOTIONS}/api/contact_search/{id}/result?limit=1000"),
+    )
+    .await;
     let found: std::collections::BTreeSet<&str> = result["payload"]
         .as_array()
         .unwrap()
@@ -396,9 +547,17 @@ async fn advance_changes_status_dates_and_adds_contacts() {
         .collect();
     assert_eq!(found, expected);
 
-    let added = changes.iter().filter(|c| c["kind"] == "added" && c["list_id"] == NEWSLETTER).count();
+    let added = changes
+        .iter()
+        .filter(|c| c["kind"] == "added" && c["list_id"] == NEWSLETTER)
+        .count();
     assert_eq!(added, 6);
-    let (_, fresh) = post(&sim, &format!("/{NEWSLETTER}/api/contact_search"), &window(since, since + 3 * 86_400)).await;
+    let (_, fresh) = post(
+        &sim,
+        &format!("/{NEWSLETTER}/api/contact_search"),
+        &window(since, since + 3 * 86_400),
+    )
+    .await;
     let fresh_id = fresh["payload"]["id"].as_u64().unwrap();
     poll_until_done(&sim, NEWSLETTER, fresh_id, 5).await;
     let (_, fresh_page) = get(&sim, &format!("/api/contact_search/{fresh_id}/result")).await;
@@ -411,16 +570,24 @@ async fn same_seed_exports_identical_bytes() {
     let mut bodies = Vec::new();
     for _ in 0..2 {
         let sim = OngageSimulator::start(OngageConfig::small()).await.unwrap();
-        let (_, created) = post(&sim, &format!("/{NEWSLETTER}/api/contact_search"), &json!({"filters": {"type": "All"}})).await;
+        let (_, created) = post(
+            &sim,
+            &format!("/{NEWSLETTER}/api/contact_search"),
+            &json!({"filters": {"type": "All"}}),
+        )
+        .await;
         let id = created["payload"]["id"].as_u64().unwrap();
         poll_until_done(&sim, NEWSLETTER, id, 5).await;
-        let bytes = auth(client().get(format!("{}/api/contact_search/{id}/export", sim.base_url())), sim.config())
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
+        let bytes = auth(
+            client().get(format!("{}/api/contact_search/{id}/export", sim.base_url())),
+            sim.config(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
         bodies.push(bytes);
     }
     assert_eq!(bodies[0], bodies[1]);
