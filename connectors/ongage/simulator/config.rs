@@ -185,6 +185,12 @@ impl OngageConfig {
         config
     }
 
+    /// This configuration served on `127.0.0.1:port` (for a `simulate ongage --port N` command).
+    pub fn on_port(mut self, port: u16) -> Self {
+        self.server.port = port;
+        self
+    }
+
     /// The list searches default to (the first one).
     pub fn default_list(&self) -> Option<u64> {
         self.lists.first().map(|list| list.id)

@@ -454,6 +454,24 @@ async fn big_windows_never_complete_and_quiet_windows_are_empty() {
 }
 
 #[tokio::test]
+async fn bigger_searches_stay_pending_longer() {
+    let mut config = OngageConfig::small();
+    config.search.base_polls = 1;
+    config.search.matches_per_extra_poll = 100;
+    let sim = OngageSimulator::start(config).await.unwrap();
+    let mut pending_polls = Vec::new();
+    for list in [NEWSLETTER, PROMOTIONS] {
+        let (_, created) = post(&sim, &format!("/{list}/api/contact_search"), &json!({})).await;
+        let id = created["payload"]["id"].as_u64().unwrap();
+        let statuses = poll_until_done(&sim, list, id, 20).await;
+        assert_eq!(statuses.last(), Some(&2));
+        pending_polls.push(statuses.len() - 1);
+    }
+    // 60 matches: 1 + 0 extra polls; 500 matches: 1 + 5.
+    assert_eq!(pending_polls, vec![1, 6]);
+}
+
+#[tokio::test]
 async fn rate_limits_return_the_documented_body() {
     let mut config = OngageConfig::small();
     config.rate_limit = RateLimitConfig::per_window(3, 60).with_max_concurrent(2);

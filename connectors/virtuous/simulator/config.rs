@@ -222,6 +222,12 @@ impl VirtuousConfig {
         config
     }
 
+    /// This configuration served on `127.0.0.1:port` (for a `simulate virtuous --port N` command).
+    pub fn on_port(mut self, port: u16) -> Self {
+        self.server.port = port;
+        self
+    }
+
     /// The volume of `entity`.
     pub fn volume(&self, entity: Entity) -> Volume {
         match entity {
