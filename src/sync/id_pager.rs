@@ -282,6 +282,26 @@ where
         self
     }
 
+    /// A pager that only retries `ranges` and has no main scan, for a sync whose main query is
+    /// different (e.g. "modified since") and so cannot cover them. An open range (`before: None`) is
+    /// scanned to the last record. Records carry `checkpoint: None`: there is no main cursor to save.
+    pub fn retry_only(
+        ranges: impl IntoIterator<Item = ErroredRange<I>>,
+        fetch: F,
+        id_of: X,
+        config: IdPagerConfig,
+        clock: SharedClock,
+    ) -> Self {
+        let mut pager = Self::new(None, fetch, id_of, config, clock);
+        let smallest = pager.shared.config.takes.len() - 1;
+        pager.retries = ranges
+            .into_iter()
+            .map(|range| Scan::new(range.after, range.before, smallest))
+            .collect();
+        pager.main.done = true;
+        pager
+    }
+
     /// The cursor safe to checkpoint now: every record at or below it was yielded or reported.
     pub fn checkpoint(&self) -> Option<&I> {
         self.main.low_water.as_ref()
