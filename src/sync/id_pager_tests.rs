@@ -485,7 +485,11 @@ async fn retry_only_retries_the_ranges_and_nothing_else() {
     };
     let fetch_api = api.clone();
     let pager = IdPager::retry_only(
-        vec![range(Some(10), Some(13)), range(Some(38), Some(42)), range(Some(97), None)],
+        vec![
+            range(Some(10), Some(13)),
+            range(Some(38), Some(42)),
+            range(Some(97), None),
+        ],
         move |request: PageRequest<u64>| futures::future::ready(fetch_api.serve(&request)),
         id_of as IdFn,
         small_config(),
