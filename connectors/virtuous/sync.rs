@@ -441,9 +441,16 @@ impl EntityRun<'_> {
             .any(|t| out.is_selected(t.name) && out.table_full(t.name))
     }
 
+    /// `parallelism` pages in flight; one for the small reference tables, whose extra pages would come
+    /// back empty and still cost budget.
     fn pager_config(&self) -> IdPagerConfig {
+        let in_flight = if self.entity.has_short_shape() {
+            self.config.parallelism
+        } else {
+            1
+        };
         IdPagerConfig {
-            in_flight: self.config.parallelism,
+            in_flight,
             ..IdPagerConfig::default()
         }
     }
