@@ -8,7 +8,7 @@
 //!
 //! How:
 //! - A batch launches up to `in_flight` pages under one cursor. Page 0 has `skip = 0`; page `i > 0` has
-//!   `skip = i*take - 1`, so its first record must be the previous page's last one. If it is not, a
+//!   `skip = i*(take - 1)`, so its first record must be the previous page's last one. If it is not, a
 //!   record was deleted (or inserted) under the cursor while the batch ran, which shifts later pages: the
 //!   rest of the batch is dropped and refetched from the low-water mark instead of losing a record.
 //! - A page that fails (transient after retries, too large, undecodable) is refetched from the low-water
@@ -405,7 +405,8 @@ where
             shared.config.in_flight
         };
         for i in 0..pages as u64 {
-            let skip = if i == 0 { 0 } else { i * u64::from(take) - 1 };
+            // Each page starts at the previous page's last record: pages step by `take - 1`.
+            let skip = i * (u64::from(take) - 1);
             let request = PageRequest {
                 cursor: self.low_water.clone(),
                 skip,

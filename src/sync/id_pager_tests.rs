@@ -507,3 +507,15 @@ async fn retry_only_retries_the_ranges_and_nothing_else() {
     );
     assert_eq!(run.last_checkpoint, None, "no main cursor to save");
 }
+
+#[tokio::test]
+async fn overlapping_pages_chain_so_a_clean_scan_refetches_nothing() {
+    // Each batch of 4 pages of 16 covers 16 + 3 × 15 = 61 records: 100 records take two batches.
+    let api = FakeApi::new(1..=100);
+    let run = drain(&api, pager(&api, None, small_config()))
+        .await
+        .unwrap();
+    assert_eq!(run.yielded, (1..=100).collect::<Vec<_>>());
+    assert!(run.violations.is_empty(), "{run:?}");
+    assert_eq!(api.0.lock().unwrap().calls, 8, "no batch was refetched");
+}
