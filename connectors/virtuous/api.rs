@@ -103,9 +103,19 @@ impl Entity {
         models::id_number(record.get(field)?)
     }
 
-    /// Whether the entity has a Full shape worth avoiding.
+    /// Whether the entity has a short shape besides the Full one.
     pub fn has_short_shape(self) -> bool {
         matches!(self, Entity::Contact | Entity::Gift)
+    }
+
+    /// Small reference tables (projects, campaigns): read in full every sync, one page at a time.
+    pub fn is_reference(self) -> bool {
+        matches!(self, Entity::Project | Entity::Campaign)
+    }
+
+    /// Whether records can be hard-deleted (gifts); contacts are archived instead.
+    pub fn is_deletable(self) -> bool {
+        self == Entity::Gift
     }
 }
 

@@ -255,7 +255,7 @@ impl EntityRun<'_> {
     /// Chooses the next pass and reads its watermark and census from the source.
     async fn plan(&self, current: &EntityState) -> Result<Pass, Error> {
         let start = self.config.start_date;
-        let incremental = self.entity.has_short_shape();
+        let incremental = !self.entity.is_reference();
         let mut kind = match current.modified_since {
             Some(_) if incremental => PassKind::Modified,
             _ => PassKind::Full,
@@ -296,7 +296,7 @@ impl EntityRun<'_> {
         } else {
             None
         };
-        let census = if self.entity == Entity::Gift {
+        let census = if self.entity.is_deletable() {
             let (newest, count) = self
                 .api
                 .first(self.entity, &in_window, Sort::IdDescending)
@@ -444,10 +444,10 @@ impl EntityRun<'_> {
     /// `parallelism` pages in flight; one for the small reference tables, whose extra pages would come
     /// back empty and still cost budget.
     fn pager_config(&self) -> IdPagerConfig {
-        let in_flight = if self.entity.has_short_shape() {
-            self.config.parallelism
-        } else {
+        let in_flight = if self.entity.is_reference() {
             1
+        } else {
+            self.config.parallelism
         };
         IdPagerConfig {
             in_flight,
