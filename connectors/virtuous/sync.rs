@@ -254,62 +254,29 @@ impl EntityRun<'_> {
 
     /// Chooses the next pass and reads its watermark and census from the source.
     async fn plan(&self, current: &EntityState) -> Result<Pass, Error> {
-        let start = self.config.start_date;
         let incremental = !self.entity.is_reference();
-        let mut kind = match current.modified_since {
-            Some(_) if incremental => PassKind::Modified,
+        let kind = match (current.modified_since, current.census) {
+            (Some(_), Some(census)) if incremental && self.deleted_since(census).await? => {
+                PassKind::Full
+            }
+            (Some(_), _) if incremental => PassKind::Modified,
             _ => PassKind::Full,
         };
-        let in_window = Filter {
-            modified_since: start,
-            ..Filter::default()
-        };
-        if let (PassKind::Modified, Some(census)) = (kind, current.census) {
-            let up_to_census = Filter {
-                max_id: Some(census.max_id),
-                ..in_window.clone()
-            };
-            let (_, count) = self
-                .api
-                .first(self.entity, &up_to_census, Sort::IdDescending)
-                .await?;
-            if count < census.count {
-                tracing::info!(
-                    entity = self.entity.table(),
-                    before = census.count,
-                    now = count,
-                    "records were deleted at the source; re-importing to soft-delete them"
-                );
-                kind = PassKind::Full;
-            }
-        }
         let watermark = if incremental {
-            let (newest, _) = self
-                .api
-                .first(self.entity, &Filter::default(), Sort::ModifiedDescending)
-                .await?;
-            newest
-                .as_ref()
-                .and_then(|r| r.get("modifiedDateTimeUtc"))
-                .and_then(Value::as_str)
-                .and_then(models::parse_utc)
+            self.watermark().await?
         } else {
             None
         };
         let census = if self.entity.is_deletable() {
-            let (newest, count) = self
-                .api
-                .first(self.entity, &in_window, Sort::IdDescending)
-                .await?;
-            newest
-                .and_then(|r| self.entity.record_id(&r))
-                .map(|max_id| Census { max_id, count })
+            self.census().await?
         } else {
             None
         };
+        let start = self.config.start_date;
         let since = match (kind, current.modified_since) {
             (PassKind::Modified, Some(last)) => {
-                Some(start.map_or(last - MODIFIED_OVERLAP, |s| s.max(last - MODIFIED_OVERLAP)))
+                let bound = last - MODIFIED_OVERLAP;
+                Some(start.map_or(bound, |s| s.max(bound)))
             }
             _ => start,
         };
@@ -320,6 +287,61 @@ impl EntityRun<'_> {
             watermark,
             census,
         })
+    }
+
+    /// Records in the configured window (all, without a start date).
+    fn window(&self) -> Filter {
+        Filter {
+            modified_since: self.config.start_date,
+            ..Filter::default()
+        }
+    }
+
+    /// The source's newest `modifiedDateTimeUtc` (archived records included).
+    async fn watermark(&self) -> Result<Option<DateTime<Utc>>, Error> {
+        let (newest, _) = self
+            .api
+            .first(self.entity, &Filter::default(), Sort::ModifiedDescending)
+            .await?;
+        Ok(newest
+            .as_ref()
+            .and_then(|r| r.get("modifiedDateTimeUtc"))
+            .and_then(Value::as_str)
+            .and_then(models::parse_utc))
+    }
+
+    /// The newest id in the window and how many records have an id up to it.
+    async fn census(&self) -> Result<Option<Census>, Error> {
+        let (newest, count) = self
+            .api
+            .first(self.entity, &self.window(), Sort::IdDescending)
+            .await?;
+        Ok(newest
+            .and_then(|r| self.entity.record_id(&r))
+            .map(|max_id| Census { max_id, count }))
+    }
+
+    /// Whether fewer records exist up to the census's id than it counted: ids only grow, so some
+    /// were deleted.
+    async fn deleted_since(&self, census: Census) -> Result<bool, Error> {
+        let up_to_census = Filter {
+            max_id: Some(census.max_id),
+            ..self.window()
+        };
+        let (_, count) = self
+            .api
+            .first(self.entity, &up_to_census, Sort::IdDescending)
+            .await?;
+        let deleted = count < census.count;
+        if deleted {
+            tracing::info!(
+                entity = self.entity.table(),
+                before = census.count,
+                now = count,
+                "records were deleted at the source; re-importing to soft-delete them"
+            );
+        }
+        Ok(deleted)
     }
 
     /// Records the new pass; a full pass first truncates the entity's tables and forgets its errors.
@@ -354,13 +376,9 @@ impl EntityRun<'_> {
             out.delete(SYNC_ERRORS, &models::error_key(self.entity, range))
                 .await?;
         }
-        let filter = Filter {
-            modified_since: self.config.start_date,
-            ..Filter::default()
-        };
         let mut pager = IdPager::retry_only(
             ranges,
-            self.fetch(filter),
+            self.fetch(self.window()),
             id_of(self.entity),
             self.pager_config(),
             self.api.http().clock().clone(),
