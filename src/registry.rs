@@ -54,12 +54,20 @@ pub struct Registration {
 pub const DEFAULT_CONNECTOR: &str = "demo";
 
 /// Every registered connector.
-pub static CONNECTORS: &[Registration] = &[Registration {
-    name: "demo",
-    description: "synthetic records of every Fivetran type; no credentials, no network",
-    build: || Arc::new(crate::connectors::demo::Demo),
-    simulator: None,
-}];
+pub static CONNECTORS: &[Registration] = &[
+    Registration {
+        name: "demo",
+        description: "synthetic records of every Fivetran type; no credentials, no network",
+        build: || Arc::new(crate::connectors::demo::Demo),
+        simulator: None,
+    },
+    Registration {
+        name: "ongage",
+        description: "OnGage email platform: lists, list fields and contacts of every status",
+        build: || Arc::new(crate::connectors::ongage::Ongage::new()),
+        simulator: Some(crate::connectors::ongage::start_simulator),
+    },
+];
 
 /// An unknown connector name.
 #[derive(Debug, thiserror::Error)]

@@ -1,3 +1,316 @@
-//! OnGage email platform connector.
+//! OnGage email platform connector (GitHub issue #6): `lists`, `list_fields` and `contacts` of every
+//! status, through OnGage's async contact search.
+//!
+//! Composition: [`api`] (requests on the shared HTTP client, with OnGage's auth headers, envelope, rate
+//! limit and concurrency limit), [`models`] (pure record → row transforms), [`sync`] (the date-window walk
+//! over export jobs, built on the shared `sync` toolkit, and the state); [`simulator`] serves the API for
+//! tests and `debug`. The sync strategy and its limits are documented in [`sync`].
+//!
+//! Configuration: `username`, `password`, `account_code` (the alphanumeric code, not the account id),
+//! `base_url` (default `https://api.ongage.net`; `simulator` in `debug` starts the bundled simulator),
+//! `start_date` (contacts created before it are not synced) and `list_filter` (see [`ListFilter`]).
 
+pub mod api;
+pub mod models;
 pub mod simulator;
+pub mod sync;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+
+use crate::error::Error;
+use crate::http::{RetryPolicy, SharedClock, SystemClock};
+use crate::registry::{RunningSimulator, SimulatorRequest};
+use crate::sdk::{
+    ConfigError, Configuration, Connector, Emitter, Field, Form, FromConfiguration, Schema, Secret,
+};
+use crate::sync::{JobConfig, WindowConfig};
+
+use api::{ApiConfig, OngageApi};
+
+/// The default API address.
+pub const DEFAULT_BASE_URL: &str = "https://api.ongage.net";
+/// Lists with at least this many contacts (`last_count`) are backfilled in date windows.
+pub const BIG_LIST_THRESHOLD: u64 = 200_000;
+/// The name of the setup test.
+pub const CONNECTION_TEST: &str = "connection";
+
+/// Which lists to sync, from the `list_filter` setting: comma-separated entries, each either a list id
+/// (digits only) or a case-insensitive piece of a list name. A list is synced when any entry matches; an
+/// empty filter syncs every list. Example: `120001, newsletter`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListFilter {
+    ids: Vec<String>,
+    names: Vec<String>,
+}
+
+impl ListFilter {
+    /// Parses the setting (`None`: every list).
+    pub fn parse(raw: Option<&str>) -> Self {
+        let mut filter = Self::default();
+        for entry in raw.unwrap_or_default().split(',').map(str::trim) {
+            if entry.is_empty() {
+                continue;
+            }
+            if entry.bytes().all(|b| b.is_ascii_digit()) {
+                filter.ids.push(entry.to_owned());
+            } else {
+                filter.names.push(entry.to_lowercase());
+            }
+        }
+        filter
+    }
+
+    /// Whether the list `id` named `name` is synced.
+    pub fn matches(&self, id: &str, name: &str) -> bool {
+        if self.ids.is_empty() && self.names.is_empty() {
+            return true;
+        }
+        let name = name.to_lowercase();
+        self.ids.iter().any(|i| i == id) || self.names.iter().any(|n| name.contains(n.as_str()))
+    }
+}
+
+/// The user's settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `X_USERNAME`.
+    pub username: String,
+    /// `X_PASSWORD`.
+    pub password: Secret,
+    /// `X_ACCOUNT_CODE`.
+    pub account_code: String,
+    /// API address without a trailing slash.
+    pub base_url: String,
+    /// Contacts created before this are not synced.
+    pub start_date: Option<DateTime<Utc>>,
+    /// Which lists to sync.
+    pub list_filter: ListFilter,
+}
+
+impl FromConfiguration for Settings {
+    fn from_configuration(c: &Configuration<'_>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            username: c.required("username")?.to_owned(),
+            password: c.secret("password")?,
+            account_code: c.required("account_code")?.to_owned(),
+            base_url: c.base_url_or("base_url", DEFAULT_BASE_URL)?,
+            start_date: c.date("start_date")?,
+            list_filter: ListFilter::parse(c.optional("list_filter")),
+        })
+    }
+}
+
+/// Knobs that are not settings: production defaults, shrunk by tests (small thresholds, millisecond
+/// polls on a virtual clock).
+#[derive(Debug, Clone)]
+pub struct Tuning {
+    /// Lists with at least this many contacts are backfilled in windows ([`BIG_LIST_THRESHOLD`]).
+    pub big_list_threshold: u64,
+    /// Window lengths (3 months, halved down to 2 weeks, 3 attempts there) and the incremental lookback.
+    pub windows: WindowConfig,
+    /// Search polling: every 2 s doubling to 30 s; a search not completed after 10 minutes shrinks its
+    /// window.
+    pub job: JobConfig,
+    /// Retries of transient failures and 429s (8 attempts, backoff from 2 s up to a minute, so a
+    /// per-minute limit has reset before the attempts run out).
+    pub retry: RetryPolicy,
+    /// Time allowed for one CSV export (30 minutes).
+    pub export_timeout: Duration,
+    /// Lists per `GET /api/lists` page (100).
+    pub lists_page_size: u64,
+    /// The clock of every wait (retries, rate budget, polls).
+    pub clock: SharedClock,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Self {
+            big_list_threshold: BIG_LIST_THRESHOLD,
+            windows: WindowConfig::default(),
+            job: JobConfig {
+                deadline: Duration::from_secs(10 * 60),
+                first_poll_interval: Duration::from_secs(2),
+                max_poll_interval: Duration::from_secs(30),
+                log_every: Duration::from_secs(60),
+            },
+            retry: RetryPolicy {
+                max_attempts: 8,
+                initial_backoff: Duration::from_secs(2),
+                max_backoff: Duration::from_secs(60),
+                max_rate_limit_wait: Duration::from_secs(15 * 60),
+            },
+            export_timeout: Duration::from_secs(30 * 60),
+            lists_page_size: 100,
+            clock: SystemClock::shared(),
+        }
+    }
+}
+
+/// The OnGage connector.
+#[derive(Debug, Clone, Default)]
+pub struct Ongage {
+    tuning: Tuning,
+}
+
+impl Ongage {
+    /// The connector with production tuning.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The connector with `tuning` (tests).
+    pub fn with_tuning(tuning: Tuning) -> Self {
+        Self { tuning }
+    }
+
+    fn api(&self, settings: &Settings) -> Result<OngageApi, Error> {
+        Ok(OngageApi::new(ApiConfig {
+            base_url: settings.base_url.clone(),
+            username: settings.username.clone(),
+            password: settings.password.clone(),
+            account_code: settings.account_code.clone(),
+            retry: self.tuning.retry.clone(),
+            export_timeout: self.tuning.export_timeout,
+            clock: self.tuning.clock.clone(),
+        })?)
+    }
+}
+
+#[async_trait]
+impl Connector for Ongage {
+    type Config = Settings;
+    type State = sync::OngageState;
+
+    fn form(&self) -> Form {
+        Form::new()
+            .field(Field::text("username", "Username").description("the OnGage user the api calls run as"))
+            .field(Field::password("password", "Password"))
+            .field(
+                Field::text("account_code", "Account code")
+                    .description("the alphanumeric account code (not the numeric account id)"),
+            )
+            .field(
+                Field::text("base_url", "API base URL")
+                    .optional()
+                    .default_value(DEFAULT_BASE_URL),
+            )
+            .field(
+                Field::text("start_date", "Start date")
+                    .optional()
+                    .placeholder("2020-01-01")
+                    .description("contacts created before this date are not synced; empty: all"),
+            )
+            .field(
+                Field::text("list_filter", "Lists to sync")
+                    .optional()
+                    .placeholder("120001, newsletter")
+                    .description(
+                        "comma-separated list ids or pieces of list names (case-insensitive); empty: every list",
+                    ),
+            )
+            .test(CONNECTION_TEST, "Check the username, password and account code")
+    }
+
+    async fn test(&self, _name: &str, settings: &Settings) -> Result<(), Error> {
+        self.api(settings)?.lists(0, 1).await?;
+        Ok(())
+    }
+
+    async fn schema(&self, _settings: &Settings) -> Result<Schema, Error> {
+        Ok(models::schema())
+    }
+
+    async fn update(
+        &self,
+        settings: &Settings,
+        state: sync::OngageState,
+        out: &mut Emitter,
+    ) -> Result<(), Error> {
+        let api = self.api(settings)?;
+        sync::run(&api, settings, &self.tuning, state, out).await
+    }
+}
+
+/// Starts the bundled simulator for `debug`: the default account (a 12,000-contact list and a
+/// 1,050,000-contact list with a quiet stretch), accepting the configured credentials or filling in its own.
+pub fn start_simulator(
+    request: SimulatorRequest,
+) -> BoxFuture<'static, Result<RunningSimulator, String>> {
+    Box::pin(async move {
+        let mut config = simulator::OngageConfig::default();
+        if let Some(port) = request.port {
+            config.server.port = port;
+        }
+        let mut configuration = request.configuration;
+        for (field, accepted) in [
+            ("username", &mut config.username),
+            ("password", &mut config.password),
+            ("account_code", &mut config.account_code),
+        ] {
+            match configuration.get(field).filter(|v| !v.trim().is_empty()) {
+                // The connector trims what it sends, except the password.
+                Some(given) if field == "password" => accepted.clone_from(given),
+                Some(given) => *accepted = given.trim().to_owned(),
+                None => {
+                    configuration.insert(field.to_owned(), accepted.clone());
+                }
+            }
+        }
+        let lists: Vec<String> = config
+            .lists
+            .iter()
+            .map(|l| format!("{} ({} contacts)", l.name, l.contacts))
+            .collect();
+        let sim = simulator::OngageSimulator::start(config)
+            .await
+            .map_err(|e| e.to_string())?;
+        configuration.insert("base_url".to_owned(), sim.base_url());
+        Ok(RunningSimulator {
+            configuration,
+            description: format!("OnGage simulator at {}: lists {}", sim.base_url(), lists.join(", ")),
+            guard: Box::new(sim),
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn list_filter_takes_ids_and_name_pieces() {
+        let all = ListFilter::parse(None);
+        assert!(all.matches("1", "anything"));
+        let f = ListFilter::parse(Some(" 120001 , News ,,"));
+        assert!(f.matches("120001", "Promotions"));
+        assert!(f.matches("5", "Weekly newsletter"));
+        assert!(!f.matches("120002", "Promotions"));
+    }
+
+    #[test]
+    fn settings_name_the_bad_field() {
+        let map: HashMap<String, String> = [
+            ("username", "u"),
+            ("password", "p"),
+            ("account_code", "A"),
+            ("start_date", "yesterday"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).into(), (*v).into()))
+        .collect();
+        let err = Settings::from_configuration(&Configuration::new(&map)).unwrap_err();
+        assert!(err.to_string().contains("'start_date'"), "{err}");
+        let mut map = map;
+        map.remove("start_date");
+        let settings = Settings::from_configuration(&Configuration::new(&map)).unwrap();
+        assert_eq!(settings.base_url, DEFAULT_BASE_URL);
+        map.remove("account_code");
+        let err = Settings::from_configuration(&Configuration::new(&map)).unwrap_err();
+        assert!(err.to_string().contains("'account_code'"), "{err}");
+    }
+}
