@@ -132,10 +132,12 @@ async fn run(shape: &str, records: u64, port: u16) {
 
 #[tokio::main]
 async fn main() {
+    // `cargo bench` passes `--bench`: 1 M records. Under `cargo test` this is a quick smoke run.
+    let full = std::env::args().any(|a| a == "--bench");
     let records: u64 = std::env::args()
         .skip(1)
         .find_map(|a| a.parse().ok())
-        .unwrap_or(1_000_000);
+        .unwrap_or(if full { 1_000_000 } else { 20_000 });
     let base = 40000 + (std::process::id() % 10000) as u16;
     run("narrow", records, base).await;
     run("full", records, base + 1).await;
