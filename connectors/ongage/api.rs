@@ -25,7 +25,7 @@ use crate::sdk::Secret;
 
 /// What a 401 tells the user to check.
 pub const CREDENTIALS_HINT: &str = "check the username, password and account code";
-/// OnGage's documented rate limit: 300 calls per 60 seconds.
+/// OnGage's default rate limit: 300 calls per 60 seconds (an account's own limit is on its Profile page).
 pub const CALLS_PER_MINUTE: u32 = 300;
 /// OnGage's documented limit on calls in flight.
 pub const MAX_IN_FLIGHT: usize = 10;
@@ -41,6 +41,8 @@ pub struct ApiConfig {
     pub password: Secret,
     /// `X_ACCOUNT_CODE` (the alphanumeric code, not the numeric account id).
     pub account_code: String,
+    /// The account's rate limit, calls per minute.
+    pub calls_per_minute: u32,
     /// Retry behaviour for transient failures and 429s.
     pub retry: RetryPolicy,
     /// Time allowed for a whole CSV export, from request to last byte.
@@ -202,6 +204,17 @@ pub fn envelope_verdict(status: u16, body: &[u8]) -> Option<Verdict> {
     }
 }
 
+/// The client's budget for `per_minute` calls a minute: a burst of up to 10 calls, then paced at the
+/// rest of the limit, so no 60-second span (hence no fixed window the server counts in) exceeds it.
+pub fn rate_limit(per_minute: u32) -> RateLimit {
+    let burst = (per_minute / 30).clamp(1, 10);
+    RateLimit {
+        limit: per_minute.saturating_sub(burst).max(1),
+        period: Duration::from_secs(60),
+        burst,
+    }
+}
+
 /// The OnGage API client. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct OngageApi {
@@ -214,12 +227,7 @@ impl OngageApi {
     pub fn new(config: ApiConfig) -> Result<Self, HttpError> {
         let mut http = HttpConfig::new(config.base_url);
         http.retry = config.retry;
-        // Burst 1: strictly paced, so no 60-second window ever sees more than the limit.
-        http.rate_limit = Some(RateLimit {
-            limit: CALLS_PER_MINUTE,
-            period: Duration::from_secs(60),
-            burst: 1,
-        });
+        http.rate_limit = Some(rate_limit(config.calls_per_minute));
         http.max_in_flight = MAX_IN_FLIGHT;
         http.credentials_hint = CREDENTIALS_HINT.into();
         let auth = Auth::headers([
@@ -397,6 +405,15 @@ mod tests {
             envelope_verdict(200, failing),
             Some(Verdict::Transient(_))
         ));
+    }
+
+    #[test]
+    fn the_budget_never_exceeds_the_limit_in_a_minute() {
+        for per_minute in [10, 60, 300, 6_000] {
+            let r = rate_limit(per_minute);
+            assert!(r.burst >= 1 && r.limit + r.burst <= per_minute, "{r:?}");
+        }
+        assert_eq!(rate_limit(CALLS_PER_MINUTE).burst, 10);
     }
 
     #[test]

@@ -9,6 +9,9 @@
 //! Configuration: `username`, `password`, `account_code` (the alphanumeric code, not the account id),
 //! `base_url` (default `https://api.ongage.net`; `simulator` in `debug` starts the bundled simulator),
 //! `start_date` (contacts created before it are not synced) and `list_filter` (see [`ListFilter`]).
+//! Advanced (behind a toggle): `big_list_threshold` (200000), `search_timeout_seconds` (600),
+//! `search_poll_seconds` (2, doubling up to 15 times that; decimals allowed, so tests and `debug` runs
+//! can poll in milliseconds) and `calls_per_minute` (300, OnGage's default; 10 calls in flight at most).
 
 pub mod api;
 pub mod models;
@@ -89,10 +92,30 @@ pub struct Settings {
     pub start_date: Option<DateTime<Utc>>,
     /// Which lists to sync.
     pub list_filter: ListFilter,
+    /// Advanced: lists with at least this many contacts are backfilled in windows
+    /// ([`BIG_LIST_THRESHOLD`]).
+    pub big_list_threshold: u64,
+    /// Advanced: how searches are polled and when one counts as not completing (its window then shrinks).
+    pub search: JobConfig,
+    /// Advanced: the account's rate limit ([`api::CALLS_PER_MINUTE`] unless the account has another).
+    pub calls_per_minute: u32,
+}
+
+/// A positive number of seconds (decimals allowed), or `default` when absent.
+fn seconds(c: &Configuration<'_>, field: &str, default: Duration) -> Result<Duration, ConfigError> {
+    let value: f64 = c.parse_or(field, default.as_secs_f64())?;
+    if !(value > 0.0 && value <= 86_400.0) {
+        return Err(ConfigError::Invalid {
+            field: field.to_owned(),
+            reason: format!("{value} is not a number of seconds in (0, 86400]"),
+        });
+    }
+    Ok(Duration::from_secs_f64(value))
 }
 
 impl FromConfiguration for Settings {
     fn from_configuration(c: &Configuration<'_>) -> Result<Self, ConfigError> {
+        let poll = seconds(c, "search_poll_seconds", Duration::from_secs(2))?;
         Ok(Self {
             username: c.required("username")?.to_owned(),
             password: c.secret("password")?,
@@ -100,21 +123,35 @@ impl FromConfiguration for Settings {
             base_url: c.base_url_or("base_url", DEFAULT_BASE_URL)?,
             start_date: c.date("start_date")?,
             list_filter: ListFilter::parse(c.optional("list_filter")),
+            big_list_threshold: c.int_in_range(
+                "big_list_threshold",
+                BIG_LIST_THRESHOLD,
+                1,
+                u64::MAX,
+            )?,
+            search: JobConfig {
+                deadline: seconds(c, "search_timeout_seconds", Duration::from_secs(600))?,
+                first_poll_interval: poll,
+                // Doubling from the first interval: 2 s grows to 30 s.
+                max_poll_interval: poll * 15,
+                log_every: Duration::from_secs(60),
+            },
+            calls_per_minute: u32::try_from(c.int_in_range(
+                "calls_per_minute",
+                u64::from(api::CALLS_PER_MINUTE),
+                10,
+                1_000_000,
+            )?)
+            .unwrap_or(api::CALLS_PER_MINUTE),
         })
     }
 }
 
-/// Knobs that are not settings: production defaults, shrunk by tests (small thresholds, millisecond
-/// polls on a virtual clock).
+/// Knobs that are not settings: production defaults; tests swap the clock or shrink the retries.
 #[derive(Debug, Clone)]
 pub struct Tuning {
-    /// Lists with at least this many contacts are backfilled in windows ([`BIG_LIST_THRESHOLD`]).
-    pub big_list_threshold: u64,
     /// Window lengths (3 months, halved down to 2 weeks, 3 attempts there) and the incremental lookback.
     pub windows: WindowConfig,
-    /// Search polling: every 2 s doubling to 30 s; a search not completed after 10 minutes shrinks its
-    /// window.
-    pub job: JobConfig,
     /// Retries of transient failures and 429s (8 attempts, backoff from 2 s up to a minute, so a
     /// per-minute limit has reset before the attempts run out).
     pub retry: RetryPolicy,
@@ -129,14 +166,7 @@ pub struct Tuning {
 impl Default for Tuning {
     fn default() -> Self {
         Self {
-            big_list_threshold: BIG_LIST_THRESHOLD,
             windows: WindowConfig::default(),
-            job: JobConfig {
-                deadline: Duration::from_secs(10 * 60),
-                first_poll_interval: Duration::from_secs(2),
-                max_poll_interval: Duration::from_secs(30),
-                log_every: Duration::from_secs(60),
-            },
             retry: RetryPolicy {
                 max_attempts: 8,
                 initial_backoff: Duration::from_secs(2),
@@ -173,6 +203,7 @@ impl Ongage {
             username: settings.username.clone(),
             password: settings.password.clone(),
             account_code: settings.account_code.clone(),
+            calls_per_minute: settings.calls_per_minute,
             retry: self.tuning.retry.clone(),
             export_timeout: self.tuning.export_timeout,
             clock: self.tuning.clock.clone(),
@@ -212,6 +243,29 @@ impl Connector for Ongage {
                         "comma-separated list ids or pieces of list names (case-insensitive); empty: every list",
                     ),
             )
+            .field(Field::toggle("advanced", "Advanced settings"))
+            .field(Field::shown_when(
+                "advanced",
+                true,
+                vec![
+                    Field::text("big_list_threshold", "Big list threshold")
+                        .optional()
+                        .default_value("200000")
+                        .description("lists with at least this many contacts are first synced in 3-month windows"),
+                    Field::text("search_timeout_seconds", "Search timeout (seconds)")
+                        .optional()
+                        .default_value("600")
+                        .description("a contact search not completed by then is retried over a shorter window"),
+                    Field::text("search_poll_seconds", "Search poll interval (seconds)")
+                        .optional()
+                        .default_value("2")
+                        .description("first wait between polls of a search; it doubles up to 15 times this"),
+                    Field::text("calls_per_minute", "API calls per minute")
+                        .optional()
+                        .default_value("300")
+                        .description("the account's rate limit, shown on its OnGage Profile page"),
+                ],
+            ))
             .test(CONNECTION_TEST, "Check the username, password and account code")
     }
 

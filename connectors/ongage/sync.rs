@@ -7,7 +7,7 @@
 //! - The sync's "now" is the API server's clock (the `Date` header of the lists call), so windows and
 //!   cursors are in the time the `ocx_*` dates are written in, whatever the local clock says.
 //! - A list never synced is **backfilled** over `ocx_created_date`: lists of at least
-//!   [`Tuning::big_list_threshold`] contacts (200,000) in windows of 3 months, smaller ones in one window.
+//!   [`Settings::big_list_threshold`] contacts (200,000) in windows of 3 months, smaller ones in one window.
 //!   A search that does not complete in time (or fails) halves its window, down to 2 weeks; a 2-week
 //!   window gets 3 attempts, then the sync fails naming the list and the window. Empty windows are just
 //!   completed windows: only reaching "now" ends a walk.
@@ -117,10 +117,11 @@ impl Plan {
     fn new(
         list: &ListInfo,
         state: &ListState,
-        start_date: Option<DateTime<Utc>>,
+        settings: &Settings,
         tuning: &Tuning,
         now: DateTime<Utc>,
     ) -> Self {
+        let start_date = settings.start_date;
         let resume_at = state.walk.as_ref().and_then(|w| w.resume_at);
         let floor = start_date.unwrap_or(DateTime::UNIX_EPOCH);
         let (mode, origin) = match state.synced_through {
@@ -140,7 +141,7 @@ impl Plan {
         let open_start =
             (mode == Mode::Backfill && start_date.is_none() && resume_at.is_none()).then_some(from);
         let mut windows = tuning.windows.clone();
-        if mode == Mode::Backfill && list.contacts < tuning.big_list_threshold {
+        if mode == Mode::Backfill && list.contacts < settings.big_list_threshold {
             // A small list is one search; it still shrinks like any window if that search times out.
             windows.initial = (now - from).max(TimeDelta::seconds(1));
         }
@@ -349,13 +350,7 @@ impl Run<'_> {
     /// Walks the list's windows; checkpoints after each completed one.
     async fn contacts(&mut self, list: &ListInfo, out: &mut Emitter) -> Result<(), Error> {
         let entry = self.state.lists.entry(list.id.clone()).or_default();
-        let plan = Plan::new(
-            list,
-            entry,
-            self.settings.start_date,
-            self.tuning,
-            self.now,
-        );
+        let plan = Plan::new(list, entry, self.settings, self.tuning, self.now);
         entry.walk.get_or_insert(Walk {
             started: self.now,
             resume_at: None,
@@ -415,7 +410,7 @@ impl Run<'_> {
                 list_id: &list.id,
                 spec,
             };
-            let download = run_job(&job, &self.tuning.job, self.api.http().clock()).await?;
+            let download = run_job(&job, &self.settings.search, self.api.http().clock()).await?;
             let mut rows = csv_rows(download, job.describe());
             let mut exported = 0u64;
             while let Some(csv) = rows.next().await {
@@ -457,6 +452,20 @@ mod tests {
 
     fn at(text: &str) -> DateTime<Utc> {
         text.parse().unwrap()
+    }
+
+    fn settings(start_date: Option<DateTime<Utc>>) -> Settings {
+        let map = [("username", "u"), ("password", "p"), ("account_code", "A")]
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let mut settings =
+            <Settings as crate::sdk::FromConfiguration>::from_configuration(
+                &crate::sdk::Configuration::new(&map),
+            )
+            .unwrap();
+        settings.start_date = start_date;
+        settings
     }
 
     fn list(contacts: u64) -> ListInfo {
@@ -505,7 +514,7 @@ mod tests {
     #[test]
     fn a_small_list_backfills_in_one_unbounded_search() {
         let now = at("2025-01-01T00:00:00Z");
-        let plan = Plan::new(&list(10), &ListState::default(), None, &Tuning::default(), now);
+        let plan = Plan::new(&list(10), &ListState::default(), &settings(None), &Tuning::default(), now);
         let mut b = plan.batcher();
         let w = b.next_window().unwrap();
         assert_eq!((w.start, w.end), (at("2020-01-01T00:00:00Z"), now));
@@ -522,7 +531,7 @@ mod tests {
     #[test]
     fn a_big_list_backfills_in_three_month_windows_bounded_except_at_the_ends() {
         let now = at("2025-01-01T00:00:00Z");
-        let plan = Plan::new(&list(200_000), &ListState::default(), None, &Tuning::default(), now);
+        let plan = Plan::new(&list(200_000), &ListState::default(), &settings(None), &Tuning::default(), now);
         let mut b = plan.batcher();
         let first = b.next_window().unwrap();
         assert_eq!(first.span(), TimeDelta::days(90));
@@ -556,7 +565,7 @@ mod tests {
                 resume_at: Some(at("2022-03-01T00:00:00Z")),
             }),
         };
-        let plan = Plan::new(&list(300_000), &state, None, &Tuning::default(), now);
+        let plan = Plan::new(&list(300_000), &state, &settings(None), &Tuning::default(), now);
         let w = plan.batcher().next_window().unwrap();
         assert_eq!(w.start, at("2022-03-01T00:00:00Z"));
         assert!(matches!(plan.searches(w)[..], [SearchSpec::Range { from: Some(_), .. }]));
@@ -569,7 +578,7 @@ mod tests {
             synced_through: Some(at("2024-11-01T00:00:00Z")),
             walk: None,
         };
-        let plan = Plan::new(&list(10), &state, None, &Tuning::default(), now);
+        let plan = Plan::new(&list(10), &state, &settings(None), &Tuning::default(), now);
         let mut b = plan.batcher();
         let w = b.next_window().unwrap();
         assert_eq!((w.start, w.end), (at("2024-10-30T00:00:00Z"), now));
@@ -593,7 +602,7 @@ mod tests {
     fn a_start_date_bounds_the_backfill() {
         let now = at("2025-01-01T00:00:00Z");
         let start = Some(at("2024-06-01T00:00:00Z"));
-        let plan = Plan::new(&list(10), &ListState::default(), start, &Tuning::default(), now);
+        let plan = Plan::new(&list(10), &ListState::default(), &settings(start), &Tuning::default(), now);
         let w = plan.batcher().next_window().unwrap();
         assert_eq!(
             plan.searches(w),
