@@ -159,7 +159,9 @@ fn searches(sim: &OngageSimulator) -> Vec<(SearchSummary, Option<i64>, Option<i6
         .log()
         .entries()
         .into_iter()
-        .filter(|r| r.method == "POST" && r.path.ends_with("/contact_search") && r.status == Some(200))
+        .filter(|r| {
+            r.method == "POST" && r.path.ends_with("/contact_search") && r.status == Some(200)
+        })
         .map(|r| r.body.unwrap())
         .collect();
     let all = sim.searches();
@@ -205,22 +207,26 @@ async fn every_contact_of_every_list_then_status_changes_on_the_next_sync() {
     // Bursts: windows that never completed, and 2-week windows that did.
     let two_weeks = TimeDelta::days(14).num_seconds();
     assert!(of(BURSTS).any(|(s, ..)| s.status == SearchStatus::Pending));
-    assert!(of(BURSTS).any(|(s, from, to)| s.status == SearchStatus::Completed
-        && s.matches > 100
-        && to.zip(*from).is_some_and(|(t, f)| t - f == two_weeks)));
+    assert!(
+        of(BURSTS).any(|(s, from, to)| s.status == SearchStatus::Completed
+            && s.matches > 100
+            && to.zip(*from).is_some_and(|(t, f)| t - f == two_weeks))
+    );
     let done = state(&files);
     for list in LISTS {
         assert_eq!(
-            done["lists"][list.to_string()]["synced_through"], "2025-01-01T00:00:00Z",
+            done["lists"][list.to_string()]["synced_through"],
+            "2025-01-01T00:00:00Z",
             "{done}"
         );
     }
 
     // Between syncs: unsubscribes, bounces, complaints and resubscribes of existing contacts.
     let changes = sim.advance(1).changes;
-    assert!(changes
-        .iter()
-        .any(|c| matches!(c.kind, ContactChangeKind::Unsubscribed | ContactChangeKind::Bounced)));
+    assert!(changes.iter().any(|c| matches!(
+        c.kind,
+        ContactChangeKind::Unsubscribed | ContactChangeKind::Bounced
+    )));
     let before = warehouse_contacts(&files);
     let second = sync(&sim, &files).await;
     assert!(second.succeeded(), "{:?}", second.failure);
@@ -275,7 +281,10 @@ async fn sync_and_kill(sim: &OngageSimulator, files: &Path, checkpoints: usize, 
             break;
         }
     }
-    assert_eq!(seen_checkpoints, checkpoints, "the sync ended before the kill");
+    assert_eq!(
+        seen_checkpoints, checkpoints,
+        "the sync ended before the kill"
+    );
     drop(stream);
     warehouse.abort().unwrap();
     server.stop().await;
@@ -305,8 +314,13 @@ async fn a_sync_killed_mid_backfill_resumes_at_its_last_completed_window() {
         .skip(searches_before)
         .filter(|(s, ..)| s.list_id == PROMOTIONS)
         .collect();
-    assert_eq!(again.first().map(|(_, from, _)| *from), Some(Some(resume_at)));
-    assert!(again.iter().all(|(_, from, _)| from.is_some_and(|f| f >= resume_at)));
+    assert_eq!(
+        again.first().map(|(_, from, _)| *from),
+        Some(Some(resume_at))
+    );
+    assert!(again
+        .iter()
+        .all(|(_, from, _)| from.is_some_and(|f| f >= resume_at)));
     // Every window was searched once to completion across both syncs, but the one killed midway.
     let completed: Vec<_> = searches(&sim)
         .into_iter()
@@ -329,7 +343,9 @@ async fn a_two_week_window_that_never_completes_fails_the_sync_at_the_last_compl
     let message = failed.failure.expect("the sync fails");
     let saved = state(&files);
     let bursts = &saved["lists"][BURSTS.to_string()];
-    let resume_at = bursts["walk"]["resume_at"].as_str().expect("windows completed before");
+    let resume_at = bursts["walk"]["resume_at"]
+        .as_str()
+        .expect("windows completed before");
     let window_end = (at(resume_at) + TimeDelta::days(14)).to_rfc3339();
     for part in [
         "list 120003 (Bursts)",
@@ -346,9 +362,11 @@ async fn a_two_week_window_that_never_completes_fails_the_sync_at_the_last_compl
         .rev()
         .take(3)
         .collect();
-    assert!(tries.iter().all(|(s, from, to)| s.status == SearchStatus::Pending
-        && *from == Some(at(resume_at).timestamp())
-        && *to == Some(at(&window_end).timestamp())));
+    assert!(tries
+        .iter()
+        .all(|(s, from, to)| s.status == SearchStatus::Pending
+            && *from == Some(at(resume_at).timestamp())
+            && *to == Some(at(&window_end).timestamp())));
     // The lists before it completed.
     for list in [NEWSLETTER, PROMOTIONS] {
         assert!(saved["lists"][list.to_string()]["synced_through"].is_string());
@@ -361,9 +379,13 @@ async fn bad_credentials_fail_the_setup_test_saying_what_to_check() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = configuration(&sim);
     config.insert("password".into(), "wrong".into());
-    let err = run_debug(DebugOptions::new("ongage", config, dir.path().join("files")))
-        .await
-        .unwrap_err();
+    let err = run_debug(DebugOptions::new(
+        "ongage",
+        config,
+        dir.path().join("files"),
+    ))
+    .await
+    .unwrap_err();
     match err {
         DebugError::SetupTest { message, .. } => assert!(
             message.contains("check the username, password and account code"),

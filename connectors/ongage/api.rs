@@ -293,7 +293,11 @@ impl OngageApi {
     }
 
     /// `POST /{list_id}/api/contact_search`: creates a search; returns its payload (`id`, `status`).
-    pub async fn create_search(&self, list_id: &str, spec: &SearchSpec) -> Result<Value, HttpError> {
+    pub async fn create_search(
+        &self,
+        list_id: &str,
+        spec: &SearchSpec,
+    ) -> Result<Value, HttpError> {
         let title = format!("fivetran_source list {list_id}: {spec}");
         let request =
             Request::post(format!("/{list_id}/api/contact_search")).json(search_body(spec, &title));
@@ -342,7 +346,10 @@ mod tests {
             .collect();
         assert_eq!(
             ops,
-            vec![("ocx_created_date", ">=", 100), ("ocx_created_date", "<", 200)]
+            vec![
+                ("ocx_created_date", ">=", 100),
+                ("ocx_created_date", "<", 200)
+            ]
         );
     }
 

@@ -325,7 +325,11 @@ pub fn start_simulator(
         configuration.insert("base_url".to_owned(), sim.base_url());
         Ok(RunningSimulator {
             configuration,
-            description: format!("OnGage simulator at {}: lists {}", sim.base_url(), lists.join(", ")),
+            description: format!(
+                "OnGage simulator at {}: lists {}",
+                sim.base_url(),
+                lists.join(", ")
+            ),
             guard: Box::new(sim),
         })
     })

@@ -166,19 +166,26 @@ impl fmt::Display for Issues {
     }
 }
 
+/// A value that does not parse as its column's type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the value does not parse as its column's type")]
+pub struct Malformed;
+
 /// Reads an API date: Unix seconds, or `YYYY-MM-DD HH:MM:SS` in UTC. Empty (and MySQL's zero date) is
-/// `Ok(None)`; anything else unreadable is `Err`.
-pub fn parse_time(text: &str) -> Result<Option<DateTime<Utc>>, ()> {
+/// `Ok(None)`; anything else unreadable is [`Malformed`].
+pub fn parse_time(text: &str) -> Result<Option<DateTime<Utc>>, Malformed> {
     let text = text.trim();
     if text.is_empty() || text == "null" || text.starts_with("0000-00-00") {
         return Ok(None);
     }
     if let Ok(seconds) = text.parse::<i64>() {
-        return DateTime::from_timestamp(seconds, 0).map(Some).ok_or(());
+        return DateTime::from_timestamp(seconds, 0)
+            .map(Some)
+            .ok_or(Malformed);
     }
     NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S")
         .map(|t| Some(t.and_utc()))
-        .map_err(|_| ())
+        .map_err(|_| Malformed)
 }
 
 /// A JSON scalar as text: strings as they are, numbers and booleans spelled out, null as `None`.
@@ -193,39 +200,39 @@ fn text_of(value: &Json) -> Option<String> {
 }
 
 /// Reads `value` as `kind`; `Err` when it is there but malformed.
-fn typed(kind: Kind, value: &Json) -> Result<Value, ()> {
+fn typed(kind: Kind, value: &Json) -> Result<Value, Malformed> {
     if value.is_null() || value.as_str().is_some_and(|s| s.trim().is_empty()) {
         return Ok(Value::Null);
     }
     match kind {
         Kind::Id | Kind::Text => Ok(text_of(value).map_or(Value::Null, Value::String)),
         Kind::Count => match value {
-            Json::Number(n) => n.as_i64().map(Value::Long).ok_or(()),
-            Json::String(s) => s.trim().parse().map(Value::Long).map_err(|_| ()),
-            _ => Err(()),
+            Json::Number(n) => n.as_i64().map(Value::Long).ok_or(Malformed),
+            Json::String(s) => s.trim().parse().map(Value::Long).map_err(|_| Malformed),
+            _ => Err(Malformed),
         },
         Kind::Flag => match value {
             Json::Bool(b) => Ok(Value::Bool(*b)),
             Json::Number(n) => match n.as_i64() {
                 Some(0) => Ok(Value::Bool(false)),
                 Some(1) => Ok(Value::Bool(true)),
-                _ => Err(()),
+                _ => Err(Malformed),
             },
             Json::String(s) => match s.trim().to_ascii_lowercase().as_str() {
                 "0" | "false" => Ok(Value::Bool(false)),
                 "1" | "true" => Ok(Value::Bool(true)),
-                _ => Err(()),
+                _ => Err(Malformed),
             },
-            _ => Err(()),
+            _ => Err(Malformed),
         },
         Kind::Time => match value {
             Json::Number(n) => n
                 .as_i64()
                 .and_then(|s| DateTime::from_timestamp(s, 0))
                 .map(Value::UtcDateTime)
-                .ok_or(()),
+                .ok_or(Malformed),
             Json::String(s) => parse_time(s).map(Value::from),
-            _ => Err(()),
+            _ => Err(Malformed),
         },
     }
 }
@@ -263,7 +270,7 @@ fn record_row(
         let value = match record.get(*name).map(|v| typed(*kind, v)) {
             None => Value::Null,
             Some(Ok(value)) => value,
-            Some(Err(())) => {
+            Some(Err(Malformed)) => {
                 issues.note(table, name);
                 Value::Null
             }
@@ -397,7 +404,9 @@ mod tests {
             Some(1_521_365_285)
         );
         assert_eq!(
-            parse_time("2018-03-18 09:28:05").unwrap().map(|t| t.timestamp()),
+            parse_time("2018-03-18 09:28:05")
+                .unwrap()
+                .map(|t| t.timestamp()),
             Some(1_521_365_285)
         );
         assert_eq!(parse_time(" ").unwrap(), None);
@@ -433,7 +442,11 @@ mod tests {
         assert_eq!(row.get("ocx_created_date"), Some(&at(1_521_365_285)));
         assert_eq!(row.get("ocx_unsubscribe_date"), Some(&at(1_521_417_600)));
         assert_eq!(row.get("ocx_bounce_date"), Some(&Value::Null));
-        assert_eq!(row.get("phone"), Some(&Value::Null), "absent declared column");
+        assert_eq!(
+            row.get("phone"),
+            Some(&Value::Null),
+            "absent declared column"
+        );
         assert_eq!(
             row.get("favourite_colour"),
             Some(&Value::String("teal".into()))
@@ -484,7 +497,11 @@ mod tests {
         assert_eq!(issues.total(), 1);
         let info = list_info(&list).unwrap();
         assert_eq!(
-            (info.id.as_str(), info.contacts, info.created.map(|t| t.timestamp())),
+            (
+                info.id.as_str(),
+                info.contacts,
+                info.created.map(|t| t.timestamp())
+            ),
             ("12345", 917_655, Some(1_617_541_368))
         );
         assert!(list_info(&json!({"name": "no id"})).is_none());
@@ -493,7 +510,8 @@ mod tests {
     #[test]
     fn list_fields_belong_to_the_list_searched() {
         let mut issues = Issues::default();
-        let field = json!({"id": 7, "list_id": 3, "name": "email", "mandatory": "1", "primary": true});
+        let field =
+            json!({"id": 7, "list_id": 3, "name": "email", "mandatory": "1", "primary": true});
         let row = list_field_row(&field, "120001", &mut issues).unwrap();
         assert_eq!(row.get("id"), Some(&Value::String("7".into())));
         assert_eq!(row.get("list_id"), Some(&Value::String("120001".into())));
@@ -503,19 +521,30 @@ mod tests {
 
     #[test]
     fn search_payloads() {
-        assert_eq!(search_id(&json!({"id": 5000001})).as_deref(), Some("5000001"));
+        assert_eq!(
+            search_id(&json!({"id": 5000001})).as_deref(),
+            Some("5000001")
+        );
         assert_eq!(search_id(&json!({})), None);
         assert_eq!(search_status(&json!({"status": 1})), JobStatus::Pending);
         assert_eq!(search_status(&json!({"status": "2"})), JobStatus::Ready);
-        assert!(matches!(search_status(&json!({"status": 3})), JobStatus::Failed(_)));
-        assert!(matches!(search_status(&json!({"status": 9})), JobStatus::Failed(m) if m.contains('9')));
+        assert!(matches!(
+            search_status(&json!({"status": 3})),
+            JobStatus::Failed(_)
+        ));
+        assert!(
+            matches!(search_status(&json!({"status": 9})), JobStatus::Failed(m) if m.contains('9'))
+        );
     }
 
     #[test]
     fn the_schema_keys_contacts_by_id_and_list() {
         let schema = schema();
         let contacts = schema.table(None, CONTACTS).unwrap();
-        assert_eq!(contacts.primary_key().collect::<Vec<_>>(), ["id", "list_id"]);
+        assert_eq!(
+            contacts.primary_key().collect::<Vec<_>>(),
+            ["id", "list_id"]
+        );
         let created = contacts
             .columns
             .iter()

@@ -459,11 +459,10 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        let mut settings =
-            <Settings as crate::sdk::FromConfiguration>::from_configuration(
-                &crate::sdk::Configuration::new(&map),
-            )
-            .unwrap();
+        let mut settings = <Settings as crate::sdk::FromConfiguration>::from_configuration(
+            &crate::sdk::Configuration::new(&map),
+        )
+        .unwrap();
         settings.start_date = start_date;
         settings
     }
@@ -514,7 +513,13 @@ mod tests {
     #[test]
     fn a_small_list_backfills_in_one_unbounded_search() {
         let now = at("2025-01-01T00:00:00Z");
-        let plan = Plan::new(&list(10), &ListState::default(), &settings(None), &Tuning::default(), now);
+        let plan = Plan::new(
+            &list(10),
+            &ListState::default(),
+            &settings(None),
+            &Tuning::default(),
+            now,
+        );
         let mut b = plan.batcher();
         let w = b.next_window().unwrap();
         assert_eq!((w.start, w.end), (at("2020-01-01T00:00:00Z"), now));
@@ -531,7 +536,13 @@ mod tests {
     #[test]
     fn a_big_list_backfills_in_three_month_windows_bounded_except_at_the_ends() {
         let now = at("2025-01-01T00:00:00Z");
-        let plan = Plan::new(&list(200_000), &ListState::default(), &settings(None), &Tuning::default(), now);
+        let plan = Plan::new(
+            &list(200_000),
+            &ListState::default(),
+            &settings(None),
+            &Tuning::default(),
+            now,
+        );
         let mut b = plan.batcher();
         let first = b.next_window().unwrap();
         assert_eq!(first.span(), TimeDelta::days(90));
@@ -565,10 +576,19 @@ mod tests {
                 resume_at: Some(at("2022-03-01T00:00:00Z")),
             }),
         };
-        let plan = Plan::new(&list(300_000), &state, &settings(None), &Tuning::default(), now);
+        let plan = Plan::new(
+            &list(300_000),
+            &state,
+            &settings(None),
+            &Tuning::default(),
+            now,
+        );
         let w = plan.batcher().next_window().unwrap();
         assert_eq!(w.start, at("2022-03-01T00:00:00Z"));
-        assert!(matches!(plan.searches(w)[..], [SearchSpec::Range { from: Some(_), .. }]));
+        assert!(matches!(
+            plan.searches(w)[..],
+            [SearchSpec::Range { from: Some(_), .. }]
+        ));
     }
 
     #[test]
@@ -593,22 +613,33 @@ mod tests {
         let half = b.next_window().unwrap();
         let specs = plan.searches(half);
         assert_eq!(specs.len(), DateField::ALL.len());
-        assert!(specs
-            .iter()
-            .all(|s| matches!(s, SearchSpec::Range { from: Some(_), to: Some(_), .. })));
+        assert!(specs.iter().all(|s| matches!(
+            s,
+            SearchSpec::Range {
+                from: Some(_),
+                to: Some(_),
+                ..
+            }
+        )));
     }
 
     #[test]
     fn a_start_date_bounds_the_backfill() {
         let now = at("2025-01-01T00:00:00Z");
-        let start = Some(at("2024-06-01T00:00:00Z"));
-        let plan = Plan::new(&list(10), &ListState::default(), &settings(start), &Tuning::default(), now);
+        let start = at("2024-06-01T00:00:00Z");
+        let plan = Plan::new(
+            &list(10),
+            &ListState::default(),
+            &settings(Some(start)),
+            &Tuning::default(),
+            now,
+        );
         let w = plan.batcher().next_window().unwrap();
         assert_eq!(
             plan.searches(w),
             vec![SearchSpec::Range {
                 field: DateField::Created,
-                from: Some(start.unwrap().timestamp()),
+                from: Some(start.timestamp()),
                 to: None
             }]
         );
