@@ -10,7 +10,7 @@
 //! `base_url` (default `https://api.ongage.net`; `simulator` in `debug` starts the bundled simulator),
 //! `start_date` (contacts created before it are not synced) and `list_filter` (see [`ListFilter`]).
 //! Advanced (behind a toggle): `big_list_threshold` (200000), `search_timeout_seconds` (600),
-//! `search_poll_seconds` (2, doubling up to 15 times that; decimals allowed, so tests and `debug` runs
+//! `search_poll_seconds` (1, doubling up to 30 times that; decimals allowed, so tests and `debug` runs
 //! can poll in milliseconds) and `calls_per_minute` (300, OnGage's default; 10 calls in flight at most).
 
 pub mod api;
@@ -115,7 +115,7 @@ fn seconds(c: &Configuration<'_>, field: &str, default: Duration) -> Result<Dura
 
 impl FromConfiguration for Settings {
     fn from_configuration(c: &Configuration<'_>) -> Result<Self, ConfigError> {
-        let poll = seconds(c, "search_poll_seconds", Duration::from_secs(2))?;
+        let poll = seconds(c, "search_poll_seconds", Duration::from_secs(1))?;
         Ok(Self {
             username: c.required("username")?.to_owned(),
             password: c.secret("password")?,
@@ -132,8 +132,8 @@ impl FromConfiguration for Settings {
             search: JobConfig {
                 deadline: seconds(c, "search_timeout_seconds", Duration::from_secs(600))?,
                 first_poll_interval: poll,
-                // Doubling from the first interval: 2 s grows to 30 s.
-                max_poll_interval: poll * 15,
+                // Doubling from the first interval: 1 s grows to 30 s.
+                max_poll_interval: poll * 30,
                 log_every: Duration::from_secs(60),
             },
             calls_per_minute: u32::try_from(c.int_in_range(
@@ -258,8 +258,8 @@ impl Connector for Ongage {
                         .description("a contact search not completed by then is retried over a shorter window"),
                     Field::text("search_poll_seconds", "Search poll interval (seconds)")
                         .optional()
-                        .default_value("2")
-                        .description("first wait between polls of a search; it doubles up to 15 times this"),
+                        .default_value("1")
+                        .description("first wait between polls of a search; it doubles up to 30 times this"),
                     Field::text("calls_per_minute", "API calls per minute")
                         .optional()
                         .default_value("300")
@@ -367,6 +367,31 @@ mod tests {
         map.remove("start_date");
         let settings = Settings::from_configuration(&Configuration::new(&map)).unwrap();
         assert_eq!(settings.base_url, DEFAULT_BASE_URL);
+        assert_eq!(settings.big_list_threshold, BIG_LIST_THRESHOLD);
+        assert_eq!(settings.search.deadline, Duration::from_secs(600));
+        assert_eq!(settings.calls_per_minute, api::CALLS_PER_MINUTE);
+        map.insert("search_poll_seconds".into(), "0.005".into());
+        map.insert("big_list_threshold".into(), "100".into());
+        let settings = Settings::from_configuration(&Configuration::new(&map)).unwrap();
+        assert_eq!(
+            settings.search.first_poll_interval,
+            Duration::from_millis(5)
+        );
+        assert_eq!(
+            settings.search.max_poll_interval,
+            Duration::from_millis(150)
+        );
+        assert_eq!(settings.big_list_threshold, 100);
+        for (field, bad) in [
+            ("search_timeout_seconds", "0"),
+            ("search_poll_seconds", "-1"),
+            ("calls_per_minute", "5"),
+        ] {
+            let mut bad_map = map.clone();
+            bad_map.insert(field.into(), bad.into());
+            let err = Settings::from_configuration(&Configuration::new(&bad_map)).unwrap_err();
+            assert!(err.to_string().contains(field), "{err}");
+        }
         map.remove("account_code");
         let err = Settings::from_configuration(&Configuration::new(&map)).unwrap_err();
         assert!(err.to_string().contains("'account_code'"), "{err}");

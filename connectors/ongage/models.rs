@@ -152,11 +152,11 @@ impl Issues {
 }
 
 impl fmt::Display for Issues {
-    /// `3 values could not be read and were set to null or skipped: contacts.ocx_bounce_date 2, ...`.
+    /// `3 values could not be read (...): contacts.ocx_bounce_date 2 contacts.id 1`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} values could not be read and were set to null (a record without its id was skipped):",
+            "{} values could not be read (set to null; records without an id skipped):",
             self.total()
         )?;
         for ((table, column), n) in &self.counts {

@@ -351,7 +351,7 @@ impl Run<'_> {
     async fn contacts(&mut self, list: &ListInfo, out: &mut Emitter) -> Result<(), Error> {
         let entry = self.state.lists.entry(list.id.clone()).or_default();
         let plan = Plan::new(list, entry, self.settings, self.tuning, self.now);
-        entry.walk.get_or_insert(Walk {
+        let mut walk = entry.walk.clone().unwrap_or(Walk {
             started: self.now,
             resume_at: None,
         });
@@ -363,8 +363,8 @@ impl Run<'_> {
             }
             match self.window(list, &plan, window, out).await {
                 Ok(()) => {
-                    let done = windows.complete(window)?;
-                    self.walk(list).resume_at = Some(done);
+                    walk.resume_at = Some(windows.complete(window)?);
+                    self.entry(list).walk = Some(walk.clone());
                     out.checkpoint(&self.state).await?;
                 }
                 Err(WindowFailure::Shrink(reason)) => {
@@ -375,25 +375,14 @@ impl Run<'_> {
                 Err(WindowFailure::Fatal(e)) => return Err(e),
             }
         }
-        let entry = self.state.lists.entry(list.id.clone()).or_default();
-        if let Some(walk) = entry.walk.take() {
-            entry.synced_through = Some(walk.started);
-        }
+        let entry = self.entry(list);
+        entry.walk = None;
+        entry.synced_through = Some(walk.started);
         Ok(())
     }
 
-    /// The walk in progress of `list` (created by [`Run::contacts`]).
-    fn walk(&mut self, list: &ListInfo) -> &mut Walk {
-        let started = self.now;
-        self.state
-            .lists
-            .entry(list.id.clone())
-            .or_default()
-            .walk
-            .get_or_insert(Walk {
-                started,
-                resume_at: None,
-            })
+    fn entry(&mut self, list: &ListInfo) -> &mut ListState {
+        self.state.lists.entry(list.id.clone()).or_default()
     }
 
     /// Runs the searches of one window, streaming their exports into `out`.
