@@ -109,7 +109,7 @@ fn warehouse_contacts(files: &Path) -> BTreeMap<(String, String), Contact> {
     rows.map(Result::unwrap).collect()
 }
 
-fn truth(sim: &OngageSimulator) -> BTreeMap<(String, String), Contact> {
+fn truth(sim: &OngageSimulator, lists: &[u64]) -> BTreeMap<(String, String), Contact> {
     let iso = |v: &Value| {
         v.as_i64().map(|s| {
             DateTime::from_timestamp(s, 0)
@@ -118,7 +118,7 @@ fn truth(sim: &OngageSimulator) -> BTreeMap<(String, String), Contact> {
                 .to_string()
         })
     };
-    LISTS
+    lists
         .iter()
         .flat_map(|list| sim.truth(*list))
         .map(|c| {
@@ -134,8 +134,8 @@ fn truth(sim: &OngageSimulator) -> BTreeMap<(String, String), Contact> {
         .collect()
 }
 
-fn assert_matches_truth(sim: &OngageSimulator, files: &Path) {
-    let (got, want) = (warehouse_contacts(files), truth(sim));
+fn assert_matches_truth(sim: &OngageSimulator, files: &Path, lists: &[u64]) {
+    let (got, want) = (warehouse_contacts(files), truth(sim, lists));
     let missing = want.keys().filter(|k| !got.contains_key(*k)).count();
     let extra = got.keys().filter(|k| !want.contains_key(*k)).count();
     let differ = want
@@ -190,7 +190,7 @@ async fn every_contact_of_every_list_then_status_changes_on_the_next_sync() {
 
     let first = sync(&sim, &files).await;
     assert!(first.succeeded(), "{:?}", first.failure);
-    assert_matches_truth(&sim, &files);
+    assert_matches_truth(&sim, &files, &LISTS);
     assert_eq!(first.records_by_table["lists"], 3);
     assert_eq!(first.records_by_table["list_fields"], 33);
 
@@ -230,7 +230,7 @@ async fn every_contact_of_every_list_then_status_changes_on_the_next_sync() {
     let before = warehouse_contacts(&files);
     let second = sync(&sim, &files).await;
     assert!(second.succeeded(), "{:?}", second.failure);
-    assert_matches_truth(&sim, &files);
+    assert_matches_truth(&sim, &files, &LISTS);
     let changed = changes
         .iter()
         .filter(|c| c.kind != ContactChangeKind::Added)
@@ -307,7 +307,7 @@ async fn a_sync_killed_mid_backfill_resumes_at_its_last_completed_window() {
 
     let resumed = sync(&sim, &files).await;
     assert!(resumed.succeeded(), "{:?}", resumed.failure);
-    assert_matches_truth(&sim, &files);
+    assert_matches_truth(&sim, &files, &LISTS);
     // The resumed backfill of Promotions starts where the killed one had completed, not earlier.
     let again: Vec<_> = searches(&sim)
         .into_iter()
@@ -418,8 +418,28 @@ async fn the_documented_429_is_retried_and_every_request_carries_the_underscore_
     let log = sim.control().log().entries();
     assert!(log.iter().any(|r| r.status == Some(429)));
     assert!(log.iter().all(|r| r.header("x_account_code").is_some()));
-    assert_eq!(
-        warehouse_contacts(&files).len(),
-        sim.truth(NEWSLETTER).count()
-    );
+    assert_matches_truth(&sim, &files, &[NEWSLETTER]);
+}
+
+#[tokio::test]
+async fn a_failed_search_is_tried_again_over_a_smaller_window_not_skipped() {
+    let mut account = OngageConfig::small();
+    account.search.fail_searches = vec![1];
+    let sim = OngageSimulator::start(account).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = configuration(&sim);
+    config.insert("list_filter".into(), NEWSLETTER.to_string());
+    let files = dir.path().join("files");
+    let outcome = run_debug(DebugOptions::new("ongage", config, &files))
+        .await
+        .unwrap();
+    assert!(outcome.succeeded(), "{:?}", outcome.failure);
+    let runs = searches(&sim);
+    assert_eq!(runs[0].0.status, SearchStatus::Failed);
+    // The whole-list search failed; its halves completed.
+    assert!(runs[1..]
+        .iter()
+        .all(|(s, ..)| s.status == SearchStatus::Completed));
+    assert_eq!(runs[1].2, runs[2].1, "the halves meet");
+    assert_matches_truth(&sim, &files, &[NEWSLETTER]);
 }
