@@ -396,4 +396,38 @@ mod tests {
         let err = Settings::from_configuration(&Configuration::new(&map)).unwrap_err();
         assert!(err.to_string().contains("'account_code'"), "{err}");
     }
+
+    #[tokio::test]
+    async fn the_debug_simulator_accepts_the_configured_credentials_or_fills_them_in() {
+        let registration = crate::registry::find("ongage").unwrap();
+        let start = registration.simulator.unwrap();
+        let filled = start(SimulatorRequest::default()).await.unwrap();
+        for field in ["username", "password", "account_code", "base_url"] {
+            assert!(filled.configuration.contains_key(field), "{field}");
+        }
+
+        let given: HashMap<String, String> = [
+            ("username", " me@example.org "),
+            ("password", "pa ss"),
+            ("account_code", "ACME"),
+            ("base_url", "simulator"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).into(), (*v).into()))
+        .collect();
+        let running = start(SimulatorRequest {
+            port: None,
+            configuration: given,
+        })
+        .await
+        .unwrap();
+        assert_eq!(running.configuration["password"], "pa ss");
+        assert!(running.configuration["base_url"].starts_with("http://127.0.0.1:"));
+        let settings =
+            Settings::from_configuration(&Configuration::new(&running.configuration)).unwrap();
+        Ongage::new()
+            .test(CONNECTION_TEST, &settings)
+            .await
+            .expect("the simulator accepts the configured credentials");
+    }
 }
