@@ -143,7 +143,16 @@ async fn main() {
         .find_map(|a| a.parse().ok())
         .unwrap_or(if full { 1_000_000 } else { 20_000 });
     let base = 40000 + (std::process::id() % 10000) as u16;
-    run("narrow", false, records, base).await;
-    run("full", false, records, base + 1).await;
-    run("full", true, records, base + 2).await;
+    // `-- narrow` (or `full`, `gzip`) runs one case only, e.g. under a profiler.
+    let only = std::env::args().find(|a| ["narrow", "full", "gzip"].contains(&a.as_str()));
+    let cases = [
+        ("narrow", false, "narrow"),
+        ("full", false, "full"),
+        ("full", true, "gzip"),
+    ];
+    for (i, (shape, gzip, name)) in cases.into_iter().enumerate() {
+        if only.as_deref().is_none_or(|o| o == name) {
+            run(shape, gzip, records, base + i as u16).await;
+        }
+    }
 }

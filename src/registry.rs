@@ -67,6 +67,12 @@ pub static CONNECTORS: &[Registration] = &[
         build: || Arc::new(crate::connectors::virtuous::Virtuous::default()),
         simulator: Some(crate::connectors::virtuous::start_simulator),
     },
+    Registration {
+        name: "ongage",
+        description: "OnGage email platform: lists, list fields and contacts of every status",
+        build: || Arc::new(crate::connectors::ongage::Ongage::new()),
+        simulator: Some(crate::connectors::ongage::start_simulator),
+    },
 ];
 
 /// An unknown connector name.
