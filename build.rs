@@ -24,7 +24,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(false)
-        .extern_path(".fivetran_sdk.v2.UpdateResponse", "crate::wire::UpdateResponse")
+        .extern_path(
+            ".fivetran_sdk.v2.UpdateResponse",
+            "crate::wire::UpdateResponse",
+        )
         .extern_path(".fivetran_sdk.v2", "crate::proto")
         .out_dir(&server_out)
         .compile_fds(fds)?;

@@ -1,1 +1,4 @@
-//! The connectors, one folder each (`api`, `sync`, `models`, `simulator`).
+//! The connectors, one folder each (`api`, `sync`, `models`, `simulator`); each is registered by name in
+//! [`crate::registry`].
+
+pub mod demo;

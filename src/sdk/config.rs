@@ -1,0 +1,224 @@
+//! Typed configuration: Fivetran sends a `map<string, string>`; each connector parses it once, here,
+//! into its own struct, and every error names the field and says what is wrong.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::Secret;
+
+/// A configuration error a person can act on: it names the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A required field is absent or empty.
+    #[error("configuration field '{field}' is required but missing or empty")]
+    Missing {
+        /// The field's name.
+        field: String,
+    },
+    /// A field's value does not parse.
+    #[error("configuration field '{field}' is invalid: {reason}")]
+    Invalid {
+        /// The field's name.
+        field: String,
+        /// What is wrong and what is expected (never the value itself when it is a secret).
+        reason: String,
+    },
+}
+
+/// A connector's configuration struct, parsed once from Fivetran's string map.
+pub trait FromConfiguration: Sized {
+    /// Parses and validates the map; an error names the first bad field.
+    fn from_configuration(config: &Configuration<'_>) -> Result<Self, ConfigError>;
+}
+
+/// Read access to the raw string map with typed, validating getters.
+/// An empty string counts as absent (Fivetran sends unset optional fields as `""`).
+#[derive(Clone, Copy)]
+pub struct Configuration<'a> {
+    map: &'a HashMap<String, String>,
+}
+
+impl std::fmt::Debug for Configuration<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Keys only: values may be secrets.
+        let mut keys: Vec<_> = self.map.keys().collect();
+        keys.sort();
+        f.debug_struct("Configuration")
+            .field("keys", &keys)
+            .finish()
+    }
+}
+
+impl<'a> Configuration<'a> {
+    /// Wraps Fivetran's configuration map.
+    pub fn new(map: &'a HashMap<String, String>) -> Self {
+        Self { map }
+    }
+
+    /// The trimmed value of `field`, `None` when absent or empty.
+    pub fn optional(&self, field: &str) -> Option<&'a str> {
+        self.map
+            .get(field)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The trimmed value of `field`, or [`ConfigError::Missing`].
+    pub fn required(&self, field: &str) -> Result<&'a str, ConfigError> {
+        self.optional(field).ok_or_else(|| ConfigError::Missing {
+            field: field.to_owned(),
+        })
+    }
+
+    /// A required secret (kept untrimmed: whitespace may be part of a password).
+    pub fn secret(&self, field: &str) -> Result<Secret, ConfigError> {
+        match self.map.get(field) {
+            Some(v) if !v.is_empty() => Ok(Secret::new(v.clone())),
+            _ => Err(ConfigError::Missing {
+                field: field.to_owned(),
+            }),
+        }
+    }
+
+    /// `field` parsed with `FromStr`, or `default` when absent.
+    pub fn parse_or<T: FromStr>(&self, field: &str, default: T) -> Result<T, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.optional(field) {
+            None => Ok(default),
+            Some(raw) => raw.parse().map_err(|e: T::Err| ConfigError::Invalid {
+                field: field.to_owned(),
+                reason: format!("'{raw}' does not parse: {e}"),
+            }),
+        }
+    }
+
+    /// An integer in `min..=max`, or `default` when absent.
+    pub fn int_in_range(
+        &self,
+        field: &str,
+        default: u64,
+        min: u64,
+        max: u64,
+    ) -> Result<u64, ConfigError> {
+        let v: u64 = self.parse_or(field, default)?;
+        if !(min..=max).contains(&v) {
+            return Err(ConfigError::Invalid {
+                field: field.to_owned(),
+                reason: format!("{v} is outside the allowed range {min}..={max}"),
+            });
+        }
+        Ok(v)
+    }
+
+    /// A boolean (`true`/`false`, case-insensitive), or `default` when absent.
+    pub fn bool_or(&self, field: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.optional(field).map(str::to_ascii_lowercase).as_deref() {
+            None => Ok(default),
+            Some("true") => Ok(true),
+            Some("false") => Ok(false),
+            Some(other) => Err(ConfigError::Invalid {
+                field: field.to_owned(),
+                reason: format!("'{other}' is not 'true' or 'false'"),
+            }),
+        }
+    }
+
+    /// An `http://` or `https://` base URL without a trailing slash, or `default` when absent.
+    pub fn base_url_or(&self, field: &str, default: &str) -> Result<String, ConfigError> {
+        let raw = self.optional(field).unwrap_or(default);
+        if !(raw.starts_with("http://") || raw.starts_with("https://")) {
+            return Err(ConfigError::Invalid {
+                field: field.to_owned(),
+                reason: format!("'{raw}' must start with http:// or https://"),
+            });
+        }
+        Ok(raw.trim_end_matches('/').to_owned())
+    }
+
+    /// A date as `YYYY-MM-DD` (or a full RFC 3339 timestamp), as UTC midnight; `None` when absent.
+    pub fn date(&self, field: &str) -> Result<Option<DateTime<Utc>>, ConfigError> {
+        let Some(raw) = self.optional(field) else {
+            return Ok(None);
+        };
+        if let Ok(d) = NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+            return Ok(Some(d.and_time(chrono::NaiveTime::MIN).and_utc()));
+        }
+        DateTime::parse_from_rfc3339(raw)
+            .map(|d| Some(d.with_timezone(&Utc)))
+            .map_err(|_| ConfigError::Invalid {
+                field: field.to_owned(),
+                reason: format!("'{raw}' is not a date like 2024-01-31"),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect()
+    }
+
+    #[test]
+    fn missing_and_empty_fields_name_the_field() {
+        let m = map(&[("a", "  ")]);
+        let c = Configuration::new(&m);
+        assert_eq!(
+            c.required("a").unwrap_err().to_string(),
+            "configuration field 'a' is required but missing or empty"
+        );
+        assert!(matches!(c.secret("b"), Err(ConfigError::Missing { field }) if field == "b"));
+    }
+
+    #[test]
+    fn typed_getters_validate() {
+        let m = map(&[
+            ("n", "12"),
+            ("bad", "x"),
+            ("b", "TRUE"),
+            ("url", "http://127.0.0.1:9/"),
+            ("d", "2024-02-03"),
+            ("dd", "03/02/2024"),
+        ]);
+        let c = Configuration::new(&m);
+        assert_eq!(c.int_in_range("n", 1, 1, 16).unwrap(), 12);
+        assert!(c
+            .int_in_range("n", 1, 1, 8)
+            .unwrap_err()
+            .to_string()
+            .contains("1..=8"));
+        assert!(c
+            .parse_or::<u32>("bad", 0)
+            .unwrap_err()
+            .to_string()
+            .contains("'bad'"));
+        assert!(c.bool_or("b", false).unwrap());
+        assert_eq!(
+            c.base_url_or("url", "https://x").unwrap(),
+            "http://127.0.0.1:9"
+        );
+        assert_eq!(c.base_url_or("none", "https://x").unwrap(), "https://x");
+        assert!(c.base_url_or("bad", "https://x").is_err());
+        assert_eq!(
+            c.date("d").unwrap().unwrap().to_rfc3339(),
+            "2024-02-03T00:00:00+00:00"
+        );
+        assert!(c.date("dd").unwrap_err().to_string().contains("2024-01-31"));
+        assert_eq!(c.date("absent").unwrap(), None);
+    }
+
+    #[test]
+    fn debug_shows_keys_not_values() {
+        let m = map(&[("api_key", "s3cret")]);
+        let shown = format!("{:?}", Configuration::new(&m));
+        assert!(shown.contains("api_key") && !shown.contains("s3cret"));
+    }
+}

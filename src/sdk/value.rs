@@ -1,0 +1,197 @@
+//! Typed values and rows: what a connector's `models` produce and the emitter encodes.
+
+use std::borrow::Cow;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+
+/// One column value, one variant per Fivetran data type (protocol.md §2.6).
+///
+/// Naive dates and date-times are wall-clock values; they travel as timestamps "as if UTC", exactly as
+/// Fivetran's own SDK sends them. `Decimal` carries its canonical text (`"12.34"`), `Json` its JSON text.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// SQL NULL.
+    Null,
+    /// BOOLEAN.
+    Bool(bool),
+    /// SHORT (16-bit).
+    Short(i16),
+    /// INT (32-bit).
+    Int(i32),
+    /// LONG (64-bit).
+    Long(i64),
+    /// DECIMAL, as its decimal text.
+    Decimal(String),
+    /// FLOAT (32-bit).
+    Float(f32),
+    /// DOUBLE (64-bit).
+    Double(f64),
+    /// NAIVE_DATE.
+    NaiveDate(NaiveDate),
+    /// NAIVE_DATETIME.
+    NaiveDateTime(NaiveDateTime),
+    /// UTC_DATETIME.
+    UtcDateTime(DateTime<Utc>),
+    /// BINARY.
+    Binary(Vec<u8>),
+    /// XML, as text.
+    Xml(String),
+    /// STRING.
+    String(String),
+    /// JSON, as serialized JSON text.
+    Json(String),
+}
+
+impl Value {
+    /// A JSON column from any JSON value (serialized once, here).
+    pub fn json(value: &serde_json::Value) -> Self {
+        Value::Json(value.to_string())
+    }
+}
+
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Bool(v)
+    }
+}
+impl From<i16> for Value {
+    fn from(v: i16) -> Self {
+        Value::Short(v)
+    }
+}
+impl From<i32> for Value {
+    fn from(v: i32) -> Self {
+        Value::Int(v)
+    }
+}
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Long(v)
+    }
+}
+impl From<f32> for Value {
+    fn from(v: f32) -> Self {
+        Value::Float(v)
+    }
+}
+impl From<f64> for Value {
+    fn from(v: f64) -> Self {
+        Value::Double(v)
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::String(v)
+    }
+}
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::String(v.to_owned())
+    }
+}
+impl From<NaiveDate> for Value {
+    fn from(v: NaiveDate) -> Self {
+        Value::NaiveDate(v)
+    }
+}
+impl From<NaiveDateTime> for Value {
+    fn from(v: NaiveDateTime) -> Self {
+        Value::NaiveDateTime(v)
+    }
+}
+impl From<DateTime<Utc>> for Value {
+    fn from(v: DateTime<Utc>) -> Self {
+        Value::UtcDateTime(v)
+    }
+}
+impl From<Vec<u8>> for Value {
+    fn from(v: Vec<u8>) -> Self {
+        Value::Binary(v)
+    }
+}
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
+/// A column name: usually a `&'static str` from the connector's schema, owned only when dynamic.
+pub type ColumnName = Cow<'static, str>;
+
+/// One row: column names and values in the order the connector set them.
+///
+/// A plain vector, not a map: rows are small, built once and encoded once, and the wire format is a
+/// sequence of entries anyway. Setting a column twice keeps both; the last one wins at the destination.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Row {
+    columns: Vec<(ColumnName, Value)>,
+}
+
+impl Row {
+    /// An empty row.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty row with room for `n` columns.
+    pub fn with_capacity(n: usize) -> Self {
+        Self {
+            columns: Vec::with_capacity(n),
+        }
+    }
+
+    /// Sets `column` to `value` (builder style).
+    pub fn with(mut self, column: impl Into<ColumnName>, value: impl Into<Value>) -> Self {
+        self.set(column, value);
+        self
+    }
+
+    /// Sets `column` to `value`.
+    pub fn set(&mut self, column: impl Into<ColumnName>, value: impl Into<Value>) {
+        self.columns.push((column.into(), value.into()));
+    }
+
+    /// The columns in the order they were set.
+    pub fn columns(&self) -> &[(ColumnName, Value)] {
+        &self.columns
+    }
+
+    /// The value of `column`, if set (the last one if set twice).
+    pub fn get(&self, column: &str) -> Option<&Value> {
+        self.columns
+            .iter()
+            .rev()
+            .find(|(name, _)| name == column)
+            .map(|(_, v)| v)
+    }
+
+    /// Number of columns set.
+    pub fn len(&self) -> usize {
+        self.columns.len()
+    }
+
+    /// Whether no column is set.
+    pub fn is_empty(&self) -> bool {
+        self.columns.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn row_get_returns_last_setting() {
+        let row = Row::new().with("a", 1i64).with("b", "x").with("a", 2i64);
+        assert_eq!(row.get("a"), Some(&Value::Long(2)));
+        assert_eq!(row.get("b"), Some(&Value::String("x".into())));
+        assert_eq!(row.get("c"), None);
+        assert_eq!(row.len(), 3);
+    }
+
+    #[test]
+    fn option_maps_none_to_null() {
+        assert_eq!(Value::from(None::<i64>), Value::Null);
+        assert_eq!(Value::from(Some(3i32)), Value::Int(3));
+    }
+}
