@@ -670,6 +670,7 @@ def main(argv=None):
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--binary", help="path to fivetran_source; started on a free port and stopped at the end")
     target.add_argument("--address", help="HOST:PORT of a server that is already running")
+    target.add_argument("--check-log", metavar="FILE", help="only check a file of the server's stdout log lines")
     parser.add_argument("--connector", default="demo", help="--connector passed to the binary (default: demo)")
     parser.add_argument(
         "--config",
@@ -686,6 +687,15 @@ def main(argv=None):
     parser.add_argument("--timeout", type=float, default=60.0, help="deadline of each RPC in seconds (default 60)")
     parser.add_argument("--startup-timeout", type=float, default=30.0, help="seconds to wait for the port")
     args = parser.parse_args(argv)
+
+    if args.check_log:
+        lines = Path(args.check_log).read_text(encoding="utf-8").splitlines()
+        try:
+            say(f"logs ok: {check_logs(lines)} lines of {args.check_log}, all JSON objects with level and message-origin")
+        except Mismatch as mismatch:
+            print(f"CONFORMANCE FAILED: {mismatch}", file=sys.stderr)
+            return 1
+        return 0
 
     configuration = parse_configuration(args.config)
     if not args.config and (args.connector == "demo" or args.demo_oracle):
