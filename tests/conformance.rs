@@ -78,7 +78,10 @@ fn binary_under_test(root: &Path) -> (PathBuf, &'static str) {
         (Some(binary), Some(source)) if binary >= source => {
             (release, "release build, newer than every source file")
         }
-        (Some(_), _) => (built, "built by this cargo invocation; the release build is stale"),
+        (Some(_), _) => (
+            built,
+            "built by this cargo invocation; the release build is stale",
+        ),
         (None, _) => (built, "built by this cargo invocation; no release build"),
     }
 }
@@ -90,10 +93,17 @@ fn modified(path: &Path) -> Option<SystemTime> {
 /// The newest modification time among the inputs of the binary.
 fn newest_source(root: &Path) -> Option<SystemTime> {
     let mut newest = None;
-    let mut pending: Vec<PathBuf> = ["Cargo.toml", "Cargo.lock", "build.rs", "src", "connectors", "proto"]
-        .iter()
-        .map(|name| root.join(name))
-        .collect();
+    let mut pending: Vec<PathBuf> = [
+        "Cargo.toml",
+        "Cargo.lock",
+        "build.rs",
+        "src",
+        "connectors",
+        "proto",
+    ]
+    .iter()
+    .map(|name| root.join(name))
+    .collect();
     while let Some(path) = pending.pop() {
         let Ok(meta) = path.metadata() else { continue };
         if let Ok(entries) = std::fs::read_dir(&path) {
