@@ -2,3 +2,5 @@
 //! [`crate::registry`].
 
 pub mod demo;
+pub mod ongage;
+pub mod virtuous;

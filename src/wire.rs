@@ -7,13 +7,13 @@
 //! `fivetran_sdk.v2.UpdateResponse` to [`UpdateResponse`] for the server only; hosts (the debug runner,
 //! tests, Fivetran) decode with the standard generated types, which is what the tests here check.
 
-use bytes::{BufMut, Bytes};
+use bytes::{BufMut, Bytes, BytesMut};
 use prost::encoding::{
     encode_key, encode_varint, encoded_len_varint, message, skip_field, DecodeContext, WireType,
 };
 
 use crate::proto;
-use crate::sdk::Value;
+use crate::sdk::{ColumnName, Value};
 
 // Field numbers of the v2 protocol (protocol.md §1.3).
 const RESPONSE_SCHEMA_CHANGE: u32 = 2;
@@ -136,35 +136,78 @@ pub fn encode_table_prefix(schema: Option<&str>, table: &str) -> Vec<u8> {
     out
 }
 
-/// Appends one `StructuredRecord` (as a `structured_records = 1` entry) to `out`.
-///
-/// `prefix` comes from [`encode_table_prefix`]; `scratch` is reused between calls to avoid allocating.
-pub fn encode_record<'a>(
-    out: &mut Vec<u8>,
-    scratch: &mut Vec<u8>,
+/// Appends one `StructuredRecord` (as a `structured_records = 1` entry) to `out`, in one pass: lengths
+/// are computed first (value lengths cached in `lens`, reused between calls), then every byte is written
+/// once into space reserved up front. `prefix` comes from [`encode_table_prefix`]; columns for which
+/// `keep` is false are left out.
+pub fn encode_record(
+    out: &mut BytesMut,
+    lens: &mut Vec<usize>,
     prefix: &[u8],
     record_type: proto::RecordType,
-    columns: impl Iterator<Item = (&'a str, &'a Value)>,
+    columns: &[(ColumnName, Value)],
+    keep: impl Fn(&str) -> bool,
 ) {
-    scratch.clear();
-    scratch.extend_from_slice(prefix);
+    lens.clear();
+    let mut record_len = prefix.len();
     if record_type != proto::RecordType::Upsert {
-        encode_key(RECORD_TYPE, WireType::Varint, scratch);
-        encode_varint(record_type as i32 as u64, scratch);
+        record_len += 1 + encoded_len_varint(record_type as i32 as u64);
     }
     for (name, value) in columns {
+        if !keep(name) {
+            lens.push(usize::MAX);
+            continue;
+        }
         let value_len = value_encoded_len(value);
         let entry_len = len_delimited_len(1, name.len()) + len_delimited_len(1, value_len);
-        encode_key(RECORD_DATA, WireType::LengthDelimited, scratch);
-        encode_varint(entry_len as u64, scratch);
-        put_bytes_field(ENTRY_KEY, name.as_bytes(), scratch);
-        encode_key(ENTRY_VALUE, WireType::LengthDelimited, scratch);
-        encode_varint(value_len as u64, scratch);
-        encode_value(value, scratch);
+        record_len += len_delimited_len(1, entry_len);
+        lens.push(value_len);
     }
-    encode_key(RECORDS_RECORD, WireType::LengthDelimited, out);
-    encode_varint(scratch.len() as u64, out);
-    out.extend_from_slice(scratch);
+    out.reserve(len_delimited_len(1, record_len));
+    out.put_u8(key_byte(RECORDS_RECORD, WireType::LengthDelimited));
+    put_varint(out, record_len as u64);
+    out.extend_from_slice(prefix);
+    if record_type != proto::RecordType::Upsert {
+        out.put_u8(key_byte(RECORD_TYPE, WireType::Varint));
+        put_varint(out, record_type as i32 as u64);
+    }
+    for ((name, value), &value_len) in columns.iter().zip(lens.iter()) {
+        if value_len == usize::MAX {
+            continue;
+        }
+        let entry_len = len_delimited_len(1, name.len()) + len_delimited_len(1, value_len);
+        out.put_u8(key_byte(RECORD_DATA, WireType::LengthDelimited));
+        put_varint(out, entry_len as u64);
+        out.put_u8(key_byte(ENTRY_KEY, WireType::LengthDelimited));
+        put_varint(out, name.len() as u64);
+        out.extend_from_slice(name.as_bytes());
+        out.put_u8(key_byte(ENTRY_VALUE, WireType::LengthDelimited));
+        put_varint(out, value_len as u64);
+        encode_value(value, out);
+    }
+}
+
+/// The one-byte key of fields 1–15.
+#[inline]
+const fn key_byte(tag: u32, wire_type: WireType) -> u8 {
+    ((tag << 3) | wire_type as u32) as u8
+}
+
+/// A varint into a `Vec` whose capacity the caller reserved.
+#[inline]
+fn put_varint(out: &mut BytesMut, mut v: u64) {
+    while v >= 0x80 {
+        out.put_u8((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.put_u8(v as u8);
+}
+
+#[inline]
+fn put_bytes(tag: u32, bytes: &[u8], out: &mut BytesMut) {
+    out.put_u8(key_byte(tag, WireType::LengthDelimited));
+    put_varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
 }
 
 fn put_bytes_field(tag: u32, bytes: &[u8], out: &mut impl BufMut) {
@@ -237,35 +280,31 @@ fn value_encoded_len(value: &Value) -> usize {
     }
 }
 
-fn encode_value(value: &Value, out: &mut Vec<u8>) {
+fn encode_value(value: &Value, out: &mut BytesMut) {
     match value {
-        Value::Null => {
-            encode_key(field::NULL, WireType::Varint, out);
-            out.push(1);
-        }
+        Value::Null => out.extend_from_slice(&[key_byte(field::NULL, WireType::Varint), 1]),
         Value::Bool(b) => {
-            encode_key(field::BOOL, WireType::Varint, out);
-            out.push(u8::from(*b));
+            out.extend_from_slice(&[key_byte(field::BOOL, WireType::Varint), u8::from(*b)]);
         }
         Value::Short(v) => {
-            encode_key(field::SHORT, WireType::Varint, out);
-            encode_varint(*v as i64 as u64, out);
+            out.put_u8(key_byte(field::SHORT, WireType::Varint));
+            put_varint(out, *v as i64 as u64);
         }
         Value::Int(v) => {
-            encode_key(field::INT, WireType::Varint, out);
-            encode_varint(*v as i64 as u64, out);
+            out.put_u8(key_byte(field::INT, WireType::Varint));
+            put_varint(out, *v as i64 as u64);
         }
         Value::Long(v) => {
-            encode_key(field::LONG, WireType::Varint, out);
-            encode_varint(*v as u64, out);
+            out.put_u8(key_byte(field::LONG, WireType::Varint));
+            put_varint(out, *v as u64);
         }
         Value::Float(v) => {
-            encode_key(field::FLOAT, WireType::ThirtyTwoBit, out);
-            out.put_f32_le(*v);
+            out.put_u8(key_byte(field::FLOAT, WireType::ThirtyTwoBit));
+            out.extend_from_slice(&v.to_le_bytes());
         }
         Value::Double(v) => {
-            encode_key(field::DOUBLE, WireType::SixtyFourBit, out);
-            out.put_f64_le(*v);
+            out.put_u8(key_byte(field::DOUBLE, WireType::SixtyFourBit));
+            out.extend_from_slice(&v.to_le_bytes());
         }
         Value::NaiveDate(_) | Value::NaiveDateTime(_) | Value::UtcDateTime(_) => {
             let tag = match value {
@@ -274,22 +313,22 @@ fn encode_value(value: &Value, out: &mut Vec<u8>) {
                 _ => field::UTC_DATETIME,
             };
             let (seconds, nanos) = timestamp_parts(value).unwrap_or_default();
-            encode_key(tag, WireType::LengthDelimited, out);
-            encode_varint(timestamp_len(seconds, nanos) as u64, out);
+            out.put_u8(key_byte(tag, WireType::LengthDelimited));
+            put_varint(out, timestamp_len(seconds, nanos) as u64);
             if seconds != 0 {
-                encode_key(1, WireType::Varint, out);
-                encode_varint(seconds as u64, out);
+                out.put_u8(key_byte(1, WireType::Varint));
+                put_varint(out, seconds as u64);
             }
             if nanos != 0 {
-                encode_key(2, WireType::Varint, out);
-                encode_varint(nanos as i64 as u64, out);
+                out.put_u8(key_byte(2, WireType::Varint));
+                put_varint(out, nanos as i64 as u64);
             }
         }
-        Value::Decimal(s) => put_bytes_field(field::DECIMAL, s.as_bytes(), out),
-        Value::Binary(b) => put_bytes_field(field::BINARY, b, out),
-        Value::String(s) => put_bytes_field(field::STRING, s.as_bytes(), out),
-        Value::Json(s) => put_bytes_field(field::JSON, s.as_bytes(), out),
-        Value::Xml(s) => put_bytes_field(field::XML, s.as_bytes(), out),
+        Value::Decimal(s) => put_bytes(field::DECIMAL, s.as_bytes(), out),
+        Value::Binary(b) => put_bytes(field::BINARY, b, out),
+        Value::String(s) => put_bytes(field::STRING, s.as_bytes(), out),
+        Value::Json(s) => put_bytes(field::JSON, s.as_bytes(), out),
+        Value::Xml(s) => put_bytes(field::XML, s.as_bytes(), out),
     }
 }
 
@@ -382,24 +421,31 @@ mod tests {
     #[test]
     fn every_value_type_decodes_with_fivetran_types() {
         let values = all_values();
-        let mut body = Vec::new();
-        let mut scratch = Vec::new();
+        let mut body = BytesMut::new();
+        let mut lens = Vec::new();
         let prefix = encode_table_prefix(Some("crm"), "things");
+        let mut columns: Vec<(ColumnName, Value)> = values
+            .iter()
+            .map(|(n, v, _)| ((*n).into(), v.clone()))
+            .collect();
+        columns.push(("dropped".into(), Value::Long(1)));
         encode_record(
             &mut body,
-            &mut scratch,
+            &mut lens,
             &prefix,
             proto::RecordType::Upsert,
-            values.iter().map(|(n, v, _)| (*n, v)),
+            &columns,
+            |c| c != "dropped",
         );
         encode_record(
             &mut body,
-            &mut scratch,
+            &mut lens,
             &encode_table_prefix(None, "other"),
             proto::RecordType::Delete,
-            [("id", &Value::Long(5))].into_iter(),
+            &[("id".into(), Value::Long(5))],
+            |_| true,
         );
-        let resp = UpdateResponse::Records(RecordBatch::new(body.into(), 2));
+        let resp = UpdateResponse::Records(RecordBatch::new(body.freeze(), 2));
         let Some(proto::update_response::Operation::StructuredRecords(recs)) =
             decode(&resp).operation
         else {
@@ -462,13 +508,14 @@ mod tests {
     fn same_bytes_as_prost_for_a_simple_record() {
         // Our encoding of one record must be byte-identical to prost's for a single-column map
         // (prost's map order is a HashMap's, so compare only the one-entry case).
-        let mut body = Vec::new();
+        let mut body = BytesMut::new();
         encode_record(
             &mut body,
             &mut Vec::new(),
             &encode_table_prefix(None, "t"),
             proto::RecordType::Update,
-            [("id", &Value::Long(300))].into_iter(),
+            &[("id".into(), Value::Long(300))],
+            |_| true,
         );
         let reference = proto::StructuredRecords {
             structured_records: vec![proto::StructuredRecord {

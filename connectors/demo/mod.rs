@@ -28,6 +28,8 @@ pub struct DemoConfig {
     pub checkpoint_every: u64,
     /// Fail after this many items, if set.
     pub fail_after: Option<u64>,
+    /// `full` (every type, 15 columns) or `narrow` (4 fixed-width columns: measures the SDK path alone).
+    pub narrow: bool,
 }
 
 impl FromConfiguration for DemoConfig {
@@ -40,6 +42,16 @@ impl FromConfiguration for DemoConfig {
             record_count: c.int_in_range("record_count", 1000, 0, 100_000_000)?,
             checkpoint_every: c.int_in_range("checkpoint_every", 10_000, 1, 100_000_000)?,
             fail_after,
+            narrow: match c.optional("shape") {
+                None | Some("full") => false,
+                Some("narrow") => true,
+                Some(other) => {
+                    return Err(ConfigError::Invalid {
+                        field: "shape".into(),
+                        reason: format!("'{other}' is not 'full' or 'narrow'"),
+                    })
+                }
+            },
         })
     }
 }
@@ -99,6 +111,15 @@ pub fn item(id: u64, revision: u64) -> Row {
         .with("revision", revision as i64)
 }
 
+/// A narrow item: four fixed-width columns and no allocation beyond the row itself.
+pub fn narrow_item(id: u64) -> Row {
+    Row::with_capacity(4)
+        .with("id", id as i64)
+        .with("active", id % 3 != 0)
+        .with("score", id as f64 / 3.0)
+        .with("created_at", epoch() + Duration::seconds(id as i64 * 61))
+}
+
 #[async_trait]
 impl Connector for Demo {
     type Config = DemoConfig;
@@ -116,6 +137,7 @@ impl Connector for Demo {
                     .optional()
                     .default_value("10000"),
             )
+            .field(Field::dropdown("shape", "Row shape", &["full", "narrow"]).optional())
             .field(
                 Field::text("fail_after", "Fail after this many records (testing)")
                     .optional()

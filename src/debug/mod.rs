@@ -1,1 +1,7 @@
 //! Local debug runner and its SQLite warehouse.
+
+pub mod inputs;
+pub mod naming;
+pub mod progress;
+pub mod state_file;
+pub mod warehouse;

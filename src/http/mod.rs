@@ -1,1 +1,29 @@
-//! The shared HTTP layer every API connector uses: one client, auth, classification, retries, rate budget.
+//! The shared HTTP layer every API connector uses: one `reqwest` client per connector with timeouts, gzip
+//! and bounded bodies; authentication (bearer, basic, custom headers, OAuth2 refresh); classification of
+//! failures into fail-fast, retry, or shrink; full-jitter retries; a shared rate budget and concurrency
+//! limit; and an injectable clock so all of it is tested on virtual time.
+
+#![warn(missing_docs)]
+
+mod auth;
+mod backoff;
+mod body;
+mod classify;
+mod client;
+mod clock;
+mod error;
+mod rate;
+
+pub use auth::{Auth, OAuth2, OAuth2Config};
+pub use backoff::RetryPolicy;
+pub use body::Download;
+pub use client::{
+    HttpClient, HttpClientBuilder, HttpConfig, JsonResponse, RateLimit, Request, ResponseHook,
+};
+pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use error::{Endpoint, ErrorKind, HttpError, Verdict};
+pub use rate::{ConcurrencyLimit, RateBudget};
+pub use reqwest::Method;
+
+#[cfg(test)]
+mod tests;

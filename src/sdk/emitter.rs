@@ -68,9 +68,10 @@ pub struct Emitter {
     slots: Vec<TableSlot>,
     by_name: HashMap<String, usize>,
     by_qualified: HashMap<(String, String), usize>,
-    batch: Vec<u8>,
+    batch: bytes::BytesMut,
     batch_count: usize,
-    scratch: Vec<u8>,
+    lens: Vec<usize>,
+    last_slot: std::cell::Cell<usize>,
     options: EmitterOptions,
     stats: EmitterStats,
 }
@@ -106,33 +107,42 @@ impl Emitter {
             slots,
             by_name,
             by_qualified,
-            batch: Vec::with_capacity(MAX_BATCH_BYTES + 4096),
+            batch: bytes::BytesMut::with_capacity(MAX_BATCH_BYTES + 4096),
             batch_count: 0,
-            scratch: Vec::with_capacity(1024),
+            lens: Vec::with_capacity(32),
+            last_slot: std::cell::Cell::new(0),
             options,
             stats: EmitterStats::default(),
         }
     }
 
+    /// The slot of `table`; a one-entry cache skips hashing for the common run of rows of one table.
+    fn find(&self, table: &str) -> Option<usize> {
+        let last = self.last_slot.get();
+        if self.slots.get(last).is_some_and(|s| s.name == table) {
+            return Some(last);
+        }
+        let found = self.by_name.get(table).copied()?;
+        self.last_slot.set(found);
+        Some(found)
+    }
+
     fn slot(&self, table: &str) -> Result<usize, Error> {
-        self.by_name
-            .get(table)
-            .copied()
+        self.find(table)
             .ok_or_else(|| Error::UndeclaredTable(table.to_owned()))
     }
 
     /// Whether `table` is selected: a connector skips fetching tables that are not.
     /// An undeclared table is reported as not selected.
     pub fn is_selected(&self, table: &str) -> bool {
-        self.by_name
-            .get(table)
-            .is_some_and(|&i| self.slots[i].selection.included)
+        self.find(table)
+            .is_some_and(|i| self.slots[i].selection.included)
     }
 
     /// Whether `column` of `table` is selected (key columns always are), so a connector can skip
     /// expensive fields (e.g. a "full" endpoint) nobody asked for.
     pub fn is_column_selected(&self, table: &str, column: &str) -> bool {
-        self.by_name.get(table).is_some_and(|&i| {
+        self.find(table).is_some_and(|i| {
             let slot = &self.slots[i];
             slot.keys.iter().any(|k| k == column) || slot.selection.column_selected(column)
         })
@@ -142,8 +152,8 @@ impl Emitter {
     /// between pages and stop that table at the next consistent checkpoint; it is always `false` in
     /// production.
     pub fn table_full(&self, table: &str) -> bool {
-        match (self.options.record_limit_per_table, self.by_name.get(table)) {
-            (Some(limit), Some(&i)) => self.slots[i].emitted >= limit,
+        match (self.options.record_limit_per_table, self.find(table)) {
+            (Some(limit), Some(i)) => self.slots[i].emitted >= limit,
             _ => false,
         }
     }
@@ -195,20 +205,27 @@ impl Emitter {
             return Ok(());
         }
         let before = self.batch.len();
-        let columns = row.columns().iter().map(|(n, v)| (n.as_ref(), v));
+        let columns = row.columns();
         if slot.all_columns {
             wire::encode_record(
                 &mut self.batch,
-                &mut self.scratch,
+                &mut self.lens,
                 &slot.prefix,
                 op,
                 columns,
+                |_| true,
             );
         } else {
             let (sel, keys) = (&slot.selection, &slot.keys);
-            let kept =
-                columns.filter(|(n, _)| keys.iter().any(|k| k == n) || sel.column_selected(n));
-            wire::encode_record(&mut self.batch, &mut self.scratch, &slot.prefix, op, kept);
+            let keep = |n: &str| keys.iter().any(|k| k == n) || sel.column_selected(n);
+            wire::encode_record(
+                &mut self.batch,
+                &mut self.lens,
+                &slot.prefix,
+                op,
+                columns,
+                keep,
+            );
         }
         slot.emitted += 1;
         self.batch_count += 1;
@@ -232,8 +249,10 @@ impl Emitter {
         if self.batch_count == 0 {
             return Ok(());
         }
-        let body = std::mem::replace(&mut self.batch, Vec::with_capacity(MAX_BATCH_BYTES + 4096));
-        let batch = RecordBatch::new(body.into(), self.batch_count);
+        // Hand the bytes over without copying; once tonic has encoded and dropped earlier batches,
+        // `reserve` reclaims their allocation instead of touching fresh pages.
+        let batch = RecordBatch::new(self.batch.split().freeze(), self.batch_count);
+        self.batch.reserve(MAX_BATCH_BYTES + 4096);
         self.batch_count = 0;
         self.stats.batches += 1;
         self.send(UpdateResponse::Records(batch)).await

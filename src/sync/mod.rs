@@ -1,1 +1,92 @@
-//! Shared sync machinery: ID cursor pager, date-window batcher, async jobs, stall guards.
+//! Shared sync machinery every API connector composes: the ID cursor pager, the date-window batcher, the
+//! async export-job helper, stall guards and the state-size helper. None of it emits to Fivetran: it
+//! yields ordered data and safe checkpoints to the connector, which emits rows and then checkpoints.
+//!
+//! An ID-cursor stream (Virtuous style):
+//!
+//! ```no_run
+//! use fivetran_source::http::{HttpClient, HttpError, Request};
+//! use fivetran_source::sync::{ErroredRange, IdPager, IdPagerConfig, Page, PageRequest, PagerItem};
+//! use serde_json::{json, Value};
+//!
+//! async fn sync_gifts(client: HttpClient, cursor: Option<u64>, errored: Vec<ErroredRange<u64>>)
+//!     -> Result<(), Box<dyn std::error::Error>> {
+//!     let http = client.clone();
+//!     let fetch = move |r: PageRequest<u64>| {
+//!         let http = http.clone();
+//!         async move {
+//!             let filter = json!({"groups": [{"conditions": [{"parameter": "Gift Id",
+//!                 "operator": "GreaterThan", "value": r.cursor.unwrap_or(0)}]}],
+//!                 "sortBy": "Gift Id", "descending": false});
+//!             let req = Request::post("/api/Gift/Query").query("skip", r.skip).query("take", r.take)
+//!                 .json(filter).shrinkable();
+//!             let mut body = http.json(&req).await?;
+//!             let records = match body.get_mut("list").map(Value::take) {
+//!                 Some(Value::Array(list)) => list,
+//!                 _ => Vec::new(),
+//!             };
+//!             Ok::<_, HttpError>(Page { records, total: body["total"].as_u64() })
+//!         }
+//!     };
+//!     let id_of = |v: &Value| v["id"].as_u64();
+//!     let mut pager = IdPager::new(cursor, fetch, id_of, IdPagerConfig::default(), client.clock().clone())
+//!         .retry_first(errored);
+//!     while let Some(item) = pager.next().await? {
+//!         match item {
+//!             PagerItem::Records { records, checkpoint } => { /* emit records; then save checkpoint */ }
+//!             PagerItem::Errored(range) => { /* write range to the errors table and to state */ }
+//!         }
+//!     }
+//!     Ok(())
+//! }
+//! ```
+//!
+//! A date-window backfill of export jobs (OnGage style), given some `ReportJob` implementing [`ExportJob`]:
+//!
+//! ```no_run
+//! # use fivetran_source::http::{Download, HttpError, SharedClock};
+//! # use fivetran_source::sync::*;
+//! # use futures::StreamExt;
+//! # struct ReportJob { window: Window }
+//! # #[async_trait::async_trait] impl ExportJob for ReportJob { type Handle = ();
+//! #   fn describe(&self) -> String { String::new() }
+//! #   async fn create(&self) -> Result<(), HttpError> { Ok(()) }
+//! #   async fn poll(&self, _: &()) -> Result<JobStatus, HttpError> { Ok(JobStatus::Ready) }
+//! #   async fn download(&self, _: &()) -> Result<Download, HttpError> { unimplemented!() } }
+//! async fn backfill(last_end: Option<chrono::DateTime<chrono::Utc>>, clock: SharedClock)
+//!     -> Result<(), Box<dyn std::error::Error>> {
+//!     let (start, end) = (chrono::DateTime::UNIX_EPOCH, chrono::Utc::now());
+//!     let mut windows = WindowBatcher::resume(last_end, start, end, WindowConfig::default());
+//!     while let Some(window) = windows.next_window() {
+//!         let job = ReportJob { window };
+//!         match run_job(&job, &JobConfig::default(), &clock).await {
+//!             Ok(download) => {
+//!                 let mut rows = csv_rows(download, job.describe());
+//!                 while let Some(row) = rows.next().await { let _row = row?; /* emit */ }
+//!                 let _checkpoint = windows.complete(window)?; /* save it */
+//!             }
+//!             Err(e) if e.is_too_large() => windows.too_large(window, &e.to_string())?,
+//!             Err(e) => return Err(e.into()),
+//!         }
+//!     }
+//!     Ok(())
+//! }
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod decode;
+pub mod guards;
+pub mod id_pager;
+pub mod job;
+pub mod state;
+pub mod windows;
+
+pub use decode::{csv_rows, json_records};
+pub use guards::{IdleLog, StallError, StallGuard};
+pub use id_pager::{
+    ErroredRange, IdPager, IdPagerConfig, Page, PageRequest, PagerError, PagerItem,
+};
+pub use job::{run_job, ExportJob, JobConfig, JobError, JobStatus};
+pub use state::{decode_state, encode_state, StateError};
+pub use windows::{Window, WindowBatcher, WindowConfig, WindowError};

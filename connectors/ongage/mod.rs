@@ -1,0 +1,3 @@
+//! OnGage email platform connector.
+
+pub mod simulator;

@@ -1,0 +1,3 @@
+//! Virtuous CRM connector.
+
+pub mod simulator;

@@ -1,0 +1,184 @@
+//! A faithful simulator of the Virtuous CRM+ API (`docs/apis.md` §1), for tests, benchmarks and
+//! the out-of-the-box `debug` run.
+//!
+//! What it reproduces:
+//! - `POST /api/Contact/Query`, `/api/Contact/Query/FullContact`, `/api/Gift/Query`,
+//!   `/api/Gift/Query/FullGift`, `/api/Project/Query`, `/api/Campaign/Query` (PK `campaignId`),
+//!   paged by `?skip=&take=` (default take 10; take > 1000 → 400), answering
+//!   `{"list": [...], "total": n}` (`total` a number like the live API, or a string like the
+//!   spec: [`VirtuousConfig::total_as_string`]);
+//! - the query language in [`query`](self) — condition groups, both operator spellings, both
+//!   date formats, `sortBy`/`descending`, `includeArchived` (archived contacts hidden unless
+//!   true), and optionally the live quirk of silently ignoring unknown parameters;
+//! - `GET /api/{Contact,Gift,Project,Campaign}/QueryOptions` (a cheap setup-test call; its body
+//!   shape is ours, the sources had none) and `GET /api/{Contact,Gift}/{id}`;
+//! - bearer auth (401 with the plain-text body `Authorization has been denied for this
+//!   request.`), `X-RateLimit-Limit/Remaining/Reset` on every response, 429 + `Retry-After`;
+//! - latency growing with take on Full endpoints and skip everywhere, with a deadline that
+//!   answers 504/500 or hangs ([`Latency`]); poison records failing every page they are on;
+//! - mixed timestamp spellings (`Z` or not, fractions or not);
+//! - generations of edits, archives, gift deletions and new records via [`VirtuousSimulator::advance`].
+//!
+//! Data is a pure function of the config and the generation number ([`VirtuousData`]); a
+//! million contacts cost only the sparse overlay of records `advance` touched.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), fivetran_source::simulator::SimError> {
+//! use fivetran_source::connectors::virtuous::simulator::{Entity, VirtuousConfig, VirtuousSimulator};
+//! let sim = VirtuousSimulator::start(VirtuousConfig::small()).await?;
+//! let url = format!("{}/api/Gift/Query/FullGift?skip=0&take=100", sim.base_url());
+//! // ... run a sync against `url` with `sim.api_key()` ...
+//! sim.advance(1);
+//! let live_gifts: Vec<u64> = sim.truth(Entity::Gift).map(|record| record.id).collect();
+//! # Ok(()) }
+//! ```
+
+mod config;
+mod dataset;
+mod query;
+mod records;
+mod routes;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::simulator::{SimControl, SimError, SimServer};
+
+pub use config::{DeadlineAction, Latency, PoisonRecord, VirtuousConfig, Volume};
+pub use dataset::{Change, ChangeKind, Entity, VirtuousData};
+pub use routes::AdvanceSummary;
+
+use records::Shape;
+use routes::VirtuousState;
+
+/// One live record as the simulator currently holds it: the oracle for warehouse comparisons.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TruthRecord {
+    /// The entity.
+    pub entity: Entity,
+    /// The primary key (`id`, or `campaignId` for campaigns).
+    pub id: u64,
+    /// `modifiedDateTimeUtc` as an instant.
+    pub modified: DateTime<Utc>,
+    /// Whether the record is archived (contacts only).
+    pub archived: bool,
+    /// The record exactly as the Full endpoint serves it.
+    pub json: Value,
+}
+
+impl VirtuousData {
+    /// Every live record of `entity` (archived contacts included, deleted gifts not), ascending
+    /// by id, rendered as the Full endpoint would. Lazy: records are derived one at a time.
+    pub fn truth(&self, entity: Entity) -> impl Iterator<Item = TruthRecord> + '_ {
+        self.live_views(entity).map(move |view| TruthRecord {
+            entity,
+            id: view.id,
+            modified: dataset::utc_ms(view.modified_ms),
+            archived: view.archived,
+            json: records::render(self, &view, Shape::Full),
+        })
+    }
+
+    /// The live record with `id`, if any.
+    pub fn record(&self, entity: Entity, id: u64) -> Option<TruthRecord> {
+        let view = self.view(entity, self.index_of(entity, id)?);
+        (!view.deleted).then(|| TruthRecord {
+            entity,
+            id,
+            modified: dataset::utc_ms(view.modified_ms),
+            archived: view.archived,
+            json: records::render(self, &view, Shape::Full),
+        })
+    }
+
+    /// The id of the `index`-th record ever created (for picking poison ids in configs).
+    pub fn id_at(&self, entity: Entity, index: u64) -> u64 {
+        self.id(entity, index)
+    }
+}
+
+/// A running Virtuous simulator. Dropping it shuts the server down.
+pub struct VirtuousSimulator {
+    state: Arc<VirtuousState>,
+    server: SimServer,
+}
+
+impl VirtuousSimulator {
+    /// Starts a simulator on `127.0.0.1:config.server.port` (0: a free port).
+    pub async fn start(config: VirtuousConfig) -> Result<Self, SimError> {
+        let control = Arc::new(SimControl::new(
+            config.seed,
+            config.data_end,
+            &config.server,
+            config.rate_limit.clone(),
+        ));
+        let port = config.server.port;
+        let state = Arc::new(VirtuousState::new(config, Arc::clone(&control)));
+        let server = SimServer::start(
+            port,
+            routes::router(Arc::clone(&state)),
+            control,
+            Arc::clone(&state) as Arc<dyn crate::simulator::SimulatorHooks>,
+        )
+        .await?;
+        Ok(Self { state, server })
+    }
+
+    /// `http://127.0.0.1:<port>`; API paths start with `/api/`.
+    pub fn base_url(&self) -> String {
+        self.server.base_url()
+    }
+
+    /// The bearer token the simulator accepts.
+    pub fn api_key(&self) -> &str {
+        &self.state.config.api_key
+    }
+
+    /// The configuration it runs with.
+    pub fn config(&self) -> &VirtuousConfig {
+        &self.state.config
+    }
+
+    /// Clock, request log, faults and rate limiter.
+    pub fn control(&self) -> &SimControl {
+        self.server.control()
+    }
+
+    /// Applies `generations` generations of changes (edits, archives, gift deletions, new
+    /// records) and moves the clock by as many `generation_interval`s. Deterministic: the same
+    /// seed and generation number always make the same changes.
+    pub fn advance(&self, generations: u32) -> AdvanceSummary {
+        self.state.advance(generations)
+    }
+
+    /// The data as it is now (an immutable snapshot; cheap).
+    pub fn data(&self) -> Arc<VirtuousData> {
+        self.state.snapshot()
+    }
+
+    /// Live records of `entity` by id, with current content (see [`VirtuousData::truth`]).
+    pub fn truth(&self, entity: Entity) -> impl Iterator<Item = TruthRecord> {
+        let data = self.state.snapshot();
+        let count = data.count(entity);
+        (0..count).filter_map(move |index| data.record(entity, data.id_at(entity, index)))
+    }
+
+    /// Ids of gifts deleted so far (contacts are archived, never deleted).
+    pub fn deleted_ids(&self, entity: Entity) -> Vec<u64> {
+        self.state.snapshot().deleted_ids(entity)
+    }
+
+    /// Stops the server and waits briefly for open connections.
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
+    }
+
+    /// Serves until the process ends (for a `simulate virtuous --port N` command).
+    pub async fn wait(self) {
+        self.server.wait().await;
+    }
+}

@@ -1,0 +1,185 @@
+//! Turns a non-success response into a verdict (fail fast, retry, wait, shrink) and reads the API's
+//! rate-limit headers.
+
+use std::time::{Duration, SystemTime};
+
+use chrono::{DateTime, Utc};
+use reqwest::header::HeaderMap;
+
+/// The default verdict on a non-2xx response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// Fail fast; `hint` says what to check, `detail` is `": <api message>"` or empty.
+    Permanent { hint: String, detail: String },
+    /// Retry with backoff.
+    Transient(String),
+    /// Retry after the server-requested wait, if one was given.
+    RateLimited(String, Option<Duration>),
+    /// Shrink the request.
+    TooLarge(String),
+}
+
+/// Classifies `status` (not 2xx). `shrinkable` requests report gateway timeouts as too large.
+pub(crate) fn classify_failure(
+    status: u16,
+    headers: &HeaderMap,
+    body: &[u8],
+    shrinkable: bool,
+    now: DateTime<Utc>,
+) -> Failure {
+    let detail = api_message(body)
+        .map(|m| format!(": {m}"))
+        .unwrap_or_default();
+    let permanent = |hint: &str| Failure::Permanent {
+        hint: hint.to_owned(),
+        detail: detail.clone(),
+    };
+    match status {
+        429 => {
+            let wait = retry_after(headers, now).or_else(|| rate_limit_headers(headers, now).1);
+            Failure::RateLimited(format!("rate limited (status 429){detail}"), wait)
+        }
+        413 => Failure::TooLarge(format!("status 413{detail}")),
+        504 if shrinkable => Failure::TooLarge(format!("gateway timeout (status 504){detail}")),
+        408 | 500..=599 => Failure::Transient(format!("status {status}{detail}")),
+        400 => permanent("check the request parameters and the connector configuration"),
+        401 => permanent("check the api key"),
+        403 => permanent("check that the credentials are allowed to read this endpoint"),
+        404 => permanent(
+            "check the base url and account, and that the endpoint exists for this account",
+        ),
+        _ => permanent("the api rejected the request"),
+    }
+}
+
+/// `Retry-After` as a wait from `now`: delta seconds or an HTTP date (a date in the past means no wait).
+pub(crate) fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
+    let value = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    let now: SystemTime = now.into();
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// `X-RateLimit-Remaining` and `X-RateLimit-Reset` (as a wait from `now`). A reset above 10^9 is read as
+/// epoch seconds, a smaller one as seconds from now, since APIs use both conventions.
+pub(crate) fn rate_limit_headers(
+    headers: &HeaderMap,
+    now: DateTime<Utc>,
+) -> (Option<u64>, Option<Duration>) {
+    let number = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<f64>().ok();
+    let remaining = number("x-ratelimit-remaining")
+        .filter(|r| *r >= 0.0)
+        .map(|r| r as u64);
+    let reset = number("x-ratelimit-reset").filter(|r| *r >= 0.0).map(|r| {
+        if r > 1e9 {
+            let now_secs = now.timestamp_millis() as f64 / 1000.0;
+            Duration::from_secs_f64((r - now_secs).max(0.0))
+        } else {
+            Duration::from_secs_f64(r)
+        }
+    });
+    (remaining, reset)
+}
+
+/// A short message from an error body: a JSON `message`/`error`/`Message` string, else the text itself,
+/// truncated to 200 characters.
+fn api_message(body: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let from_json = serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| {
+            ["message", "Message", "error_description", "error", "detail"]
+                .iter()
+                .find_map(|k| v.get(k).and_then(|m| m.as_str()).map(str::to_owned))
+        });
+    let message = from_json.unwrap_or_else(|| text.to_owned());
+    Some(message.chars().take(200).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        assert_eq!(
+            retry_after(&headers(&[("retry-after", "7")]), now),
+            Some(Duration::from_secs(7))
+        );
+        let later = httpdate::fmt_http_date(SystemTime::from(now) + Duration::from_secs(90));
+        assert_eq!(
+            retry_after(&headers(&[("retry-after", &later)]), now),
+            Some(Duration::from_secs(90))
+        );
+        let past = httpdate::fmt_http_date(SystemTime::from(now) - Duration::from_secs(90));
+        assert_eq!(
+            retry_after(&headers(&[("retry-after", &past)]), now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after(&headers(&[("retry-after", "soon")]), now), None);
+    }
+
+    #[test]
+    fn rate_limit_reset_accepts_epoch_and_delta() {
+        let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let epoch = headers(&[
+            ("x-ratelimit-remaining", "0"),
+            ("x-ratelimit-reset", "1700000030"),
+        ]);
+        assert_eq!(
+            rate_limit_headers(&epoch, now),
+            (Some(0), Some(Duration::from_secs(30)))
+        );
+        let delta = headers(&[("x-ratelimit-reset", "12")]);
+        assert_eq!(
+            rate_limit_headers(&delta, now),
+            (None, Some(Duration::from_secs(12)))
+        );
+    }
+
+    #[test]
+    fn statuses_map_to_actionable_verdicts() {
+        let now = Utc::now();
+        let h = HeaderMap::new();
+        assert!(matches!(
+            classify_failure(503, &h, b"", false, now),
+            Failure::Transient(_)
+        ));
+        assert!(matches!(
+            classify_failure(504, &h, b"", true, now),
+            Failure::TooLarge(_)
+        ));
+        assert!(matches!(
+            classify_failure(413, &h, b"", false, now),
+            Failure::TooLarge(_)
+        ));
+        match classify_failure(403, &h, br#"{"message":"Forbidden scope"}"#, false, now) {
+            Failure::Permanent { hint, detail } => {
+                assert!(hint.contains("credentials"));
+                assert_eq!(detail, ": Forbidden scope");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

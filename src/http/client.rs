@@ -1,0 +1,674 @@
+//! The connector's HTTP client: one `reqwest` client with timeouts and gzip, authentication, the shared
+//! rate budget and concurrency limit, response classification and the retry loop.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+use reqwest::Method;
+use serde_json::Value;
+
+use super::auth::{header_name, sensitive_value, Auth};
+use super::backoff::RetryPolicy;
+use super::body::{read_bounded, BodyError, Download};
+use super::classify::{classify_failure, rate_limit_headers, Failure};
+use super::clock::{SharedClock, SystemClock};
+use super::error::{Attempt, Endpoint, HttpError, Verdict};
+use super::rate::{ConcurrencyLimit, RateBudget};
+
+/// An API-specific inspection of response bodies (successful or not), for APIs that signal errors or
+/// "too much data" in the body. Returning `None` keeps the default classification.
+pub trait ResponseHook: Send + Sync {
+    /// Looks at a status and (bounded) body and optionally overrides the verdict.
+    fn inspect(&self, status: u16, body: &[u8]) -> Option<Verdict>;
+}
+
+impl<F> ResponseHook for F
+where
+    F: Fn(u16, &[u8]) -> Option<Verdict> + Send + Sync,
+{
+    fn inspect(&self, status: u16, body: &[u8]) -> Option<Verdict> {
+        self(status, body)
+    }
+}
+
+/// A documented request-rate limit, e.g. 5000 per hour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Requests allowed per `period`.
+    pub limit: u32,
+    /// The period the limit is counted over.
+    pub period: Duration,
+    /// Requests that may go out back to back before pacing starts.
+    pub burst: u32,
+}
+
+/// Everything about one connector's HTTP behaviour. Defaults suit production; tests shrink the durations.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Base URL that request paths are appended to, e.g. `https://api.virtuoussoftware.com`.
+    pub base_url: String,
+    /// Time allowed to establish a connection.
+    pub connect_timeout: Duration,
+    /// Time allowed between two reads of the response.
+    pub read_timeout: Duration,
+    /// Time allowed for one attempt from connect to the end of the body (override per request).
+    pub request_timeout: Duration,
+    /// Largest JSON body accepted; a larger one is a [`HttpError::TooLarge`], never buffered.
+    pub max_body_bytes: u64,
+    /// Largest streamed download accepted.
+    pub max_download_bytes: u64,
+    /// Retry behaviour for transient failures.
+    pub retry: RetryPolicy,
+    /// The API's documented rate limit, if any.
+    pub rate_limit: Option<RateLimit>,
+    /// Largest number of requests in flight at once.
+    pub max_in_flight: usize,
+    /// `User-Agent` header.
+    pub user_agent: String,
+    /// What a 401 tells the user to check, e.g. "check the api key".
+    pub credentials_hint: String,
+}
+
+impl HttpConfig {
+    /// Production defaults for `base_url`: 10 s connect, 60 s read, 120 s per attempt, 64 MiB bodies,
+    /// 4 GiB downloads, 8 in flight, no rate limit.
+    pub fn new(base_url: impl Into<String>) -> Self {
+        Self {
+            base_url: base_url.into(),
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(120),
+            max_body_bytes: 64 * 1024 * 1024,
+            max_download_bytes: 4 * 1024 * 1024 * 1024,
+            retry: RetryPolicy::default(),
+            rate_limit: None,
+            max_in_flight: 8,
+            user_agent: concat!("fivetran_source/", env!("CARGO_PKG_VERSION")).into(),
+            credentials_hint: "check the api key".into(),
+        }
+    }
+}
+
+/// One request: method, path (or absolute URL), query, body, extra headers. `Debug` shows query keys and
+/// header names but no values, since APIs carry keys in both.
+#[derive(Clone)]
+pub struct Request {
+    method: Method,
+    path: String,
+    query: Vec<(String, String)>,
+    json: Option<Value>,
+    form: Option<Vec<(String, String)>>,
+    headers: Vec<(String, String)>,
+    timeout: Option<Duration>,
+    shrinkable: bool,
+}
+
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keys =
+            |pairs: &[(String, String)]| pairs.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("path", &self.path.split('?').next().unwrap_or_default())
+            .field("query_keys", &keys(&self.query))
+            .field("header_names", &keys(&self.headers))
+            .field("has_body", &(self.json.is_some() || self.form.is_some()))
+            .field("shrinkable", &self.shrinkable)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Request {
+    /// A request with `method` to `path` (appended to the base URL) or to an absolute `http(s)://` URL.
+    pub fn new(method: Method, path: impl Into<String>) -> Self {
+        Self {
+            method,
+            path: path.into(),
+            query: Vec::new(),
+            json: None,
+            form: None,
+            headers: Vec::new(),
+            timeout: None,
+            shrinkable: false,
+        }
+    }
+
+    /// A `GET` request.
+    pub fn get(path: impl Into<String>) -> Self {
+        Self::new(Method::GET, path)
+    }
+
+    /// A `POST` request.
+    pub fn post(path: impl Into<String>) -> Self {
+        Self::new(Method::POST, path)
+    }
+
+    /// Adds a query parameter (never shown in errors).
+    pub fn query(mut self, key: impl Into<String>, value: impl ToString) -> Self {
+        self.query.push((key.into(), value.to_string()));
+        self
+    }
+
+    /// Sends `body` as JSON.
+    pub fn json(mut self, body: Value) -> Self {
+        self.json = Some(body);
+        self
+    }
+
+    /// Sends `fields` as a urlencoded form.
+    pub fn form(mut self, fields: Vec<(String, String)>) -> Self {
+        self.form = Some(fields);
+        self
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Overrides the per-attempt deadline.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Marks the request as one the caller can shrink (a page or window): timeouts and 504s are then
+    /// reported at once as [`HttpError::TooLarge`] instead of being retried unchanged.
+    pub fn shrinkable(mut self) -> Self {
+        self.shrinkable = true;
+        self
+    }
+
+    /// Whether [`Request::shrinkable`] was set.
+    pub fn is_shrinkable(&self) -> bool {
+        self.shrinkable
+    }
+}
+
+/// A decoded JSON response with the status and headers a caller may need (e.g. pagination links).
+#[derive(Debug, Clone)]
+pub struct JsonResponse {
+    /// HTTP status (2xx).
+    pub status: u16,
+    /// Response headers.
+    pub headers: HeaderMap,
+    /// The body; `Value::Null` for an empty body.
+    pub body: Value,
+}
+
+/// The connector's HTTP client. Cheap to clone; clones share the connection pool, token, rate budget and
+/// concurrency limit. `Debug` shows no secret.
+#[derive(Clone)]
+pub struct HttpClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: reqwest::Client,
+    config: HttpConfig,
+    auth: Auth,
+    budget: Option<RateBudget>,
+    in_flight: ConcurrencyLimit,
+    clock: SharedClock,
+    hook: Option<Arc<dyn ResponseHook>>,
+}
+
+impl fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpClient")
+            .field("base_url", &self.inner.config.base_url)
+            .field("auth", &self.inner.auth)
+            .field("rate_limit", &self.inner.config.rate_limit)
+            .field("max_in_flight", &self.inner.config.max_in_flight)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`HttpClient`].
+pub struct HttpClientBuilder {
+    config: HttpConfig,
+    auth: Auth,
+    clock: SharedClock,
+    hook: Option<Arc<dyn ResponseHook>>,
+}
+
+impl HttpClientBuilder {
+    /// Sets the authentication scheme.
+    pub fn auth(mut self, auth: Auth) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// Replaces the real clock (tests pass a [`super::ManualClock`]).
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Installs an API-specific response inspection.
+    pub fn hook(mut self, hook: impl ResponseHook + 'static) -> Self {
+        self.hook = Some(Arc::new(hook));
+        self
+    }
+
+    /// Builds the client (installing the `ring` TLS provider if no provider is installed yet).
+    pub fn build(self) -> Result<HttpClient, HttpError> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let c = &self.config;
+        let client = reqwest::Client::builder()
+            .connect_timeout(c.connect_timeout)
+            .read_timeout(c.read_timeout)
+            .gzip(true)
+            .user_agent(c.user_agent.clone())
+            .build()
+            .map_err(|e| HttpError::Client(describe_reqwest_error(e)))?;
+        let budget = c
+            .rate_limit
+            .map(|r| RateBudget::new(r.limit, r.period, r.burst, self.clock.clone()));
+        let in_flight = ConcurrencyLimit::new(c.max_in_flight);
+        Ok(HttpClient {
+            inner: Arc::new(Inner {
+                client,
+                config: self.config,
+                auth: self.auth,
+                budget,
+                in_flight,
+                clock: self.clock,
+                hook: self.hook,
+            }),
+        })
+    }
+}
+
+/// What a successful attempt produced.
+enum Success {
+    Json(JsonResponse),
+    Stream(reqwest::Response, Option<tokio::sync::OwnedSemaphorePermit>),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Json,
+    Stream,
+}
+
+impl HttpClient {
+    /// Starts building a client for `config` (no auth, real clock, no hook).
+    pub fn builder(config: HttpConfig) -> HttpClientBuilder {
+        HttpClientBuilder {
+            config,
+            auth: Auth::None,
+            clock: SystemClock::shared(),
+            hook: None,
+        }
+    }
+
+    /// The shared rate budget, if a rate limit is configured.
+    pub fn rate_budget(&self) -> Option<&RateBudget> {
+        self.inner.budget.as_ref()
+    }
+
+    /// The clock this client waits on.
+    pub fn clock(&self) -> &SharedClock {
+        &self.inner.clock
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &HttpConfig {
+        &self.inner.config
+    }
+
+    /// Sends `request` with retries and returns the decoded JSON body with status and headers.
+    pub async fn send_json(&self, request: &Request) -> Result<JsonResponse, HttpError> {
+        match self.execute(request, Mode::Json).await? {
+            Success::Json(r) => Ok(r),
+            Success::Stream(..) => unreachable_mode(&self.endpoint(request)),
+        }
+    }
+
+    /// Sends `request` with retries and returns only the decoded JSON body.
+    pub async fn json(&self, request: &Request) -> Result<Value, HttpError> {
+        Ok(self.send_json(request).await?.body)
+    }
+
+    /// Sends `request` with retries until response headers arrive, then streams the body. A failure
+    /// mid-stream is yielded by the stream and is not retried here (the caller restarts the download).
+    pub async fn download(&self, request: &Request) -> Result<Download, HttpError> {
+        let endpoint = self.endpoint(request);
+        match self.execute(request, Mode::Stream).await? {
+            Success::Stream(response, permit) => Ok(Download::new(
+                response,
+                endpoint,
+                self.inner.config.max_download_bytes,
+                permit,
+            )),
+            Success::Json(_) => unreachable_mode(&endpoint),
+        }
+    }
+
+    /// The method and path of `request`, as errors name it.
+    pub fn endpoint(&self, request: &Request) -> Endpoint {
+        endpoint_of(request.method.as_str(), &self.url(request))
+    }
+
+    fn url(&self, request: &Request) -> String {
+        if request.path.starts_with("http://") || request.path.starts_with("https://") {
+            request.path.clone()
+        } else {
+            format!(
+                "{}/{}",
+                self.inner.config.base_url.trim_end_matches('/'),
+                request.path.trim_start_matches('/')
+            )
+        }
+    }
+
+    async fn execute(&self, request: &Request, mode: Mode) -> Result<Success, HttpError> {
+        let endpoint = self.endpoint(request);
+        let policy = &self.inner.config.retry;
+        let max_attempts = policy.max_attempts.max(1);
+        let mut attempt = 0u32;
+        let mut refreshed_after_401 = false;
+        loop {
+            attempt += 1;
+            if let Some(budget) = &self.inner.budget {
+                budget.acquire().await;
+            }
+            let permit = self.inner.in_flight.acquire().await;
+            let outcome = self.attempt(request, &endpoint, mode).await;
+            let failure = match outcome {
+                Ok(Success::Stream(response, _)) => return Ok(Success::Stream(response, permit)),
+                Ok(success) => return Ok(success),
+                Err(failure) => failure,
+            };
+            drop(permit);
+            let (last, server_wait) = match failure {
+                AttemptFailure::Unauthorized(generation) if !refreshed_after_401 => {
+                    if let Auth::OAuth2(oauth) = &self.inner.auth {
+                        oauth.invalidate(generation).await;
+                    }
+                    refreshed_after_401 = true;
+                    // The refresh retry does not count against the transient-failure budget.
+                    attempt -= 1;
+                    continue;
+                }
+                AttemptFailure::Unauthorized(_) => return Err(self.unauthorized(&endpoint)),
+                AttemptFailure::Other(Attempt::Fail(e)) => return Err(e),
+                AttemptFailure::Other(Attempt::Retry(last)) => (last, None),
+                AttemptFailure::Other(Attempt::RetryAfter(last, wait)) => (last, wait),
+            };
+            if attempt >= max_attempts {
+                return Err(HttpError::Transient {
+                    endpoint,
+                    attempts: attempt,
+                    last,
+                });
+            }
+            tracing::info!(%endpoint, attempt, error = %last, "retrying after a transient failure");
+            match (server_wait, &self.inner.budget) {
+                (Some(wait), Some(budget)) => budget.pause_for(policy.cap_rate_limit_wait(wait)),
+                (Some(wait), None) => {
+                    self.inner
+                        .clock
+                        .sleep(policy.cap_rate_limit_wait(wait))
+                        .await
+                }
+                (None, _) => self.inner.clock.sleep(policy.backoff(attempt)).await,
+            }
+        }
+    }
+
+    async fn attempt(
+        &self,
+        request: &Request,
+        endpoint: &Endpoint,
+        mode: Mode,
+    ) -> Result<Success, AttemptFailure> {
+        let cfg = &self.inner.config;
+        let timeout = request.timeout.unwrap_or(cfg.request_timeout);
+        let mut builder = self
+            .inner
+            .client
+            .request(request.method.clone(), self.url(request))
+            .timeout(timeout);
+        if !request.query.is_empty() {
+            builder = builder.query(&request.query);
+        }
+        if let Some(body) = &request.json {
+            builder = builder.json(body);
+        }
+        if let Some(form) = &request.form {
+            builder = builder.form(form);
+        }
+        for (name, value) in &request.headers {
+            builder = builder.header(header_name(name, endpoint).map_err(fail)?, value.as_str());
+        }
+        let mut token_generation = None;
+        builder = match &self.inner.auth {
+            Auth::None => builder,
+            Auth::Bearer(token) => builder.header(
+                reqwest::header::AUTHORIZATION,
+                sensitive_value(&format!("Bearer {}", token.expose()), endpoint).map_err(fail)?,
+            ),
+            Auth::Basic { username, password } => {
+                builder.basic_auth(username, Some(password.expose()))
+            }
+            Auth::Headers(pairs) => {
+                for (name, value) in pairs {
+                    builder = builder.header(
+                        header_name(name, endpoint).map_err(fail)?,
+                        sensitive_value(value.expose(), endpoint).map_err(fail)?,
+                    );
+                }
+                builder
+            }
+            Auth::OAuth2(oauth) => {
+                let token = oauth
+                    .token(&self.inner.client, &self.inner.clock, timeout)
+                    .await
+                    .map_err(|e| match e {
+                        HttpError::Transient { last, .. } => {
+                            AttemptFailure::Other(Attempt::Retry(last))
+                        }
+                        other => fail(other),
+                    })?;
+                token_generation = Some(token.generation);
+                builder.header(
+                    reqwest::header::AUTHORIZATION,
+                    sensitive_value(&format!("Bearer {}", token.value.expose()), endpoint)
+                        .map_err(fail)?,
+                )
+            }
+        };
+
+        let response = builder
+            .send()
+            .await
+            .map_err(|e| AttemptFailure::Other(self.transport_failure(e, request, endpoint)))?;
+        let status = response.status().as_u16();
+        let (remaining, reset) = rate_limit_headers(response.headers(), self.inner.clock.now_utc());
+        if let Some(budget) = &self.inner.budget {
+            budget.observe(remaining, reset);
+        }
+
+        if (200..300).contains(&status) {
+            if mode == Mode::Stream {
+                return Ok(Success::Stream(response, None));
+            }
+            let headers = response.headers().clone();
+            let body = read_bounded(response, cfg.max_body_bytes)
+                .await
+                .map_err(|e| AttemptFailure::Other(self.body_failure(e, request, endpoint)))?;
+            if let Some(verdict) = self
+                .inner
+                .hook
+                .as_ref()
+                .and_then(|h| h.inspect(status, &body))
+            {
+                return Err(AttemptFailure::Other(verdict_to_attempt(
+                    verdict, endpoint, status,
+                )));
+            }
+            let body = if body.iter().all(u8::is_ascii_whitespace) {
+                Value::Null
+            } else {
+                serde_json::from_slice(&body).map_err(|e| {
+                    fail(HttpError::Decode {
+                        endpoint: endpoint.clone(),
+                        message: e.to_string(),
+                    })
+                })?
+            };
+            return Ok(Success::Json(JsonResponse {
+                status,
+                headers,
+                body,
+            }));
+        }
+
+        if let (401, Some(generation)) = (status, token_generation) {
+            return Err(AttemptFailure::Unauthorized(generation));
+        }
+        let headers = response.headers().clone();
+        // Error bodies only feed messages and hooks: read a bounded prefix and ignore transport errors.
+        let body = read_bounded(response, 64 * 1024).await.unwrap_or_default();
+        if let Some(verdict) = self
+            .inner
+            .hook
+            .as_ref()
+            .and_then(|h| h.inspect(status, &body))
+        {
+            return Err(AttemptFailure::Other(verdict_to_attempt(
+                verdict, endpoint, status,
+            )));
+        }
+        let failure = classify_failure(
+            status,
+            &headers,
+            &body,
+            request.shrinkable,
+            self.inner.clock.now_utc(),
+        );
+        Err(AttemptFailure::Other(match failure {
+            Failure::Permanent { hint, detail } => Attempt::Fail(HttpError::Permanent {
+                endpoint: endpoint.clone(),
+                status,
+                hint: if status == 401 {
+                    cfg.credentials_hint.clone()
+                } else {
+                    hint
+                },
+                detail,
+            }),
+            Failure::TooLarge(reason) => Attempt::Fail(HttpError::TooLarge {
+                endpoint: endpoint.clone(),
+                reason,
+            }),
+            Failure::Transient(last) => Attempt::Retry(last),
+            Failure::RateLimited(last, wait) => Attempt::RetryAfter(last, wait),
+        }))
+    }
+
+    fn unauthorized(&self, endpoint: &Endpoint) -> HttpError {
+        HttpError::Permanent {
+            endpoint: endpoint.clone(),
+            status: 401,
+            hint: self.inner.config.credentials_hint.clone(),
+            detail: ": still unauthorized after refreshing the token".into(),
+        }
+    }
+
+    fn transport_failure(
+        &self,
+        e: reqwest::Error,
+        request: &Request,
+        endpoint: &Endpoint,
+    ) -> Attempt {
+        let timed_out = e.is_timeout();
+        let message = describe_reqwest_error(e);
+        if timed_out && request.shrinkable {
+            return Attempt::Fail(HttpError::TooLarge {
+                endpoint: endpoint.clone(),
+                reason: format!("timed out: {message}"),
+            });
+        }
+        if message.contains("builder error") {
+            return Attempt::Fail(HttpError::InvalidRequest {
+                endpoint: endpoint.clone(),
+                message,
+            });
+        }
+        Attempt::Retry(message)
+    }
+
+    fn body_failure(&self, e: BodyError, request: &Request, endpoint: &Endpoint) -> Attempt {
+        match e {
+            BodyError::OverLimit(limit) => Attempt::Fail(HttpError::TooLarge {
+                endpoint: endpoint.clone(),
+                reason: format!("response body exceeds the {limit}-byte limit"),
+            }),
+            BodyError::Transport(e) => self.transport_failure(e, request, endpoint),
+        }
+    }
+}
+
+enum AttemptFailure {
+    /// A 401 while using the OAuth2 token of this generation.
+    Unauthorized(u64),
+    Other(Attempt),
+}
+
+fn fail(e: HttpError) -> AttemptFailure {
+    AttemptFailure::Other(Attempt::Fail(e))
+}
+
+fn verdict_to_attempt(verdict: Verdict, endpoint: &Endpoint, status: u16) -> Attempt {
+    match verdict {
+        Verdict::Permanent(hint) => Attempt::Fail(HttpError::Permanent {
+            endpoint: endpoint.clone(),
+            status,
+            hint,
+            detail: String::new(),
+        }),
+        Verdict::Transient(why) => Attempt::Retry(why),
+        Verdict::TooLarge(reason) => Attempt::Fail(HttpError::TooLarge {
+            endpoint: endpoint.clone(),
+            reason,
+        }),
+    }
+}
+
+fn unreachable_mode<T>(endpoint: &Endpoint) -> Result<T, HttpError> {
+    Err(HttpError::InvalidRequest {
+        endpoint: endpoint.clone(),
+        message: "internal: response mode mismatch".into(),
+    })
+}
+
+/// The method and path of `url`, without query string or credentials.
+pub(crate) fn endpoint_of(method: &str, url: &str) -> Endpoint {
+    let path = match reqwest::Url::parse(url) {
+        Ok(u) => u.path().to_owned(),
+        Err(_) => url.split(['?', '#']).next().unwrap_or_default().to_owned(),
+    };
+    Endpoint {
+        method: method.to_owned(),
+        path,
+    }
+}
+
+/// A lowercase description of a transport error with its causes, without the URL (which may carry keys).
+pub(crate) fn describe_reqwest_error(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text.to_lowercase()
+}

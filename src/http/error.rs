@@ -1,0 +1,134 @@
+//! The HTTP layer's error type and its classification into what a caller should do next.
+
+use std::fmt;
+use std::time::Duration;
+
+/// Which request failed: method and path only. The query string is never kept because APIs carry keys in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// HTTP method, e.g. `GET`.
+    pub method: String,
+    /// URL path without query string, e.g. `/api/Contact/Query`.
+    pub path: String,
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.method, self.path)
+    }
+}
+
+/// What the caller should do about an [`HttpError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Retrying the same request will not help: fix configuration or credentials.
+    Permanent,
+    /// Retried until the attempt budget ran out; may succeed later or with a smaller request.
+    Transient,
+    /// The request asks for too much at once (413, timeout on a big page, API-specific body, body over the
+    /// size limit): shrink it instead of retrying it unchanged.
+    TooLarge,
+}
+
+/// Why an HTTP call failed. Messages are lowercase, name the endpoint, and never contain secrets or query strings.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// The API rejected the request in a way retrying cannot fix.
+    #[error("{endpoint} failed with status {status}: {hint}{detail}")]
+    Permanent {
+        /// The failing endpoint.
+        endpoint: Endpoint,
+        /// HTTP status, 0 when the verdict came from a body hook on a non-error status.
+        status: u16,
+        /// What the user should check, e.g. "check the api key".
+        hint: String,
+        /// `": <api message>"` when the API gave one, else empty.
+        detail: String,
+    },
+    /// The request kept failing with transient errors (5xx, timeouts, resets, 429) until attempts ran out.
+    #[error("{endpoint} still failing after {attempts} attempts: {last}")]
+    Transient {
+        /// The failing endpoint.
+        endpoint: Endpoint,
+        /// Attempts made.
+        attempts: u32,
+        /// The last failure.
+        last: String,
+    },
+    /// The request is too large for the API to serve; the caller should shrink it.
+    #[error(
+        "{endpoint} asked for too much at once ({reason}); a smaller page or window is needed"
+    )]
+    TooLarge {
+        /// The failing endpoint.
+        endpoint: Endpoint,
+        /// What signalled it (413, timeout, body size limit, API message).
+        reason: String,
+    },
+    /// The response could not be decoded as the expected format.
+    #[error("{endpoint} returned a body that is not valid json: {message}")]
+    Decode {
+        /// The failing endpoint.
+        endpoint: Endpoint,
+        /// The decoder's message.
+        message: String,
+    },
+    /// The request could not be built (bad url, invalid header value).
+    #[error("invalid request to {endpoint}: {message}")]
+    InvalidRequest {
+        /// The endpoint as far as known.
+        endpoint: Endpoint,
+        /// What was wrong.
+        message: String,
+    },
+    /// The HTTP client itself could not be constructed.
+    #[error("cannot build the http client: {0}")]
+    Client(String),
+}
+
+impl HttpError {
+    /// Whether to fail fast, give up for now, or shrink the request.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            HttpError::Transient { .. } => ErrorKind::Transient,
+            HttpError::TooLarge { .. } => ErrorKind::TooLarge,
+            // A page that fails to decode may hold one malformed record: shrinking isolates it.
+            HttpError::Decode { .. } => ErrorKind::Transient,
+            HttpError::Permanent { .. }
+            | HttpError::InvalidRequest { .. }
+            | HttpError::Client(_) => ErrorKind::Permanent,
+        }
+    }
+
+    /// Shorthand for `kind() == ErrorKind::TooLarge`.
+    pub fn is_too_large(&self) -> bool {
+        self.kind() == ErrorKind::TooLarge
+    }
+
+    /// Shorthand for `kind() == ErrorKind::Permanent`.
+    pub fn is_permanent(&self) -> bool {
+        self.kind() == ErrorKind::Permanent
+    }
+}
+
+/// An API-specific verdict on a response, returned by a [`crate::http::ResponseHook`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Fail fast with this hint for the user.
+    Permanent(String),
+    /// Retry with backoff; the string says why.
+    Transient(String),
+    /// Report as too large; the string says why.
+    TooLarge(String),
+}
+
+/// One failed attempt, before the retry loop decides what to do with it.
+#[derive(Debug)]
+pub(crate) enum Attempt {
+    /// Retry after backoff.
+    Retry(String),
+    /// Retry after at least this wait (429 / rate-limit headers).
+    RetryAfter(String, Option<Duration>),
+    /// Stop now with this error.
+    Fail(HttpError),
+}

@@ -1,0 +1,206 @@
+//! Row-by-row parsing of downloaded files without holding the whole file: CSV (with the `csv` crate) and
+//! JSON (a top-level array or newline-delimited values). The synchronous parser runs on a blocking thread
+//! fed by a bounded channel of chunks, so memory stays at a few chunks and rows whatever the file size.
+
+use std::io::{self, BufRead, BufReader, Read};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use bytes::{Buf, Bytes};
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use serde::de::{DeserializeSeed, Error as _, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+use tokio::sync::mpsc;
+
+use super::job::JobError;
+use crate::http::{Download, HttpError};
+
+/// Chunks buffered between the network and the parser.
+const CHUNKS_IN_FLIGHT: usize = 8;
+/// Rows buffered between the parser and the caller.
+const ROWS_IN_FLIGHT: usize = 256;
+
+/// Streams the rows of a CSV download as JSON objects keyed by the header row (all values strings).
+/// `job` names the download in errors.
+pub fn csv_rows(
+    download: Download,
+    job: impl Into<String>,
+) -> BoxStream<'static, Result<Map<String, Value>, JobError>> {
+    parse_with(download, job.into(), |reader, tx, job| {
+        let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
+        let headers = csv.headers().map_err(|e| parse_error(&job, e))?.clone();
+        let mut record = csv::StringRecord::new();
+        loop {
+            match csv.read_record(&mut record) {
+                Ok(false) => return Ok(()),
+                Ok(true) => {
+                    let row: Map<String, Value> = headers
+                        .iter()
+                        .zip(record.iter())
+                        .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
+                        .collect();
+                    if tx.blocking_send(Ok(row)).is_err() {
+                        return Ok(()); // the caller stopped reading
+                    }
+                }
+                Err(e) => return Err(parse_error(&job, e)),
+            }
+        }
+    })
+}
+
+/// Streams the values of a JSON download: the elements of a top-level array, or each value of a
+/// newline-delimited file. `job` names the download in errors.
+pub fn json_records(
+    download: Download,
+    job: impl Into<String>,
+) -> BoxStream<'static, Result<Value, JobError>> {
+    parse_with(download, job.into(), |reader, tx, job| {
+        let mut reader = BufReader::new(reader);
+        let first = loop {
+            let buf = reader.fill_buf().map_err(|e| parse_error(&job, e))?;
+            match buf.iter().position(|b| !b.is_ascii_whitespace()) {
+                Some(i) => {
+                    let byte = buf[i];
+                    reader.consume(i);
+                    break Some(byte);
+                }
+                None if buf.is_empty() => break None,
+                None => {
+                    let n = buf.len();
+                    reader.consume(n);
+                }
+            }
+        };
+        match first {
+            None => Ok(()),
+            Some(b'[') => {
+                let mut de = serde_json::Deserializer::from_reader(reader);
+                SendEach { tx: &tx }
+                    .deserialize(&mut de)
+                    .map_err(|e| parse_error(&job, e))?;
+                de.end().map_err(|e| parse_error(&job, e))
+            }
+            Some(_) => {
+                for value in serde_json::Deserializer::from_reader(reader).into_iter::<Value>() {
+                    let value = value.map_err(|e| parse_error(&job, e))?;
+                    if tx.blocking_send(Ok(value)).is_err() {
+                        return Ok(());
+                    }
+                }
+                Ok(())
+            }
+        }
+    })
+}
+
+/// Sends each element of a JSON array as soon as it is parsed.
+struct SendEach<'a> {
+    tx: &'a mpsc::Sender<Result<Value, JobError>>,
+}
+
+impl<'de> DeserializeSeed<'de> for SendEach<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for SendEach<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an array of records")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(value) = seq.next_element::<Value>()? {
+            if self.tx.blocking_send(Ok(value)).is_err() {
+                return Err(A::Error::custom("the reader of the records went away"));
+            }
+        }
+        Ok(())
+    }
+}
+
+type ParseFn<T> =
+    fn(ChannelReader, mpsc::Sender<Result<T, JobError>>, String) -> Result<(), JobError>;
+
+/// Feeds `download` to `parse` on a blocking thread and streams what it sends.
+fn parse_with<T: Send + 'static>(
+    download: Download,
+    job: String,
+    parse: ParseFn<T>,
+) -> BoxStream<'static, Result<T, JobError>> {
+    let (chunk_tx, chunk_rx) = mpsc::channel(CHUNKS_IN_FLIGHT);
+    let (row_tx, row_rx) = mpsc::channel(ROWS_IN_FLIGHT);
+    let transport_error = Arc::new(Mutex::new(None));
+    let mut body = download.into_stream();
+    tokio::spawn(async move {
+        while let Some(chunk) = body.next().await {
+            let failed = chunk.is_err();
+            if chunk_tx.send(chunk).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    let reader = ChannelReader {
+        rx: chunk_rx,
+        current: Bytes::new(),
+        error: Arc::clone(&transport_error),
+    };
+    tokio::task::spawn_blocking(move || {
+        let result = parse(reader, row_tx.clone(), job.clone());
+        if let Err(e) = result {
+            // A transport failure surfaces as a parse error; report the real cause instead.
+            let cause = transport_error
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            let e = cause.map_or(e, |source| JobError::Http {
+                job,
+                source: Box::new(source),
+            });
+            let _ = row_tx.blocking_send(Err(e));
+        }
+    });
+    futures::stream::unfold(row_rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
+    .boxed()
+}
+
+fn parse_error(job: &str, e: impl std::fmt::Display) -> JobError {
+    JobError::Parse {
+        job: job.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+/// A blocking `Read` over the chunks of a download.
+struct ChannelReader {
+    rx: mpsc::Receiver<Result<Bytes, HttpError>>,
+    current: Bytes,
+    error: Arc<Mutex<Option<HttpError>>>,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(Ok(chunk)) => self.current = chunk,
+                Some(Err(e)) => {
+                    let text = e.to_string();
+                    *self.error.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
+                    return Err(io::Error::other(text));
+                }
+                None => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.current.len());
+        out[..n].copy_from_slice(&self.current[..n]);
+        self.current.advance(n);
+        Ok(n)
+    }
+}

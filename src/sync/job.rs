@@ -1,0 +1,161 @@
+//! The async export-job helper: create → poll with backoff until a deadline → download (streamed).
+//! Generic over the API through the [`ExportJob`] trait. A job that misses its deadline is a distinct
+//! "timed out" error, which the window batcher treats as "too large" and answers by shrinking the window.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::guards::IdleLog;
+use crate::http::{Download, HttpError, SharedClock};
+
+/// What polling a job reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobStatus {
+    /// Still running.
+    Pending,
+    /// Finished; the result can be downloaded.
+    Ready,
+    /// The API gave up on the job, with its reason.
+    Failed(String),
+}
+
+/// One export job of some API (e.g. an OnGage contacts report for one window).
+#[async_trait]
+pub trait ExportJob: Send + Sync {
+    /// The API's job reference (an id or a URL).
+    type Handle: Send + Sync;
+
+    /// Describes the job for errors and logs, e.g. "contacts export for [2024-01-01, 2024-04-01)".
+    fn describe(&self) -> String;
+    /// Starts the job.
+    async fn create(&self) -> Result<Self::Handle, HttpError>;
+    /// Asks whether the job is done.
+    async fn poll(&self, job: &Self::Handle) -> Result<JobStatus, HttpError>;
+    /// Streams the finished job's result.
+    async fn download(&self, job: &Self::Handle) -> Result<Download, HttpError>;
+}
+
+/// Polling and deadline settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobConfig {
+    /// How long a job may run before it is reported as timed out (default 30 min).
+    pub deadline: Duration,
+    /// First wait between polls (default 1 s); doubles up to `max_poll_interval`.
+    pub first_poll_interval: Duration,
+    /// Longest wait between polls (default 30 s).
+    pub max_poll_interval: Duration,
+    /// How often a still-running job logs a line (default 30 s).
+    pub log_every: Duration,
+}
+
+impl Default for JobConfig {
+    fn default() -> Self {
+        Self {
+            deadline: Duration::from_secs(30 * 60),
+            first_poll_interval: Duration::from_secs(1),
+            max_poll_interval: Duration::from_secs(30),
+            log_every: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why a job produced no data.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// The job did not finish before its deadline: shrink the request (e.g. the window).
+    #[error("{job} timed out: not ready after {waited_secs} s")]
+    TimedOut {
+        /// The job description.
+        job: String,
+        /// Seconds waited.
+        waited_secs: u64,
+    },
+    /// The API reported the job as failed.
+    #[error("{job} failed: {reason}")]
+    Failed {
+        /// The job description.
+        job: String,
+        /// The API's reason.
+        reason: String,
+    },
+    /// An HTTP call of the job failed.
+    #[error("{job}: {source}")]
+    Http {
+        /// The job description.
+        job: String,
+        /// The HTTP error.
+        #[source]
+        source: Box<HttpError>,
+    },
+    /// The downloaded file could not be parsed.
+    #[error("{job}: cannot parse the download: {message}")]
+    Parse {
+        /// The job description.
+        job: String,
+        /// The parser's message.
+        message: String,
+    },
+}
+
+impl JobError {
+    /// Whether the caller should retry with a smaller request: the job timed out, or the HTTP layer
+    /// reported the request as too large.
+    pub fn is_too_large(&self) -> bool {
+        match self {
+            JobError::TimedOut { .. } => true,
+            JobError::Http { source, .. } => source.is_too_large(),
+            _ => false,
+        }
+    }
+}
+
+/// Creates `job`, polls it with doubling intervals until it is ready or `config.deadline` passes, and
+/// returns its download stream.
+pub async fn run_job<J: ExportJob>(
+    job: &J,
+    config: &JobConfig,
+    clock: &SharedClock,
+) -> Result<Download, JobError> {
+    let what = job.describe();
+    let http = |source: HttpError| JobError::Http {
+        job: what.clone(),
+        source: Box::new(source),
+    };
+    let handle = job.create().await.map_err(http)?;
+    let mut idle = IdleLog::new(clock.clone(), what.clone(), config.log_every);
+    let mut interval = config.first_poll_interval;
+    loop {
+        match job.poll(&handle).await.map_err(http)? {
+            JobStatus::Ready => break,
+            JobStatus::Failed(reason) => return Err(JobError::Failed { job: what, reason }),
+            JobStatus::Pending => {}
+        }
+        let waited = idle.waited();
+        if waited >= config.deadline {
+            return Err(JobError::TimedOut {
+                job: what,
+                waited_secs: waited.as_secs(),
+            });
+        }
+        idle.tick("pending");
+        clock.sleep(interval.min(config.deadline - waited)).await;
+        interval = (interval * 2).min(config.max_poll_interval);
+    }
+    job.download(&handle).await.map_err(http)
+}
+
+impl fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JobStatus::Pending => f.write_str("pending"),
+            JobStatus::Ready => f.write_str("ready"),
+            JobStatus::Failed(reason) => write!(f, "failed: {reason}"),
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "job_tests.rs"]
+mod tests;
