@@ -46,7 +46,8 @@ fn fivetran_python_client_drives_the_binary() {
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .output()
         .expect("run the Python conformance client");
-    println!("{}", String::from_utf8_lossy(&output.stdout));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}");
     eprintln!("{}", String::from_utf8_lossy(&output.stderr));
     assert!(
         output.status.success(),
@@ -54,6 +55,9 @@ fn fivetran_python_client_drives_the_binary() {
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
+    // One line past the harness's capture, so CI logs show what was checked and against which binary.
+    let last = stdout.lines().last().unwrap_or_default();
+    let _ = writeln!(std::io::stderr(), "{last} [{}: {why}]", binary.display());
 }
 
 /// `CI` set to anything but empty, `0` or `false`, as CI services (and `.ci/run`'s caller) set it.
