@@ -156,13 +156,24 @@ class Server:
 
     def wait_for_port(self, timeout):
         deadline = time.monotonic() + timeout
+        accepted = False
         while True:
+            if accepted:
+                # Something accepts on the port; make sure it is our server and not a process that took the
+                # port first (then ours fails to bind and exits at once).
+                time.sleep(0.2)
             if self.process.poll() is not None:
                 self.join_readers()
-                raise Mismatch(f"server exited with {self.process.returncode} before listening on {self.address}")
+                output = "\n".join(self.stdout + self.stderr)
+                error = PortTaken if "in use" in output else Mismatch
+                raise error(
+                    f"server exited with {self.process.returncode} before listening on {self.address}:\n{self.tail()}"
+                )
+            if accepted:
+                return
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
+                    accepted = True
             except OSError:
                 if time.monotonic() > deadline:
                     raise Mismatch(f"server did not accept connections on {self.address} within {timeout}s")
@@ -193,6 +204,20 @@ class Server:
         out = "\n".join(f"  stdout| {line}" for line in self.stdout[-lines:])
         err = "\n".join(f"  stderr| {line}" for line in self.stderr[-lines:])
         return "\n".join(part for part in (out, err) if part)
+
+
+class PortTaken(Mismatch):
+    """Another process took the free port between our probe and the server's bind."""
+
+
+def start_server(binary, connector, startup_timeout, attempts=3):
+    for attempt in range(1, attempts + 1):
+        try:
+            return Server(binary, connector, startup_timeout)
+        except PortTaken:
+            if attempt == attempts:
+                raise
+            say("the port was taken before the server bound it; retrying on another")
 
 
 def collect(stream, sink):
@@ -691,7 +716,8 @@ def main(argv=None):
     if args.check_log:
         lines = Path(args.check_log).read_text(encoding="utf-8").splitlines()
         try:
-            say(f"logs ok: {check_logs(lines)} lines of {args.check_log}, all JSON objects with level and message-origin")
+            count = check_logs(lines)
+            say(f"logs ok: {count} lines of {args.check_log}, all JSON objects with level and message-origin")
         except Mismatch as mismatch:
             print(f"CONFORMANCE FAILED: {mismatch}", file=sys.stderr)
             return 1
@@ -705,7 +731,7 @@ def main(argv=None):
     started = time.monotonic()
     try:
         if args.binary:
-            server = Server(args.binary, args.connector, args.startup_timeout)
+            server = start_server(args.binary, args.connector, args.startup_timeout)
             upstream = ("127.0.0.1", server.port)
         else:
             host, _, port = args.address.rpartition(":")
