@@ -3,7 +3,8 @@
 //! two row shapes:
 //! - `narrow`: 4 fixed-width columns built without allocation: the SDK path alone (emitter, encoding,
 //!   tonic, HTTP/2);
-//! - `full`: 15 columns of every type with formatted strings: a realistic connector's rows.
+//! - `full`: 15 columns of every type with formatted strings: a realistic connector's rows, also with
+//!   gzip (the client accepts it, so the server compresses every message).
 //!
 //! The client counts records from the raw `structured_records` bytes instead of decoding every map, so
 //! the client is not the bottleneck. The client's HTTP/2 window is grpc-java's default (1 MiB). Run: `cargo bench --bench emit_throughput [-- <records>]`.
@@ -61,7 +62,7 @@ fn cpu_and_peak_rss(pid: u32) -> (f64, u64) {
     (cpu, hwm)
 }
 
-async fn run(shape: &str, records: u64, port: u16) {
+async fn run(shape: &str, gzip: bool, records: u64, port: u16) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_fivetran_source"))
         .args(["--port", &port.to_string(), "--connector", "demo"])
         .stdout(Stdio::null())
@@ -83,6 +84,9 @@ async fn run(shape: &str, records: u64, port: u16) {
         }
     };
     let mut grpc = tonic::client::Grpc::new(channel).max_decoding_message_size(128 << 20);
+    if gzip {
+        grpc = grpc.accept_compressed(tonic::codec::CompressionEncoding::Gzip);
+    }
     grpc.ready().await.expect("ready");
     let request = proto::UpdateRequest {
         configuration: [
@@ -117,7 +121,7 @@ async fn run(shape: &str, records: u64, port: u16) {
     let _ = child.kill();
     let _ = child.wait();
     let server_cpu = cpu_after - cpu_before;
-    println!("emit_throughput shape={shape}: {received} records in {batches} batches, {checkpoints} checkpoints");
+    println!("emit_throughput shape={shape} gzip={gzip}: {received} records in {batches} batches, {checkpoints} checkpoints");
     println!("  wall time            {elapsed:.2} s");
     println!(
         "  throughput           {:.0} records/s",
@@ -132,11 +136,23 @@ async fn run(shape: &str, records: u64, port: u16) {
 
 #[tokio::main]
 async fn main() {
+    // `cargo bench` passes `--bench`: 1 M records. Under `cargo test` this is a quick smoke run.
+    let full = std::env::args().any(|a| a == "--bench");
     let records: u64 = std::env::args()
         .skip(1)
         .find_map(|a| a.parse().ok())
-        .unwrap_or(1_000_000);
+        .unwrap_or(if full { 1_000_000 } else { 20_000 });
     let base = 40000 + (std::process::id() % 10000) as u16;
-    run("narrow", records, base).await;
-    run("full", records, base + 1).await;
+    // `-- narrow` (or `full`, `gzip`) runs one case only, e.g. under a profiler.
+    let only = std::env::args().find(|a| ["narrow", "full", "gzip"].contains(&a.as_str()));
+    let cases = [
+        ("narrow", false, "narrow"),
+        ("full", false, "full"),
+        ("full", true, "gzip"),
+    ];
+    for (i, (shape, gzip, name)) in cases.into_iter().enumerate() {
+        if only.as_deref().is_none_or(|o| o == name) {
+            run(shape, gzip, records, base + i as u16).await;
+        }
+    }
 }

@@ -139,7 +139,11 @@ async fn configuration_form_test_and_schema() {
 
 #[tokio::test]
 async fn two_updates_in_one_process_with_batching_order_and_values() {
-    let (_server, mut client) = start(Demo).await;
+    // Through gzip both ways, as Fivetran's worker may ask.
+    let server = LocalServer::start(SourceService::new(Arc::new(Demo)))
+        .await
+        .unwrap();
+    let mut client = server.gzip_client().await.unwrap();
     let cfg = config(&[("record_count", "250"), ("checkpoint_every", "120")]);
     let (ops, status) = update(
         &mut client,

@@ -209,8 +209,12 @@ impl Connector for Demo {
                     "demo failure requested after {emitted} records (fail_after)"
                 )));
             }
-            out.upsert("items", &item(state.next_id, state.syncs))
-                .await?;
+            let row = if config.narrow {
+                narrow_item(state.next_id)
+            } else {
+                item(state.next_id, state.syncs)
+            };
+            out.upsert("items", &row).await?;
             state.next_id += 1;
             emitted += 1;
             if emitted % config.checkpoint_every == 0 {
@@ -225,5 +229,49 @@ impl Connector for Demo {
         }
         state.syncs += 1;
         out.checkpoint(&state).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sdk::{EmitterOptions, Selection};
+
+    // Regression: `shape = narrow` once still emitted full rows, so the benchmark measured the wrong thing.
+    #[tokio::test]
+    async fn narrow_shape_emits_narrow_rows() {
+        let map = [
+            ("shape".to_string(), "narrow".to_string()),
+            ("record_count".to_string(), "3".to_string()),
+        ]
+        .into_iter()
+        .collect();
+        let config = DemoConfig::from_configuration(&Configuration::new(&map)).unwrap();
+        assert!(config.narrow);
+        let schema = Demo.schema(&config).await.unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+        let mut out = Emitter::new(tx, &schema, &Selection::all(), EmitterOptions::default());
+        Demo.update(&config, DemoState::default(), &mut out)
+            .await
+            .unwrap();
+        drop(out);
+        let mut columns = None;
+        while let Some(Ok(msg)) = rx.recv().await {
+            use prost::Message;
+            let decoded =
+                crate::proto::UpdateResponse::decode(msg.encode_to_vec().as_slice()).unwrap();
+            if let Some(crate::proto::update_response::Operation::StructuredRecords(r)) =
+                decoded.operation
+            {
+                let first = r
+                    .structured_records
+                    .iter()
+                    .find(|r| r.table_name == "items")
+                    .unwrap();
+                columns = Some(first.data.len());
+                break;
+            }
+        }
+        assert_eq!(columns, Some(narrow_item(0).len()));
     }
 }

@@ -3,5 +3,6 @@
 pub mod inputs;
 pub mod naming;
 pub mod progress;
+pub mod runner;
 pub mod state_file;
 pub mod warehouse;

@@ -1,54 +1,37 @@
-//! Progress of a debug sync: per-table counts and rates, a live line on a terminal, periodic plain lines
-//! otherwise, and the closing summary table.
+//! Live progress of a debug sync on stderr: per-table record counts, rate and checkpoints, redrawn in
+//! place on a terminal and printed as plain periodic lines otherwise. The end-of-sync table comes from
+//! the warehouse's [`SyncSummary`](super::warehouse::SyncSummary).
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-/// Per-table operation counts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TableCounts {
-    /// Upserts.
-    pub upserts: u64,
-    /// Updates.
-    pub updates: u64,
-    /// Deletes.
-    pub deletes: u64,
-    /// Truncates.
-    pub truncates: u64,
-}
-
-impl TableCounts {
-    /// All operations.
-    pub fn total(&self) -> u64 {
-        self.upserts + self.updates + self.deletes + self.truncates
-    }
-}
-
-/// Counts what a sync received and prints progress.
+/// Counts records as they arrive and prints progress.
 #[derive(Debug)]
 pub struct Progress {
-    tables: BTreeMap<String, TableCounts>,
+    tables: BTreeMap<String, u64>,
+    records: u64,
     checkpoints: u64,
-    warnings: u64,
     started: Instant,
     last_print: Instant,
     live: bool,
+    enabled: bool,
     interval: Duration,
 }
 
 impl Progress {
-    /// Starts counting; draws a live line when stderr is a terminal, else a plain line every 5 s.
-    pub fn new() -> Self {
+    /// Starts counting. With `enabled` false nothing is printed (tests, `--quiet`).
+    pub fn new(enabled: bool) -> Self {
         let live = std::io::stderr().is_terminal();
         let now = Instant::now();
         Self {
             tables: BTreeMap::new(),
+            records: 0,
             checkpoints: 0,
-            warnings: 0,
             started: now,
             last_print: now,
             live,
+            enabled,
             interval: if live {
                 Duration::from_millis(200)
             } else {
@@ -57,35 +40,25 @@ impl Progress {
         }
     }
 
-    /// Counts one record of `table` with `record_type` (a `RecordType` value).
-    pub fn record(&mut self, table: &str, record_type: i32) {
-        use crate::proto::RecordType;
-        let counts = match self.tables.get_mut(table) {
-            Some(c) => c,
-            None => self.tables.entry(table.to_owned()).or_default(),
-        };
-        match RecordType::try_from(record_type) {
-            Ok(RecordType::Update) => counts.updates += 1,
-            Ok(RecordType::Delete) => counts.deletes += 1,
-            Ok(RecordType::Truncate) => counts.truncates += 1,
-            _ => counts.upserts += 1,
+    /// Counts `n` records of `table`.
+    pub fn records(&mut self, table: &str, n: u64) {
+        self.records += n;
+        match self.tables.get_mut(table) {
+            Some(c) => *c += n,
+            None => {
+                self.tables.insert(table.to_owned(), n);
+            }
         }
     }
 
-    /// Counts a checkpoint and maybe prints.
+    /// Counts a checkpoint.
     pub fn checkpoint(&mut self) {
         self.checkpoints += 1;
-        self.tick();
-    }
-
-    /// Counts a warning.
-    pub fn warning(&mut self) {
-        self.warnings += 1;
     }
 
     /// Prints a progress line if the interval has passed (call after each message).
     pub fn tick(&mut self) {
-        if self.last_print.elapsed() < self.interval {
+        if !self.enabled || self.last_print.elapsed() < self.interval {
             return;
         }
         self.last_print = Instant::now();
@@ -99,10 +72,10 @@ impl Progress {
         let _ = err.flush();
     }
 
-    /// Clears the live line before other output.
-    pub fn clear(&self) {
-        if self.live {
-            let _ = write!(std::io::stderr().lock(), "\r\x1b[2K");
+    /// Ends the live line so other output starts on a clean line.
+    pub fn finish(&self) {
+        if self.enabled && self.live {
+            let _ = writeln!(std::io::stderr().lock(), "\r\x1b[2K{}", self.line());
         }
     }
 
@@ -111,122 +84,46 @@ impl Progress {
         let tables: Vec<String> = self
             .tables
             .iter()
-            .map(|(t, c)| format!("{t} {}", c.total()))
+            .map(|(t, c)| format!("{t} {c}"))
             .collect();
         format!(
-            "syncing {:.0}s · {} · {:.0} records/s · {} checkpoints",
-            secs,
-            tables.join(" · "),
-            self.total() as f64 / secs,
-            self.checkpoints
+            "[{secs:>5.1}s] {} records ({:.0}/s), {} checkpoints · {}",
+            self.records,
+            self.records as f64 / secs,
+            self.checkpoints,
+            tables.join(" · ")
         )
     }
 
-    /// Records of every table.
+    /// Records received so far.
     pub fn total(&self) -> u64 {
-        self.tables.values().map(TableCounts::total).sum()
+        self.records
     }
 
-    /// Counts per table.
-    pub fn tables(&self) -> &BTreeMap<String, TableCounts> {
+    /// Records per table so far.
+    pub fn tables(&self) -> &BTreeMap<String, u64> {
         &self.tables
-    }
-
-    /// Checkpoints received.
-    pub fn checkpoints(&self) -> u64 {
-        self.checkpoints
-    }
-
-    /// Warnings received.
-    pub fn warnings(&self) -> u64 {
-        self.warnings
     }
 
     /// Time since the start.
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
     }
-
-    /// The closing summary table, like Fivetran's `debug` prints it.
-    pub fn summary(&self, schema_changes: u64) -> String {
-        let mut out = String::new();
-        let width = self
-            .tables
-            .keys()
-            .map(String::len)
-            .max()
-            .unwrap_or(5)
-            .max(5);
-        out.push_str(&format!(
-            "{:<width$}  {:>10}  {:>10}  {:>10}  {:>10}\n",
-            "Table", "Upserts", "Updates", "Deletes", "Truncates"
-        ));
-        let mut sum = TableCounts::default();
-        for (t, c) in &self.tables {
-            out.push_str(&format!(
-                "{t:<width$}  {:>10}  {:>10}  {:>10}  {:>10}\n",
-                c.upserts, c.updates, c.deletes, c.truncates
-            ));
-            sum.upserts += c.upserts;
-            sum.updates += c.updates;
-            sum.deletes += c.deletes;
-            sum.truncates += c.truncates;
-        }
-        out.push_str(&format!(
-            "{:<width$}  {:>10}  {:>10}  {:>10}  {:>10}\n",
-            "Total", sum.upserts, sum.updates, sum.deletes, sum.truncates
-        ));
-        let secs = self.elapsed().as_secs_f64().max(1e-9);
-        out.push_str(&format!(
-            "Schema changes: {schema_changes}   Checkpoints: {}   Warnings: {}\n",
-            self.checkpoints, self.warnings
-        ));
-        out.push_str(&format!(
-            "Elapsed: {secs:.2} s   Throughput: {:.0} records/s\n",
-            self.total() as f64 / secs
-        ));
-        out
-    }
-}
-
-impl Default for Progress {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::RecordType;
 
     #[test]
-    fn counts_per_table_and_op() {
-        let mut p = Progress::new();
-        p.record("a", RecordType::Upsert as i32);
-        p.record("a", RecordType::Upsert as i32);
-        p.record("a", RecordType::Delete as i32);
-        p.record("b", RecordType::Update as i32);
-        p.record("b", RecordType::Truncate as i32);
+    fn counts_per_table() {
+        let mut p = Progress::new(false);
+        p.records("a", 2);
+        p.records("b", 1);
+        p.records("a", 3);
         p.checkpoint();
-        assert_eq!(p.total(), 5);
-        assert_eq!(
-            p.tables()["a"],
-            TableCounts {
-                upserts: 2,
-                deletes: 1,
-                ..Default::default()
-            }
-        );
-        let s = p.summary(2);
-        assert!(
-            s.contains("Schema changes: 2") && s.contains("Checkpoints: 1"),
-            "{s}"
-        );
-        assert!(
-            s.lines()
-                .any(|l| l.starts_with("Total") && l.contains(" 2 ")),
-            "{s}"
-        );
+        assert_eq!(p.total(), 6);
+        assert_eq!(p.tables()["a"], 5);
+        assert!(p.line().contains("6 records") && p.line().contains("1 checkpoints"));
     }
 }

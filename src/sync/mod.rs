@@ -1,5 +1,5 @@
 //! Shared sync machinery every API connector composes: the ID cursor pager, the date-window batcher, the
-//! async export-job helper, stall guards and the state-size helper. None of it emits to Fivetran: it
+//! async export-job helper and stall guards (state itself lives in `crate::sdk::state`). None of it emits to Fivetran: it
 //! yields ordered data and safe checkpoints to the connector, which emits rows and then checkpoints.
 //!
 //! An ID-cursor stream (Virtuous style):
@@ -79,7 +79,6 @@ pub mod decode;
 pub mod guards;
 pub mod id_pager;
 pub mod job;
-pub mod state;
 pub mod windows;
 
 pub use decode::{csv_rows, json_records};
@@ -88,5 +87,4 @@ pub use id_pager::{
     ErroredRange, IdPager, IdPagerConfig, Page, PageRequest, PagerError, PagerItem,
 };
 pub use job::{run_job, ExportJob, JobConfig, JobError, JobStatus};
-pub use state::{decode_state, encode_state, StateError};
 pub use windows::{Window, WindowBatcher, WindowConfig, WindowError};
