@@ -51,15 +51,29 @@ pub struct Registration {
 }
 
 /// The connector a bare `fivetran_source --port N` serves.
-pub const DEFAULT_CONNECTOR: &str = "demo";
+pub const DEFAULT_CONNECTOR: &str = "virtuous";
 
 /// Every registered connector.
-pub static CONNECTORS: &[Registration] = &[Registration {
-    name: "demo",
-    description: "synthetic records of every Fivetran type; no credentials, no network",
-    build: || Arc::new(crate::connectors::demo::Demo),
-    simulator: None,
-}];
+pub static CONNECTORS: &[Registration] = &[
+    Registration {
+        name: "demo",
+        description: "synthetic records of every Fivetran type; no credentials, no network",
+        build: || Arc::new(crate::connectors::demo::Demo),
+        simulator: None,
+    },
+    Registration {
+        name: "virtuous",
+        description: "Virtuous CRM+: contacts, individuals, contact methods, gifts, designations, projects, campaigns",
+        build: || Arc::new(crate::connectors::virtuous::Virtuous::default()),
+        simulator: Some(crate::connectors::virtuous::start_simulator),
+    },
+    Registration {
+        name: "ongage",
+        description: "OnGage email platform: lists, list fields and contacts of every status",
+        build: || Arc::new(crate::connectors::ongage::Ongage::new()),
+        simulator: Some(crate::connectors::ongage::start_simulator),
+    },
+];
 
 /// An unknown connector name.
 #[derive(Debug, thiserror::Error)]

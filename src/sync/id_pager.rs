@@ -8,7 +8,7 @@
 //!
 //! How:
 //! - A batch launches up to `in_flight` pages under one cursor. Page 0 has `skip = 0`; page `i > 0` has
-//!   `skip = i*take - 1`, so its first record must be the previous page's last one. If it is not, a
+//!   `skip = i*(take - 1)`, so its first record must be the previous page's last one. If it is not, a
 //!   record was deleted (or inserted) under the cursor while the batch ran, which shifts later pages: the
 //!   rest of the batch is dropped and refetched from the low-water mark instead of losing a record.
 //! - A page that fails (transient after retries, too large, undecodable) is refetched from the low-water
@@ -282,6 +282,26 @@ where
         self
     }
 
+    /// A pager that only retries `ranges` and has no main scan, for a sync whose main query is
+    /// different (e.g. "modified since") and so cannot cover them. An open range (`before: None`) is
+    /// scanned to the last record. Records carry `checkpoint: None`: there is no main cursor to save.
+    pub fn retry_only(
+        ranges: impl IntoIterator<Item = ErroredRange<I>>,
+        fetch: F,
+        id_of: X,
+        config: IdPagerConfig,
+        clock: SharedClock,
+    ) -> Self {
+        let mut pager = Self::new(None, fetch, id_of, config, clock);
+        let smallest = pager.shared.config.takes.len() - 1;
+        pager.retries = ranges
+            .into_iter()
+            .map(|range| Scan::new(range.after, range.before, smallest))
+            .collect();
+        pager.main.done = true;
+        pager
+    }
+
     /// The cursor safe to checkpoint now: every record at or below it was yielded or reported.
     pub fn checkpoint(&self) -> Option<&I> {
         self.main.low_water.as_ref()
@@ -385,7 +405,8 @@ where
             shared.config.in_flight
         };
         for i in 0..pages as u64 {
-            let skip = if i == 0 { 0 } else { i * u64::from(take) - 1 };
+            // Each page starts at the previous page's last record: pages step by `take - 1`.
+            let skip = i * (u64::from(take) - 1);
             let request = PageRequest {
                 cursor: self.low_water.clone(),
                 skip,

@@ -470,3 +470,52 @@ async fn over_http_a_body_over_the_limit_shrinks_the_take() {
     assert_eq!(ids, (1..=100).collect::<Vec<_>>());
     assert!(pager.current_take() <= 8, "take {}", pager.current_take());
 }
+
+#[tokio::test]
+async fn retry_only_retries_the_ranges_and_nothing_else() {
+    let api = FakeApi::new(1..=100);
+    api.0.lock().unwrap().poison = [40].into();
+    let range = |after, before| ErroredRange {
+        after,
+        before,
+        positions: 1,
+        request: String::new(),
+        error: String::new(),
+        at: DateTime::UNIX_EPOCH,
+    };
+    let fetch_api = api.clone();
+    let pager = IdPager::retry_only(
+        vec![
+            range(Some(10), Some(13)),
+            range(Some(38), Some(42)),
+            range(Some(97), None),
+        ],
+        move |request: PageRequest<u64>| futures::future::ready(fetch_api.serve(&request)),
+        id_of as IdFn,
+        small_config(),
+        ManualClock::new(DateTime::UNIX_EPOCH).shared(),
+    );
+    let run = drain(&api, pager).await.unwrap();
+    // 11 and 12 recovered, 39 and 41 around the poison, and the open range to the end.
+    assert_eq!(run.yielded, vec![11, 12, 39, 41, 98, 99, 100]);
+    assert_eq!(
+        run.errored
+            .iter()
+            .map(|r| (r.after, r.before))
+            .collect::<Vec<_>>(),
+        vec![(Some(39), Some(41))]
+    );
+    assert_eq!(run.last_checkpoint, None, "no main cursor to save");
+}
+
+#[tokio::test]
+async fn overlapping_pages_chain_so_a_clean_scan_refetches_nothing() {
+    // Each batch of 4 pages of 16 covers 16 + 3 × 15 = 61 records: 100 records take two batches.
+    let api = FakeApi::new(1..=100);
+    let run = drain(&api, pager(&api, None, small_config()))
+        .await
+        .unwrap();
+    assert_eq!(run.yielded, (1..=100).collect::<Vec<_>>());
+    assert!(run.violations.is_empty(), "{run:?}");
+    assert_eq!(api.0.lock().unwrap().calls, 8, "no batch was refetched");
+}

@@ -611,3 +611,20 @@ async fn same_seed_exports_identical_bytes() {
     assert_eq!(bodies[0], bodies[1]);
     assert!(bodies[0].len() > 1000);
 }
+
+#[tokio::test]
+async fn the_date_header_is_the_simulated_clock() {
+    let sim = OngageSimulator::start(OngageConfig::small()).await.unwrap();
+    sim.advance(1);
+    let response = auth(
+        client().get(format!("{}/api/lists", sim.base_url())),
+        sim.config(),
+    )
+    .send()
+    .await
+    .unwrap();
+    let date = response.headers()[reqwest::header::DATE].to_str().unwrap();
+    let at = chrono::DateTime::<chrono::Utc>::from(httpdate::parse_http_date(date).unwrap());
+    assert_eq!(at, sim.control().clock().now());
+    assert_eq!(at.to_rfc3339(), "2025-01-02T00:00:00+00:00");
+}
