@@ -359,11 +359,12 @@ def check_form(form):
     def walk(fields, where):
         for field in fields:
             check(field.name, f"{where}: a form field has no name")
-            check(field.label, f"{where}: form field {field.name!r} has no label")
             check(field.name not in names, f"{where}: form field name {field.name!r} appears twice")
             names.add(field.name)
             kind = field.WhichOneof("type")
             check(kind is not None, f"{where}: form field {field.name!r} has no type (text/dropdown/toggle/...)")
+            # A conditional_fields entry is an invisible container; every field a user sees needs a label.
+            check(field.label or kind == "conditional_fields", f"{where}: form field {field.name!r} has no label")
             if kind == "text_field":
                 check(enum_name(common.TextField, field.text_field), f"form field {field.name!r}: bad TextField")
             if kind == "conditional_fields":
