@@ -8,6 +8,8 @@
 //!
 //! The client counts records from the raw `structured_records` bytes instead of decoding every map, so
 //! the client is not the bottleneck. The client's HTTP/2 window is grpc-java's default (1 MiB). Run: `cargo bench --bench emit_throughput [-- <records>]`.
+mod support;
+use support::cpu_and_peak_rss;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -37,29 +39,6 @@ fn count_records(mut body: bytes::Bytes) -> u64 {
         body.advance(len);
     }
     n
-}
-
-/// utime + stime of `pid` in seconds, and its peak RSS in KiB.
-fn cpu_and_peak_rss(pid: u32) -> (f64, u64) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after_comm = stat.rsplit_once(')').map(|(_, s)| s).unwrap_or("");
-    let fields: Vec<&str> = after_comm.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime (fields 14 and 15 of /proc/pid/stat) are at 11 and 12 after the comm field.
-    let cpu = (ticks(11) + ticks(12)) / 100.0;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let hwm = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    (cpu, hwm)
 }
 
 async fn run(shape: &str, gzip: bool, records: u64, port: u16) {

@@ -5,6 +5,9 @@
 //! Run: `cargo bench --bench id_pager_throughput`. CPU times come from /proc (Linux), in clock ticks of
 //! 1/100 s.
 
+mod support;
+use support::cpu_ticks;
+
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -70,21 +73,6 @@ async fn records(Query(q): Query<PageQuery>) -> Json<PageBody> {
 /// CPU ticks (user + system) of the calling thread.
 async fn thread_cpu() -> String {
     cpu_ticks("/proc/thread-self/stat").to_string()
-}
-
-/// utime + stime from a /proc stat file (fields 14 and 15, counted after the parenthesised name).
-fn cpu_ticks(path: &str) -> u64 {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let after_name = text.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let field = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // After the name: state is index 0, so utime (field 14) is index 11 and stime index 12.
-    field(11) + field(12)
 }
 
 /// Serves on one dedicated thread so its CPU can be told apart from the client's.

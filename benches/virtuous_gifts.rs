@@ -8,6 +8,8 @@
 //! counts records from the raw `structured_records` bytes instead of decoding them.
 //!
 //! Run: `cargo bench --bench virtuous_gifts [-- <gifts>]`; under `cargo test` it is a quick smoke run.
+mod support;
+use support::cpu_and_peak_rss;
 
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
@@ -73,29 +75,6 @@ fn upserted_table(mut record: &[u8]) -> Option<&[u8]> {
         }
     }
     Some(table)
-}
-
-/// utime + stime of `pid` in seconds, and its peak RSS in KiB.
-fn cpu_and_peak_rss(pid: u32) -> (f64, u64) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after_comm = stat.rsplit_once(')').map(|(_, s)| s).unwrap_or("");
-    let fields: Vec<&str> = after_comm.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime (fields 14 and 15 of /proc/pid/stat) are at 11 and 12 after the comm field.
-    let cpu = (ticks(11) + ticks(12)) / 100.0;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let hwm = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    (cpu, hwm)
 }
 
 fn selection(tables: &[&str]) -> proto::Selection {

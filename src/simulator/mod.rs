@@ -20,6 +20,7 @@
 mod clock;
 mod control;
 mod faults;
+pub mod generations;
 mod hooks;
 pub mod http_control;
 mod log;
@@ -31,6 +32,7 @@ mod server;
 pub use clock::{ClockMode, SimClock};
 pub use control::{ServerOptions, SimControl};
 pub use faults::{Fault, FaultPlan, FaultRule, FaultRuleState, FaultWhen};
+pub use generations::{AdvanceSummary, Evolving, Generational};
 pub use hooks::{empty_page_default, SimulatorHooks};
 pub use log::{Arrival, InFlight, LoggedRequest, RequestLog, DEFAULT_LOG_CAPACITY};
 pub use rate_limit::{RateDecision, RateLimitConfig, RateLimiter, WindowStatus};

@@ -399,3 +399,15 @@ impl ListTable {
             .expect("ends starts with the initial count")
     }
 }
+
+impl crate::simulator::Generational for OngageData {
+    type Change = ContactChange;
+
+    fn advance_one(&mut self) -> Vec<ContactChange> {
+        self.advance()
+    }
+
+    fn generation_number(&self) -> u32 {
+        self.generation()
+    }
+}

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -17,6 +17,7 @@ use axum::Router;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::simulator::generations::Evolving;
 use crate::simulator::{rng, SimControl, SimulatorHooks};
 
 use super::config::{ExportDates, OngageConfig, TotalEncoding};
@@ -33,14 +34,8 @@ const EXPORT_CHUNK: u64 = 2_000;
 /// Search ids start here, so they never look like list ids.
 const FIRST_SEARCH_ID: u64 = 5_000_001;
 
-/// What one call to `advance` did.
-#[derive(Debug, Clone, Serialize)]
-pub struct AdvanceSummary {
-    /// The generation reached.
-    pub generation: u32,
-    /// Every change, in the order applied.
-    pub changes: Vec<ContactChange>,
-}
+/// What an advance did: the generation reached and every change, in order.
+pub type AdvanceSummary = crate::simulator::AdvanceSummary<ContactChange>;
 
 /// The search statuses of `GET .../contact_search/{id}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -125,7 +120,7 @@ impl SearchRecord {
 pub(crate) struct OngageState {
     pub(crate) config: OngageConfig,
     pub(crate) control: Arc<SimControl>,
-    data: RwLock<Arc<OngageData>>,
+    data: Evolving<OngageData>,
     searches: Mutex<Vec<Arc<SearchRecord>>>,
     counts: Mutex<HashMap<(u64, u32), ListCounts>>,
 }
@@ -136,7 +131,7 @@ impl OngageState {
         Self {
             config,
             control,
-            data: RwLock::new(Arc::new(data)),
+            data: Evolving::new(data),
             searches: Mutex::new(Vec::new()),
             counts: Mutex::new(HashMap::new()),
         }
@@ -144,35 +139,16 @@ impl OngageState {
 
     /// The data as of now; later advances do not change the returned snapshot.
     pub(crate) fn snapshot(&self) -> Arc<OngageData> {
-        Arc::clone(
-            &self
-                .data
-                .read()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        )
+        self.data.snapshot()
     }
 
     /// Applies `generations` generations and moves the clock by as many intervals.
     pub(crate) fn advance(&self, generations: u32) -> AdvanceSummary {
-        let mut guard = self
-            .data
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut next = OngageData::clone(&guard);
-        let mut changes = Vec::new();
-        for _ in 0..generations {
-            changes.extend(next.advance());
-        }
-        let generation = next.generation();
-        *guard = Arc::new(next);
-        drop(guard);
+        let summary = self.data.advance(generations);
         self.control
             .clock()
             .advance(self.config.generation_interval.saturating_mul(generations));
-        AdvanceSummary {
-            generation,
-            changes,
-        }
+        summary
     }
 
     /// Every search so far, oldest first.

@@ -550,3 +550,15 @@ impl Table {
             .expect("ends starts with the initial count")
     }
 }
+
+impl crate::simulator::Generational for VirtuousData {
+    type Change = Change;
+
+    fn advance_one(&mut self) -> Vec<Change> {
+        self.advance()
+    }
+
+    fn generation_number(&self) -> u32 {
+        self.generation()
+    }
+}

@@ -1,7 +1,7 @@
 //! The Virtuous HTTP surface: routes, bearer auth, paging, envelopes, latency and poison, and
 //! the API-specific answers the shared pipeline asks for (429 body, rate-limit headers).
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -11,9 +11,9 @@ use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::simulator::generations::Evolving;
 use crate::simulator::{SimControl, SimulatorHooks, WindowStatus};
 
 use super::config::{DeadlineAction, VirtuousConfig};
@@ -28,20 +28,14 @@ pub(crate) const DEFAULT_TAKE: u64 = 10;
 /// The 401 body, verbatim from the API.
 pub(crate) const UNAUTHORIZED_BODY: &str = "Authorization has been denied for this request.";
 
-/// What one call to `advance` did.
-#[derive(Debug, Clone, Serialize)]
-pub struct AdvanceSummary {
-    /// The generation reached.
-    pub generation: u32,
-    /// Every change, in the order applied.
-    pub changes: Vec<Change>,
-}
+/// What an advance did: the generation reached and every change, in order.
+pub type AdvanceSummary = crate::simulator::AdvanceSummary<Change>;
 
 /// Shared state of a running Virtuous simulator.
 pub(crate) struct VirtuousState {
     pub(crate) config: VirtuousConfig,
     pub(crate) control: Arc<SimControl>,
-    data: RwLock<Arc<VirtuousData>>,
+    data: Evolving<VirtuousData>,
 }
 
 impl VirtuousState {
@@ -50,41 +44,22 @@ impl VirtuousState {
         Self {
             config,
             control,
-            data: RwLock::new(Arc::new(data)),
+            data: Evolving::new(data),
         }
     }
 
     /// The data as of now; later advances do not change the returned snapshot.
     pub(crate) fn snapshot(&self) -> Arc<VirtuousData> {
-        Arc::clone(
-            &self
-                .data
-                .read()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        )
+        self.data.snapshot()
     }
 
     /// Applies `generations` generations and moves the clock by as many intervals.
     pub(crate) fn advance(&self, generations: u32) -> AdvanceSummary {
-        let mut guard = self
-            .data
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut next = VirtuousData::clone(&guard);
-        let mut changes = Vec::new();
-        for _ in 0..generations {
-            changes.extend(next.advance());
-        }
-        let generation = next.generation();
-        *guard = Arc::new(next);
-        drop(guard);
+        let summary = self.data.advance(generations);
         self.control
             .clock()
             .advance(self.config.generation_interval.saturating_mul(generations));
-        AdvanceSummary {
-            generation,
-            changes,
-        }
+        summary
     }
 }
 

@@ -1,0 +1,31 @@
+//! Measurement helpers shared by the benchmarks (Linux `/proc`).
+
+#![allow(dead_code)] // each bench uses a subset
+
+/// utime + stime in clock ticks (100 per second on Linux) from a `/proc/.../stat` file: fields 14 and 15,
+/// counted after the parenthesised command name (which may contain spaces).
+pub fn cpu_ticks(stat_path: &str) -> u64 {
+    let stat = std::fs::read_to_string(stat_path).unwrap_or_default();
+    let after_comm = stat.rsplit_once(')').map(|(_, s)| s).unwrap_or("");
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    let tick = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    tick(11) + tick(12)
+}
+
+/// CPU seconds used so far by process `pid`, and its peak resident set size in KiB.
+pub fn cpu_and_peak_rss(pid: u32) -> (f64, u64) {
+    let cpu = cpu_ticks(&format!("/proc/{pid}/stat")) as f64 / 100.0;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let hwm = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    (cpu, hwm)
+}
