@@ -10,6 +10,8 @@ use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
+    // Baked into `registry::DEFAULT_CONNECTOR` (one build per connector for the partner pipeline).
+    println!("cargo:rerun-if-env-changed=FIVETRAN_SOURCE_DEFAULT_CONNECTOR");
     let fds = protox::compile(["connector_sdk.proto"], ["proto"])?;
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
 

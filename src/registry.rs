@@ -50,8 +50,14 @@ pub struct Registration {
     pub simulator: Option<StartSimulator>,
 }
 
-/// The connector a bare `fivetran_source --port N` serves.
-pub const DEFAULT_CONNECTOR: &str = "virtuous";
+/// The connector a bare `fivetran_source --port N` serves: `virtuous`, unless the build sets
+/// `FIVETRAN_SOURCE_DEFAULT_CONNECTOR` (Fivetran's partner pipeline runs the binary with only `--port`, so
+/// one build per connector bakes its name in: `FIVETRAN_SOURCE_DEFAULT_CONNECTOR=ongage cargo build
+/// --release`). At run time `--connector` or `FIVETRAN_SOURCE_CONNECTOR` still override it.
+pub const DEFAULT_CONNECTOR: &str = match option_env!("FIVETRAN_SOURCE_DEFAULT_CONNECTOR") {
+    Some(name) => name,
+    None => "virtuous",
+};
 
 /// Every registered connector.
 pub static CONNECTORS: &[Registration] = &[

@@ -185,7 +185,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 /// Errors starting the server.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    /// The port could not be bound on IPv6 nor IPv4.
+    /// The port could not be bound (in use, or neither IPv6 nor IPv4 available).
     #[error("cannot listen on port {port}: {source}")]
     Bind {
         /// The port.
@@ -204,6 +204,10 @@ pub fn bind(port: u16) -> Result<tokio::net::TcpListener, ServeError> {
     let v6 = SocketAddr::from((Ipv6Addr::UNSPECIFIED, port));
     match bind_one(v6, true) {
         Ok(l) => Ok(l),
+        // A taken port is taken on IPv4 too: report it as such, not as missing IPv6.
+        Err(source) if source.kind() == std::io::ErrorKind::AddrInUse => {
+            Err(ServeError::Bind { port, source })
+        }
         Err(e6) => {
             tracing::warn!(error = %e6, "ipv6 unavailable, listening on ipv4 only");
             bind_one(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)), false)
@@ -332,5 +336,42 @@ impl Drop for LocalServer {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Regression: a port already in use was logged as "ipv6 unavailable" before failing.
+    #[tokio::test]
+    async fn a_taken_port_is_reported_as_in_use_without_blaming_ipv6() {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone, Default)]
+        struct Buf(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let logs = Buf::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .finish();
+        let first = bind(0).expect("bind an ephemeral port");
+        let port = first.local_addr().expect("addr").port();
+        let err = tracing::subscriber::with_default(subscriber, || bind(port))
+            .expect_err("second bind must fail");
+        let ServeError::Bind { source, .. } = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(source.kind(), std::io::ErrorKind::AddrInUse, "{err}");
+        let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        assert!(!logged.contains("ipv6"), "misleading log: {logged}");
     }
 }
