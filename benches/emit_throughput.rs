@@ -9,10 +9,10 @@
 //! The client counts records from the raw `structured_records` bytes instead of decoding every map, so
 //! the client is not the bottleneck. The client's HTTP/2 window is grpc-java's default (1 MiB). Run: `cargo bench --bench emit_throughput [-- <records>]`.
 mod support;
-use support::cpu_and_peak_rss;
+use support::{connect_when_up, cpu_and_peak_rss};
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Buf;
 use fivetran_source::proto;
@@ -48,20 +48,7 @@ async fn run(shape: &str, gzip: bool, records: u64, port: u16) {
         .spawn()
         .expect("start server");
     let pid = child.id();
-    let channel = loop {
-        match tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
-            .expect("endpoint")
-            // grpc-java's default flow-control window (Fivetran's worker is a Java gRPC client); h2's
-            // own default of 64 KiB makes the server stall on WINDOW_UPDATEs.
-            .initial_stream_window_size(1 << 20)
-            .initial_connection_window_size(1 << 20)
-            .connect()
-            .await
-        {
-            Ok(c) => break c,
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    };
+    let channel = connect_when_up(port).await;
     let mut grpc = tonic::client::Grpc::new(channel).max_decoding_message_size(128 << 20);
     if gzip {
         grpc = grpc.accept_compressed(tonic::codec::CompressionEncoding::Gzip);

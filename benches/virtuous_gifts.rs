@@ -9,11 +9,11 @@
 //!
 //! Run: `cargo bench --bench virtuous_gifts [-- <gifts>]`; under `cargo test` it is a quick smoke run.
 mod support;
-use support::cpu_and_peak_rss;
+use support::{connect_when_up, cpu_and_peak_rss};
 
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Buf;
 use fivetran_source::connectors::virtuous::simulator::{VirtuousConfig, VirtuousSimulator};
@@ -115,19 +115,7 @@ async fn main() {
         .spawn()
         .expect("start server");
     let pid = child.id();
-    let channel = loop {
-        match tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
-            .expect("endpoint")
-            // grpc-java's default flow-control window (Fivetran's worker is a Java gRPC client).
-            .initial_stream_window_size(1 << 20)
-            .initial_connection_window_size(1 << 20)
-            .connect()
-            .await
-        {
-            Ok(c) => break c,
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    };
+    let channel = connect_when_up(port).await;
     let mut grpc = tonic::client::Grpc::new(channel).max_decoding_message_size(128 << 20);
     grpc.ready().await.expect("ready");
     let request = proto::UpdateRequest {

@@ -29,3 +29,21 @@ pub fn cpu_and_peak_rss(pid: u32) -> (f64, u64) {
         .unwrap_or(0);
     (cpu, hwm)
 }
+
+/// A channel to the server that was just started on `127.0.0.1:port`, retried until it accepts, with
+/// grpc-java's default flow-control window (Fivetran's worker is a Java gRPC client; h2's own 64 KiB
+/// default would make the server stall on WINDOW_UPDATEs).
+pub async fn connect_when_up(port: u16) -> tonic::transport::Channel {
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+        .expect("endpoint")
+        .initial_stream_window_size(1 << 20)
+        .initial_connection_window_size(1 << 20);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        match endpoint.connect().await {
+            Ok(channel) => return channel,
+            Err(e) if std::time::Instant::now() > deadline => panic!("server never came up: {e}"),
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    }
+}
