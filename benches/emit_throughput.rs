@@ -9,23 +9,13 @@
 //! The client counts records from the raw `structured_records` bytes instead of decoding every map, so
 //! the client is not the bottleneck. The client's HTTP/2 window is grpc-java's default (1 MiB). Run: `cargo bench --bench emit_throughput [-- <records>]`.
 mod support;
-use support::{connect_when_up, cpu_and_peak_rss};
+use support::{connect_when_up, cpu_and_peak_rss, raw_update};
 
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use bytes::Buf;
 use fivetran_source::proto;
-use tonic::codegen::http::uri::PathAndQuery;
-
-/// `UpdateResponse` with only what the bench needs: the records batch as raw bytes, and a checkpoint.
-#[derive(Clone, PartialEq, prost::Message)]
-struct RawUpdate {
-    #[prost(bytes = "bytes", optional, tag = "6")]
-    records: Option<bytes::Bytes>,
-    #[prost(message, optional, tag = "3")]
-    checkpoint: Option<proto::Checkpoint>,
-}
 
 /// Number of `structured_records = 1` entries in a `StructuredRecords` body.
 fn count_records(mut body: bytes::Bytes) -> u64 {
@@ -49,11 +39,6 @@ async fn run(shape: &str, gzip: bool, records: u64, port: u16) {
         .expect("start server");
     let pid = child.id();
     let channel = connect_when_up(port).await;
-    let mut grpc = tonic::client::Grpc::new(channel).max_decoding_message_size(128 << 20);
-    if gzip {
-        grpc = grpc.accept_compressed(tonic::codec::CompressionEncoding::Gzip);
-    }
-    grpc.ready().await.expect("ready");
     let request = proto::UpdateRequest {
         configuration: [
             ("record_count".to_string(), records.to_string()),
@@ -67,13 +52,7 @@ async fn run(shape: &str, gzip: bool, records: u64, port: u16) {
     };
     let (cpu_before, _) = cpu_and_peak_rss(pid);
     let started = Instant::now();
-    let codec = tonic_prost::ProstCodec::<proto::UpdateRequest, RawUpdate>::default();
-    let path = PathAndQuery::from_static("/fivetran_sdk.v2.SourceConnector/Update");
-    let mut stream = grpc
-        .server_streaming(tonic::Request::new(request), path, codec)
-        .await
-        .expect("update")
-        .into_inner();
+    let mut stream = raw_update(channel, request, gzip).await;
     let (mut received, mut batches, mut checkpoints) = (0u64, 0u64, 0u64);
     while let Some(msg) = stream.message().await.expect("stream") {
         if let Some(body) = msg.records {

@@ -9,7 +9,7 @@
 //!
 //! Run: `cargo bench --bench virtuous_gifts [-- <gifts>]`; under `cargo test` it is a quick smoke run.
 mod support;
-use support::{connect_when_up, cpu_and_peak_rss};
+use support::{connect_when_up, cpu_and_peak_rss, raw_update};
 
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
@@ -18,18 +18,6 @@ use std::time::Instant;
 use bytes::Buf;
 use fivetran_source::connectors::virtuous::simulator::{VirtuousConfig, VirtuousSimulator};
 use fivetran_source::proto;
-use tonic::codegen::http::uri::PathAndQuery;
-
-/// `UpdateResponse` with only what the bench needs: the records batch as raw bytes, and a checkpoint.
-#[derive(Clone, PartialEq, prost::Message)]
-struct RawUpdate {
-    #[prost(bytes = "bytes", optional, tag = "6")]
-    records: Option<bytes::Bytes>,
-    #[prost(message, optional, tag = "3")]
-    checkpoint: Option<proto::Checkpoint>,
-    #[prost(message, optional, tag = "5")]
-    task: Option<proto::Task>,
-}
 
 /// Counts the records of a `StructuredRecords` body by table, reading only each record's leading
 /// `schema_name`/`table_name` fields (the emitter writes them first).
@@ -116,8 +104,6 @@ async fn main() {
         .expect("start server");
     let pid = child.id();
     let channel = connect_when_up(port).await;
-    let mut grpc = tonic::client::Grpc::new(channel).max_decoding_message_size(128 << 20);
-    grpc.ready().await.expect("ready");
     let request = proto::UpdateRequest {
         configuration: [
             ("api_key".to_owned(), sim.api_key().to_owned()),
@@ -130,13 +116,7 @@ async fn main() {
     };
     let (cpu_before, _) = cpu_and_peak_rss(pid);
     let started = Instant::now();
-    let codec = tonic_prost::ProstCodec::<proto::UpdateRequest, RawUpdate>::default();
-    let path = PathAndQuery::from_static("/fivetran_sdk.v2.SourceConnector/Update");
-    let mut stream = grpc
-        .server_streaming(tonic::Request::new(request), path, codec)
-        .await
-        .expect("update")
-        .into_inner();
+    let mut stream = raw_update(channel, request, false).await;
     let (mut counts, mut batches, mut checkpoints) = (HashMap::new(), 0u64, 0u64);
     while let Some(msg) = stream.message().await.expect("stream") {
         if let Some(body) = msg.records {

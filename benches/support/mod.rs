@@ -47,3 +47,40 @@ pub async fn connect_when_up(port: u16) -> tonic::transport::Channel {
         }
     }
 }
+
+/// `UpdateResponse` with only what a bench needs: the records batch as raw bytes (not decoded into maps,
+/// so the client is never the bottleneck), a checkpoint and a task.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RawUpdate {
+    /// `structured_records = 6`, undecoded.
+    #[prost(bytes = "bytes", optional, tag = "6")]
+    pub records: Option<bytes::Bytes>,
+    /// `checkpoint = 3`.
+    #[prost(message, optional, tag = "3")]
+    pub checkpoint: Option<fivetran_source::proto::Checkpoint>,
+    /// `task = 5`.
+    #[prost(message, optional, tag = "5")]
+    pub task: Option<fivetran_source::proto::Task>,
+}
+
+/// Starts `Update` on `channel` and returns its stream of [`RawUpdate`]s.
+pub async fn raw_update(
+    channel: tonic::transport::Channel,
+    request: fivetran_source::proto::UpdateRequest,
+    gzip: bool,
+) -> tonic::Streaming<RawUpdate> {
+    let mut grpc = tonic::client::Grpc::new(channel).max_decoding_message_size(128 << 20);
+    if gzip {
+        grpc = grpc.accept_compressed(tonic::codec::CompressionEncoding::Gzip);
+    }
+    grpc.ready().await.expect("ready");
+    let codec =
+        tonic_prost::ProstCodec::<fivetran_source::proto::UpdateRequest, RawUpdate>::default();
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static(
+        "/fivetran_sdk.v2.SourceConnector/Update",
+    );
+    grpc.server_streaming(tonic::Request::new(request), path, codec)
+        .await
+        .expect("update")
+        .into_inner()
+}
