@@ -3,7 +3,7 @@
 //! Two passes over the same descriptors:
 //! - `fivetran_sdk.v2.rs`: every message plus the gRPC client, the standard prost types any host decodes with;
 //! - `server/fivetran_sdk.v2.rs`: only the server trait, with `UpdateResponse` mapped to the hand-written
-//!   wire type in `src/wire.rs` (records pre-encoded once, no per-record map) and everything else to the
+//!   wire type in `src/sdk/wire.rs` (records pre-encoded once, no per-record map) and everything else to the
 //!   standard types.
 
 use std::path::PathBuf;
@@ -28,7 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_client(false)
         .extern_path(
             ".fivetran_sdk.v2.UpdateResponse",
-            "crate::wire::UpdateResponse",
+            "crate::sdk::wire::UpdateResponse",
         )
         .extern_path(".fivetran_sdk.v2", "crate::proto")
         .out_dir(&server_out)

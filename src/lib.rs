@@ -2,9 +2,10 @@
 //! SDK every connector is written against, the shared sync toolkit, and the connectors themselves.
 //!
 //! Layers, bottom up:
-//! - [`proto`] / [`wire`]: the generated Fivetran messages and the pre-encoded record path;
-//! - [`sdk`]: the `Connector` trait, typed configuration, schema, values, the emitter, selection, state;
-//! - [`server`]: the tonic service (errors become gRPC statuses in one place, see [`error`]);
+//! - [`proto`]: the generated Fivetran messages;
+//! - [`sdk`]: the `Connector` trait, typed configuration, schema, values, the emitter and its wire
+//!   encoding, selection, state, and the error type (which becomes a gRPC status in one place);
+//! - [`server`]: the tonic service;
 //! - [`http`] and [`sync`]: the shared HTTP client and sync machinery every API connector composes;
 //! - [`simulator`]: shared machinery for the API simulators used by tests, benchmarks and `debug`;
 //! - [`debug`]: the local runner and its SQLite warehouse;
@@ -17,7 +18,6 @@ pub mod proto {
 }
 
 pub mod debug;
-pub mod error;
 pub mod http;
 pub mod logging;
 pub mod registry;
@@ -25,7 +25,6 @@ pub mod sdk;
 pub mod server;
 pub mod simulator;
 pub mod sync;
-pub mod wire;
 
 #[path = "../connectors/mod.rs"]
 pub mod connectors;

@@ -10,7 +10,8 @@ use clap::{Args, Parser, Subcommand};
 use fivetran_source::debug::inputs;
 use fivetran_source::debug::naming::Naming;
 use fivetran_source::debug::runner::{run_debug, DebugOptions};
-use fivetran_source::registry::{self, SimulatorRequest};
+use fivetran_source::registry;
+use fivetran_source::simulator::launch::SimulatorRequest;
 use fivetran_source::{logging, server};
 
 /// A Fivetran SourceConnector gRPC server and local connector toolkit.
@@ -260,7 +261,7 @@ fn run_simulate(args: SimulateArgs) -> anyhow::Result<()> {
     runtime()?.block_on(async {
         let running = start(SimulatorRequest {
             port: args.port,
-            configuration: Default::default(),
+            ..SimulatorRequest::default()
         })
         .await
         .map_err(|e| anyhow::anyhow!("starting the simulator: {e}"))?;

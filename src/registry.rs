@@ -1,42 +1,12 @@
 //! Connectors by name. Adding a connector is one folder under `connectors/` and one entry here.
 //!
 //! A connector that talks to an HTTP API also registers its bundled simulator, so that `debug` can sync
-//! with no credentials and no network: a configuration whose `base_url` is [`SIMULATOR_URL`] makes the
-//! runner start the simulator in process and point the connector at it.
+//! with no credentials and no network (see [`crate::simulator::launch`]).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use futures::future::BoxFuture;
-
 use crate::sdk::DynConnector;
-
-/// The `base_url` value that asks the debug runner for the connector's bundled simulator.
-pub const SIMULATOR_URL: &str = "simulator";
-
-/// What the runner asks of a simulator.
-#[derive(Debug, Clone, Default)]
-pub struct SimulatorRequest {
-    /// Port to listen on (`None`: any free port).
-    pub port: Option<u16>,
-    /// The user's configuration: the simulator accepts its credentials.
-    pub configuration: HashMap<String, String>,
-}
-
-/// A running simulator. Dropping it stops the simulator.
-pub struct RunningSimulator {
-    /// The configuration to sync against it: the request's, with `base_url` (and anything else the
-    /// simulator needs) filled in.
-    pub configuration: HashMap<String, String>,
-    /// A one-line description for the user (URL, data size).
-    pub description: String,
-    /// Keeps the simulator alive.
-    pub guard: Box<dyn std::any::Any + Send>,
-}
-
-/// Starts a connector's simulator.
-pub type StartSimulator =
-    fn(SimulatorRequest) -> BoxFuture<'static, Result<RunningSimulator, String>>;
+use crate::simulator::launch::{launch, StartSimulator};
 
 /// A registered connector.
 pub struct Registration {
@@ -71,13 +41,13 @@ pub static CONNECTORS: &[Registration] = &[
         name: "virtuous",
         description: "Virtuous CRM+: contacts, individuals, contact methods, gifts, designations, projects, campaigns",
         build: || Arc::new(crate::connectors::virtuous::Virtuous::default()),
-        simulator: Some(crate::connectors::virtuous::start_simulator),
+        simulator: Some(launch::<crate::connectors::virtuous::simulator::VirtuousSimulator>),
     },
     Registration {
         name: "ongage",
         description: "OnGage email platform: lists, list fields and contacts of every status",
         build: || Arc::new(crate::connectors::ongage::Ongage::new()),
-        simulator: Some(crate::connectors::ongage::start_simulator),
+        simulator: Some(launch::<crate::connectors::ongage::simulator::OngageSimulator>),
     },
 ];
 

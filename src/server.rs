@@ -15,12 +15,12 @@ use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 use tonic::codec::CompressionEncoding;
 use tonic::{Request, Response, Status};
 
-use crate::error::Error;
 use crate::proto;
+use crate::sdk::wire::UpdateResponse;
+use crate::sdk::Error;
 use crate::sdk::{task_message, DynConnector, Emitter, EmitterOptions, Selection, QUEUE_CAPACITY};
-use crate::wire::UpdateResponse;
 
-/// The generated server trait and service wrapper (with `UpdateResponse` mapped to [`crate::wire`]).
+/// The generated server trait and service wrapper (with `UpdateResponse` mapped to [`crate::sdk::wire`]).
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub mod generated {
     include!(concat!(env!("OUT_DIR"), "/server/fivetran_sdk.v2.rs"));

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use fivetran_source::connectors::demo::Demo;
-use fivetran_source::error::Error;
 use fivetran_source::proto::{self, update_response::Operation, value_type::Inner};
+use fivetran_source::sdk::Error;
 use fivetran_source::sdk::{
     ColumnType, ConfigError, Configuration, Connector, Emitter, Form, FromConfiguration, Row,
     Schema, TableDef,

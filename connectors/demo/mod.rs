@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::error::Error;
+use crate::sdk::Error;
 use crate::sdk::{
     key_row, ColumnType, ConfigError, Configuration, Connector, Emitter, Field, Form,
     FromConfiguration, Row, Schema, TableDef, Value,

@@ -22,11 +22,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use futures::future::BoxFuture;
 
-use crate::error::Error;
 use crate::http::{RetryPolicy, SharedClock, SystemClock};
-use crate::registry::{RunningSimulator, SimulatorRequest};
+use crate::sdk::Error;
 use crate::sdk::{
     ConfigError, Configuration, Connector, Emitter, Field, Form, FromConfiguration, Schema, Secret,
 };
@@ -289,55 +287,10 @@ impl Connector for Ongage {
     }
 }
 
-/// Starts the bundled simulator for `debug`: the default account (a 12,000-contact list and a
-/// 1,050,000-contact list with a quiet stretch), accepting the configured credentials or filling in its own.
-pub fn start_simulator(
-    request: SimulatorRequest,
-) -> BoxFuture<'static, Result<RunningSimulator, String>> {
-    Box::pin(async move {
-        let mut config = simulator::OngageConfig::default();
-        if let Some(port) = request.port {
-            config.server.port = port;
-        }
-        let mut configuration = request.configuration;
-        for (field, accepted) in [
-            ("username", &mut config.username),
-            ("password", &mut config.password),
-            ("account_code", &mut config.account_code),
-        ] {
-            match configuration.get(field).filter(|v| !v.trim().is_empty()) {
-                // The connector trims what it sends, except the password.
-                Some(given) if field == "password" => accepted.clone_from(given),
-                Some(given) => *accepted = given.trim().to_owned(),
-                None => {
-                    configuration.insert(field.to_owned(), accepted.clone());
-                }
-            }
-        }
-        let lists: Vec<String> = config
-            .lists
-            .iter()
-            .map(|l| format!("{} ({} contacts)", l.name, l.contacts))
-            .collect();
-        let sim = simulator::OngageSimulator::start(config)
-            .await
-            .map_err(|e| e.to_string())?;
-        configuration.insert("base_url".to_owned(), sim.base_url());
-        Ok(RunningSimulator {
-            configuration,
-            description: format!(
-                "OnGage simulator at {}: lists {}",
-                sim.base_url(),
-                lists.join(", ")
-            ),
-            guard: Box::new(sim),
-        })
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::simulator::launch::SimulatorRequest;
     use std::collections::HashMap;
 
     #[test]
@@ -399,8 +352,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_debug_simulator_accepts_the_configured_credentials_or_fills_them_in() {
-        let registration = crate::registry::find("ongage").unwrap();
-        let start = registration.simulator.unwrap();
+        let start = crate::simulator::launch::launch::<simulator::OngageSimulator>;
         let filled = start(SimulatorRequest::default()).await.unwrap();
         for field in ["username", "password", "account_code", "base_url"] {
             assert!(filled.configuration.contains_key(field), "{field}");
@@ -416,8 +368,8 @@ mod tests {
         .map(|(k, v)| ((*k).into(), (*v).into()))
         .collect();
         let running = start(SimulatorRequest {
-            port: None,
             configuration: given,
+            ..SimulatorRequest::default()
         })
         .await
         .unwrap();

@@ -42,7 +42,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::simulator::{SimControl, SimError, SimServer, SimulatorHooks};
+use crate::simulator::launch::{BundledSimulator, Credential};
+use crate::simulator::{ServerOptions, SimControl, SimError, SimServer, SimulatorHooks};
 
 pub use config::{
     ExportDates, ListSpec, OngageConfig, QuietStretch, SearchBehaviour, TotalEncoding,
@@ -188,5 +189,38 @@ impl OngageSimulator {
     /// Serves until the process ends (for a `simulate ongage --port N` command).
     pub async fn wait(self) {
         self.server.wait().await;
+    }
+}
+
+impl BundledSimulator for OngageSimulator {
+    type Config = OngageConfig;
+
+    fn server_options(config: &mut OngageConfig) -> &mut ServerOptions {
+        &mut config.server
+    }
+
+    fn credentials(config: &mut OngageConfig) -> Vec<Credential<'_>> {
+        vec![
+            Credential::trimmed("username", &mut config.username),
+            Credential::exact("password", &mut config.password),
+            Credential::trimmed("account_code", &mut config.account_code),
+        ]
+    }
+
+    fn describe(config: &OngageConfig) -> String {
+        let lists: Vec<String> = config
+            .lists
+            .iter()
+            .map(|l| format!("{} ({} contacts)", l.name, l.contacts))
+            .collect();
+        format!("ongage: lists {}", lists.join(", "))
+    }
+
+    fn start(config: OngageConfig) -> futures::future::BoxFuture<'static, Result<Self, SimError>> {
+        Box::pin(Self::start(config))
+    }
+
+    fn base_url(&self) -> String {
+        self.server.base_url()
     }
 }

@@ -38,8 +38,8 @@ use serde_json::Value as Json;
 use super::api::{DateField, OngageApi, SearchSpec};
 use super::models::{self, Issues, ListInfo, CONTACTS, LISTS, LIST_FIELDS};
 use super::{Settings, Tuning};
-use crate::error::Error;
 use crate::http::{Download, HttpError};
+use crate::sdk::Error;
 use crate::sdk::{Emitter, StateError, Value};
 use crate::sync::{
     csv_rows, run_job, ExportJob, JobError, JobStatus, StallGuard, Window, WindowBatcher,

@@ -28,11 +28,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use futures::future::BoxFuture;
 
-use crate::error::Error;
 use crate::http::{Auth, HttpClient, HttpError, RetryPolicy};
-use crate::registry::{RunningSimulator, SimulatorRequest};
+use crate::sdk::Error;
 use crate::sdk::{
     ConfigError, Configuration, Connector, Emitter, Field, Form, FromConfiguration, Schema, Secret,
 };
@@ -176,39 +174,6 @@ impl Connector for Virtuous {
         let api = self.api(config, self.tuning.retry.clone())?;
         sync::run(&api, config, state, out).await
     }
-}
-
-/// Starts the bundled simulator for `fivetran_source debug` (base URL `simulator`): the default data
-/// size, accepting the configured `api_key` (or its own when none is set).
-pub fn start_simulator(
-    request: SimulatorRequest,
-) -> BoxFuture<'static, Result<RunningSimulator, String>> {
-    Box::pin(async move {
-        let mut sim_config = simulator::VirtuousConfig::default();
-        if let Some(port) = request.port {
-            sim_config.server.port = port;
-        }
-        let mut configuration = request.configuration;
-        match configuration.get("api_key").filter(|k| !k.is_empty()) {
-            Some(key) => sim_config.api_key = key.clone(),
-            None => {
-                configuration.insert("api_key".into(), sim_config.api_key.clone());
-            }
-        }
-        let (contacts, gifts) = (sim_config.contacts.initial, sim_config.gifts.initial);
-        let sim = simulator::VirtuousSimulator::start(sim_config)
-            .await
-            .map_err(|e| format!("cannot start the virtuous simulator: {e}"))?;
-        configuration.insert("base_url".into(), sim.base_url());
-        Ok(RunningSimulator {
-            description: format!(
-                "virtuous simulator at {}: {contacts} contacts, {gifts} gifts",
-                sim.base_url()
-            ),
-            configuration,
-            guard: Box::new(sim),
-        })
-    })
 }
 
 #[cfg(test)]

@@ -35,6 +35,7 @@
 
 mod config;
 mod dataset;
+mod entity;
 mod query;
 mod records;
 mod routes;
@@ -46,7 +47,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::simulator::{SimControl, SimError, SimServer};
+use crate::simulator::launch::{BundledSimulator, Credential};
+use crate::simulator::{ServerOptions, SimControl, SimError, SimServer};
 
 pub use config::{DeadlineAction, Latency, PoisonRecord, VirtuousConfig, Volume};
 pub use dataset::{Change, ChangeKind, Entity, VirtuousData};
@@ -180,5 +182,34 @@ impl VirtuousSimulator {
     /// Serves until the process ends (for a `simulate virtuous --port N` command).
     pub async fn wait(self) {
         self.server.wait().await;
+    }
+}
+
+impl BundledSimulator for VirtuousSimulator {
+    type Config = VirtuousConfig;
+
+    fn server_options(config: &mut VirtuousConfig) -> &mut ServerOptions {
+        &mut config.server
+    }
+
+    fn credentials(config: &mut VirtuousConfig) -> Vec<Credential<'_>> {
+        vec![Credential::exact("api_key", &mut config.api_key)]
+    }
+
+    fn describe(config: &VirtuousConfig) -> String {
+        format!(
+            "virtuous: {} contacts, {} gifts",
+            config.contacts.initial, config.gifts.initial
+        )
+    }
+
+    fn start(
+        config: VirtuousConfig,
+    ) -> futures::future::BoxFuture<'static, Result<Self, SimError>> {
+        Box::pin(Self::start(config))
+    }
+
+    fn base_url(&self) -> String {
+        self.server.base_url()
     }
 }

@@ -32,8 +32,8 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::error::Error;
 use crate::http::HttpError;
+use crate::sdk::Error;
 use crate::sdk::{Emitter, StateError};
 use crate::sync::{ErroredRange, IdPager, IdPagerConfig, Page, PageRequest, PagerItem};
 

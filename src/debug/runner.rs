@@ -22,9 +22,10 @@ use crate::debug::warehouse::{
     Applied, LocalWarehouse, SyncSummary, WarehouseError, WarehouseOptions,
 };
 use crate::proto::{self, update_response::Operation};
-use crate::registry::{self, RunningSimulator, SimulatorRequest, SIMULATOR_URL};
+use crate::registry;
 use crate::sdk::EmitterOptions;
 use crate::server::{LocalServer, SourceService};
+use crate::simulator::launch::{RunningSimulator, SimulatorRequest, SIMULATOR_URL};
 
 /// What to sync and where.
 #[derive(Debug, Clone)]
@@ -271,8 +272,8 @@ async fn start_simulator_if_asked(
         )));
     };
     let running = start(SimulatorRequest {
-        port: None,
         configuration: configuration.clone(),
+        ..SimulatorRequest::default()
     })
     .await
     .map_err(DebugError::Simulator)?;

@@ -195,12 +195,12 @@ impl OAuth2 {
             .timeout(timeout)
             .send()
             .await
-            .map_err(|e| self.transient(super::client::describe_reqwest_error(e)))?;
+            .map_err(|e| self.transient(super::error::describe_reqwest_error(e)))?;
         let status = response.status().as_u16();
         let body = response
             .bytes()
             .await
-            .map_err(|e| self.transient(super::client::describe_reqwest_error(e)))?;
+            .map_err(|e| self.transient(super::error::describe_reqwest_error(e)))?;
         if status >= 500 || status == 429 {
             return Err(self.transient(format!("token endpoint returned status {status}")));
         }
@@ -233,7 +233,7 @@ impl OAuth2 {
     }
 
     fn endpoint(&self) -> Endpoint {
-        super::client::endpoint_of("POST", &self.inner.config.token_url)
+        super::error::endpoint_of("POST", &self.inner.config.token_url)
     }
 
     fn transient(&self, last: String) -> HttpError {

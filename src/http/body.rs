@@ -91,7 +91,7 @@ impl Download {
                             attempts: 1,
                             last: format!(
                                 "download interrupted: {}",
-                                super::client::describe_reqwest_error(e)
+                                super::error::describe_reqwest_error(e)
                             ),
                         };
                         Some((Err(err), (inner, seen, permit, true)))

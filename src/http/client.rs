@@ -14,7 +14,7 @@ use super::backoff::RetryPolicy;
 use super::body::{read_bounded, BodyError, Download};
 use super::classify::{classify_failure, rate_limit_headers, Failure};
 use super::clock::{SharedClock, SystemClock};
-use super::error::{Attempt, Endpoint, HttpError, Verdict};
+use super::error::{describe_reqwest_error, endpoint_of, Attempt, Endpoint, HttpError, Verdict};
 use super::rate::{ConcurrencyLimit, RateBudget};
 
 /// An API-specific inspection of response bodies (successful or not), for APIs that signal errors or
@@ -180,11 +180,6 @@ impl Request {
     pub fn shrinkable(mut self) -> Self {
         self.shrinkable = true;
         self
-    }
-
-    /// Whether [`Request::shrinkable`] was set.
-    pub fn is_shrinkable(&self) -> bool {
-        self.shrinkable
     }
 }
 
@@ -646,29 +641,4 @@ fn unreachable_mode<T>(endpoint: &Endpoint) -> Result<T, HttpError> {
         endpoint: endpoint.clone(),
         message: "internal: response mode mismatch".into(),
     })
-}
-
-/// The method and path of `url`, without query string or credentials.
-pub(crate) fn endpoint_of(method: &str, url: &str) -> Endpoint {
-    let path = match reqwest::Url::parse(url) {
-        Ok(u) => u.path().to_owned(),
-        Err(_) => url.split(['?', '#']).next().unwrap_or_default().to_owned(),
-    };
-    Endpoint {
-        method: method.to_owned(),
-        path,
-    }
-}
-
-/// A lowercase description of a transport error with its causes, without the URL (which may carry keys).
-pub(crate) fn describe_reqwest_error(e: reqwest::Error) -> String {
-    let e = e.without_url();
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text.to_lowercase()
 }

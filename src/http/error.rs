@@ -132,3 +132,54 @@ pub(crate) enum Attempt {
     /// Stop now with this error.
     Fail(HttpError),
 }
+
+/// The method and path of `url`, without query string or credentials.
+pub(crate) fn endpoint_of(method: &str, url: &str) -> Endpoint {
+    let path = match reqwest::Url::parse(url) {
+        Ok(u) => u.path().to_owned(),
+        Err(_) => url.split(['?', '#']).next().unwrap_or_default().to_owned(),
+    };
+    Endpoint {
+        method: method.to_owned(),
+        path,
+    }
+}
+
+/// A lowercase description of a transport error with its causes, without the URL (which may carry keys).
+pub(crate) fn describe_reqwest_error(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text.to_lowercase()
+}
+
+impl HttpError {
+    /// The SDK error this failure becomes, carrying `message` (the error's own text, or that text with
+    /// the caller's context): the HTTP verdict decides the gRPC status.
+    pub fn to_sdk(&self, message: String) -> crate::sdk::Error {
+        use crate::sdk::Error;
+        match self {
+            HttpError::Permanent { status: 401, .. } => Error::Unauthenticated(message),
+            HttpError::Permanent { status: 403, .. } => Error::PermissionDenied(message),
+            HttpError::Permanent { .. } | HttpError::InvalidRequest { .. } => {
+                Error::SourceRejected(message)
+            }
+            HttpError::Transient { .. } | HttpError::TooLarge { .. } | HttpError::Decode { .. } => {
+                Error::Unavailable(message)
+            }
+            HttpError::Client(_) => Error::Connector(message),
+        }
+    }
+}
+
+impl From<HttpError> for crate::sdk::Error {
+    fn from(e: HttpError) -> Self {
+        let message = e.to_string();
+        e.to_sdk(message)
+    }
+}

@@ -114,19 +114,6 @@ impl<'a> Configuration<'a> {
         Ok(v)
     }
 
-    /// A boolean (`true`/`false`, case-insensitive), or `default` when absent.
-    pub fn bool_or(&self, field: &str, default: bool) -> Result<bool, ConfigError> {
-        match self.optional(field).map(str::to_ascii_lowercase).as_deref() {
-            None => Ok(default),
-            Some("true") => Ok(true),
-            Some("false") => Ok(false),
-            Some(other) => Err(ConfigError::Invalid {
-                field: field.to_owned(),
-                reason: format!("'{other}' is not 'true' or 'false'"),
-            }),
-        }
-    }
-
     /// An `http://` or `https://` base URL without a trailing slash, or `default` when absent.
     pub fn base_url_or(&self, field: &str, default: &str) -> Result<String, ConfigError> {
         let raw = self.optional(field).unwrap_or(default);
@@ -183,7 +170,6 @@ mod tests {
         let m = map(&[
             ("n", "12"),
             ("bad", "x"),
-            ("b", "TRUE"),
             ("url", "http://127.0.0.1:9/"),
             ("d", "2024-02-03"),
             ("dd", "03/02/2024"),
@@ -200,7 +186,6 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("'bad'"));
-        assert!(c.bool_or("b", false).unwrap());
         assert_eq!(
             c.base_url_or("url", "https://x").unwrap(),
             "http://127.0.0.1:9"

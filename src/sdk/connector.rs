@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 
-use crate::error::Error;
 use crate::sdk::state::{parse_state, ConnectorState};
+use crate::sdk::Error;
 use crate::sdk::{Configuration, Emitter, Form, FromConfiguration, Schema};
 
 /// A source connector. The SDK parses configuration and state into the associated types before calling

@@ -16,12 +16,12 @@ use std::collections::HashMap;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::error::Error;
 use crate::proto;
 use crate::sdk::selection::{Selection, TableSelection};
 use crate::sdk::state::serialize_state;
+use crate::sdk::wire::{self, RecordBatch, UpdateResponse};
+use crate::sdk::Error;
 use crate::sdk::{Row, Schema, Value};
-use crate::wire::{self, RecordBatch, UpdateResponse};
 
 /// At most this many records per `structured_records` message.
 pub const MAX_BATCH_RECORDS: usize = 100;
@@ -67,7 +67,6 @@ pub struct Emitter {
     out: Outbox,
     slots: Vec<TableSlot>,
     by_name: HashMap<String, usize>,
-    by_qualified: HashMap<(String, String), usize>,
     batch: bytes::BytesMut,
     batch_count: usize,
     lens: Vec<usize>,
@@ -86,7 +85,6 @@ impl Emitter {
     ) -> Self {
         let mut slots = Vec::with_capacity(schema.tables.len());
         let mut by_name = HashMap::new();
-        let mut by_qualified = HashMap::new();
         for (i, t) in schema.tables.iter().enumerate() {
             let selection = selection.table(t.schema.as_deref(), &t.name);
             slots.push(TableSlot {
@@ -98,15 +96,11 @@ impl Emitter {
                 emitted: 0,
             });
             by_name.entry(t.name.clone()).or_insert(i);
-            if let Some(s) = &t.schema {
-                by_qualified.insert((s.clone(), t.name.clone()), i);
-            }
         }
         Self {
             out,
             slots,
             by_name,
-            by_qualified,
             batch: bytes::BytesMut::with_capacity(MAX_BATCH_BYTES + 4096),
             batch_count: 0,
             lens: Vec::with_capacity(32),
@@ -166,16 +160,6 @@ impl Emitter {
     /// Upserts `row` (all columns; absent ones become NULL at the destination).
     pub async fn upsert(&mut self, table: &str, row: &Row) -> Result<(), Error> {
         let i = self.slot(table)?;
-        self.record(i, proto::RecordType::Upsert, row).await
-    }
-
-    /// Upserts `row` into `table` of source schema `schema` (for connectors with several schemas).
-    pub async fn upsert_in(&mut self, schema: &str, table: &str, row: &Row) -> Result<(), Error> {
-        let i = self
-            .by_qualified
-            .get(&(schema.to_owned(), table.to_owned()))
-            .copied()
-            .ok_or_else(|| Error::UndeclaredTable(format!("{schema}.{table}")))?;
         self.record(i, proto::RecordType::Upsert, row).await
     }
 

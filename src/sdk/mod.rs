@@ -8,12 +8,14 @@
 mod config;
 mod connector;
 mod emitter;
+mod error;
 mod form;
 mod schema;
 mod secret;
 pub mod selection;
 pub mod state;
 mod value;
+pub mod wire;
 
 pub use config::{ConfigError, Configuration, FromConfiguration};
 pub use connector::{Connector, DynConnector};
@@ -21,6 +23,7 @@ pub use emitter::{
     key_row, task_message, Emitter, EmitterOptions, EmitterStats, Outbox, MAX_BATCH_BYTES,
     MAX_BATCH_RECORDS, QUEUE_CAPACITY,
 };
+pub use error::Error;
 pub use form::{Field, Form};
 pub use schema::{ColumnDef, ColumnType, Schema, TableDef};
 pub use secret::Secret;

@@ -23,6 +23,7 @@ mod faults;
 pub mod generations;
 mod hooks;
 pub mod http_control;
+pub mod launch;
 mod log;
 mod pipeline;
 mod rate_limit;

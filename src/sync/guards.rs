@@ -31,6 +31,12 @@ pub enum StallError {
     },
 }
 
+impl From<StallError> for crate::sdk::Error {
+    fn from(e: StallError) -> Self {
+        crate::sdk::Error::SourceRejected(e.to_string())
+    }
+}
+
 /// Remembers every cursor or next-page token seen in one paging loop and rejects repeats and runaway
 /// page counts. Memory grows with the page count, which `max_pages` bounds.
 #[derive(Debug)]

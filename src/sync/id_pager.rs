@@ -191,6 +191,15 @@ pub enum PagerError {
     Task(String),
 }
 
+impl From<PagerError> for crate::sdk::Error {
+    fn from(e: PagerError) -> Self {
+        match &e {
+            PagerError::Fetch { source, .. } => source.to_sdk(e.to_string()),
+            _ => crate::sdk::Error::Unavailable(e.to_string()),
+        }
+    }
+}
+
 /// The pieces every scan shares.
 struct Shared<F, X> {
     fetch: Arc<F>,

@@ -99,6 +99,18 @@ pub enum JobError {
     },
 }
 
+impl From<JobError> for crate::sdk::Error {
+    fn from(e: JobError) -> Self {
+        match &e {
+            JobError::Http { source, .. } => source.to_sdk(e.to_string()),
+            JobError::TimedOut { .. } | JobError::Failed { .. } => {
+                crate::sdk::Error::Unavailable(e.to_string())
+            }
+            JobError::Parse { .. } => crate::sdk::Error::SourceRejected(e.to_string()),
+        }
+    }
+}
+
 impl JobError {
     /// Whether the caller should retry with a smaller request: the job timed out, or the HTTP layer
     /// reported the request as too large.

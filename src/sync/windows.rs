@@ -83,6 +83,12 @@ pub enum WindowError {
     },
 }
 
+impl From<WindowError> for crate::sdk::Error {
+    fn from(e: WindowError) -> Self {
+        crate::sdk::Error::Unavailable(e.to_string())
+    }
+}
+
 /// Hands out windows in order over `[start, end)`; see the module documentation.
 ///
 /// Use: `while let Some(w) = b.next_window() { run w; b.complete(w)? or b.too_large(w, why)? }`, saving

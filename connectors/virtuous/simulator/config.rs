@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::simulator::{ClockMode, RateLimitConfig, ServerOptions};
 
-use super::dataset::Entity;
+use super::entity::Entity;
 
 /// How many records of one entity exist and how they change per generation (`advance`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

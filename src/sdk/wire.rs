@@ -16,7 +16,6 @@ use crate::proto;
 use crate::sdk::{ColumnName, Value};
 
 // Field numbers of the v2 protocol (protocol.md §1.3).
-const RESPONSE_SCHEMA_CHANGE: u32 = 2;
 const RESPONSE_CHECKPOINT: u32 = 3;
 const RESPONSE_WARNING: u32 = 4;
 const RESPONSE_TASK: u32 = 5;
@@ -41,8 +40,6 @@ pub enum UpdateResponse {
     Warning(proto::Warning),
     /// `task = 5`.
     Task(proto::Task),
-    /// `schema_change = 2`.
-    SchemaChange(proto::SchemaChange),
     /// `truncate = 8` (Fivetran's 2.13.1 SDK sends truncates as TRUNCATE records instead; kept for hosts
     /// that want the message).
     Truncate(proto::Truncate),
@@ -70,11 +67,6 @@ impl RecordBatch {
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }
-
-    /// Encoded size in bytes.
-    pub fn byte_len(&self) -> usize {
-        self.body.len()
-    }
 }
 
 fn len_delimited_len(tag_len: usize, len: usize) -> usize {
@@ -92,7 +84,6 @@ impl prost::Message for UpdateResponse {
             UpdateResponse::Checkpoint(m) => message::encode(RESPONSE_CHECKPOINT, m, buf),
             UpdateResponse::Warning(m) => message::encode(RESPONSE_WARNING, m, buf),
             UpdateResponse::Task(m) => message::encode(RESPONSE_TASK, m, buf),
-            UpdateResponse::SchemaChange(m) => message::encode(RESPONSE_SCHEMA_CHANGE, m, buf),
             UpdateResponse::Truncate(m) => message::encode(RESPONSE_TRUNCATE, m, buf),
         }
     }
@@ -114,7 +105,6 @@ impl prost::Message for UpdateResponse {
             UpdateResponse::Checkpoint(m) => message::encoded_len(RESPONSE_CHECKPOINT, m),
             UpdateResponse::Warning(m) => message::encoded_len(RESPONSE_WARNING, m),
             UpdateResponse::Task(m) => message::encoded_len(RESPONSE_TASK, m),
-            UpdateResponse::SchemaChange(m) => message::encoded_len(RESPONSE_SCHEMA_CHANGE, m),
             UpdateResponse::Truncate(m) => message::encoded_len(RESPONSE_TRUNCATE, m),
         }
     }

@@ -12,7 +12,7 @@
 //! | the client went away | `CANCELLED` |
 //! | anything else from a connector | `INTERNAL` |
 
-use crate::sdk::{ConfigError, StateError};
+use super::{ConfigError, StateError};
 
 /// Everything that can stop an RPC.
 #[derive(Debug, thiserror::Error)]
@@ -89,68 +89,5 @@ mod tests {
         assert_eq!(s.code(), tonic::Code::Cancelled);
         let s: tonic::Status = Error::Unauthenticated("bad key".into()).into();
         assert_eq!(s.code(), tonic::Code::Unauthenticated);
-    }
-}
-
-mod from_toolkit {
-    //! How the sync toolkit's errors become [`Error`]s: the HTTP verdict decides the status.
-
-    use super::Error;
-    use crate::http::HttpError;
-    use crate::sync::{JobError, PagerError, StallError, WindowError};
-
-    /// The variant an HTTP failure maps to, carrying `message` (which may add context to the error's own).
-    fn classify(e: &HttpError, message: String) -> Error {
-        match e {
-            HttpError::Permanent { status: 401, .. } => Error::Unauthenticated(message),
-            HttpError::Permanent { status: 403, .. } => Error::PermissionDenied(message),
-            HttpError::Permanent { .. } | HttpError::InvalidRequest { .. } => {
-                Error::SourceRejected(message)
-            }
-            HttpError::Transient { .. } | HttpError::TooLarge { .. } | HttpError::Decode { .. } => {
-                Error::Unavailable(message)
-            }
-            HttpError::Client(_) => Error::Connector(message),
-        }
-    }
-
-    impl From<HttpError> for Error {
-        fn from(e: HttpError) -> Self {
-            let message = e.to_string();
-            classify(&e, message)
-        }
-    }
-
-    impl From<PagerError> for Error {
-        fn from(e: PagerError) -> Self {
-            match &e {
-                PagerError::Fetch { source, .. } => classify(source, e.to_string()),
-                _ => Error::Unavailable(e.to_string()),
-            }
-        }
-    }
-
-    impl From<JobError> for Error {
-        fn from(e: JobError) -> Self {
-            match &e {
-                JobError::Http { source, .. } => classify(source, e.to_string()),
-                JobError::TimedOut { .. } | JobError::Failed { .. } => {
-                    Error::Unavailable(e.to_string())
-                }
-                JobError::Parse { .. } => Error::SourceRejected(e.to_string()),
-            }
-        }
-    }
-
-    impl From<WindowError> for Error {
-        fn from(e: WindowError) -> Self {
-            Error::Unavailable(e.to_string())
-        }
-    }
-
-    impl From<StallError> for Error {
-        fn from(e: StallError) -> Self {
-            Error::SourceRejected(e.to_string())
-        }
     }
 }

@@ -1,0 +1,226 @@
+//! Starting a connector's bundled simulator for `debug`, `simulate` and tests, written once.
+//!
+//! A configuration whose `base_url` is [`SIMULATOR_URL`] asks for the connector's simulator. Launching
+//! one means the same three steps for every API: make the simulator and the configuration agree on
+//! credentials (a value the user configured is what the simulator accepts; a missing one is filled in
+//! from the simulator's own), start it on a port, and point `base_url` at it. A simulator takes part by
+//! implementing [`BundledSimulator`]; the registry names [`launch::<ItsSimulator>`](launch).
+
+use std::collections::HashMap;
+
+use futures::future::BoxFuture;
+use serde::de::DeserializeOwned;
+
+use super::{ServerOptions, SimError};
+
+/// The `base_url` value that asks for the connector's bundled simulator.
+pub const SIMULATOR_URL: &str = "simulator";
+
+/// What a host asks of a simulator.
+#[derive(Debug, Clone, Default)]
+pub struct SimulatorRequest {
+    /// Port to listen on (`None`: any free port).
+    pub port: Option<u16>,
+    /// The user's configuration: the simulator accepts its credentials.
+    pub configuration: HashMap<String, String>,
+    /// Settings of the simulator itself (its `Config` as JSON, merged over the defaults): seed, sizes,
+    /// latency, faults. `None`: the defaults.
+    pub settings: Option<serde_json::Value>,
+}
+
+/// A running simulator. Dropping it stops the simulator.
+pub struct RunningSimulator {
+    /// The configuration to sync against it: the request's, with `base_url` and the credentials filled in.
+    pub configuration: HashMap<String, String>,
+    /// A one-line description for the user (URL, data size).
+    pub description: String,
+    /// Keeps the simulator alive.
+    pub guard: Box<dyn std::any::Any + Send>,
+}
+
+impl std::fmt::Debug for RunningSimulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Configuration values may be secrets: show the description only.
+        f.debug_struct("RunningSimulator")
+            .field("description", &self.description)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Starts a connector's simulator (what a registry entry holds).
+pub type StartSimulator =
+    fn(SimulatorRequest) -> BoxFuture<'static, Result<RunningSimulator, String>>;
+
+/// One credential both sides must agree on: the configuration field, and the value the simulator
+/// accepts (which the launch may replace with the configured one).
+#[derive(Debug)]
+pub struct Credential<'a> {
+    /// The configuration field, e.g. `api_key`.
+    pub field: &'static str,
+    /// What the simulator accepts.
+    pub accepted: &'a mut String,
+    /// Whether the connector trims the configured value before sending it (passwords are sent as typed).
+    pub trimmed: bool,
+}
+
+impl<'a> Credential<'a> {
+    /// A credential the connector trims (user names, codes, keys).
+    pub fn trimmed(field: &'static str, accepted: &'a mut String) -> Self {
+        Self {
+            field,
+            accepted,
+            trimmed: true,
+        }
+    }
+
+    /// A credential sent exactly as typed (passwords).
+    pub fn exact(field: &'static str, accepted: &'a mut String) -> Self {
+        Self {
+            field,
+            accepted,
+            trimmed: false,
+        }
+    }
+}
+
+/// What a simulator tells the launcher about itself.
+pub trait BundledSimulator: Sized + Send + 'static {
+    /// Its settings; `Default` is the `debug` run's data, and any field may be overridden from JSON.
+    type Config: Default + DeserializeOwned + serde::Serialize + Send + 'static;
+
+    /// The server options inside `config` (the launcher sets the port).
+    fn server_options(config: &mut Self::Config) -> &mut ServerOptions;
+    /// The credentials inside `config` that the connector's configuration must match.
+    fn credentials(config: &mut Self::Config) -> Vec<Credential<'_>>;
+    /// One line on the data it serves, e.g. "12,000 contacts, 30,000 gifts".
+    fn describe(config: &Self::Config) -> String;
+    /// Starts serving `config`.
+    fn start(config: Self::Config) -> BoxFuture<'static, Result<Self, SimError>>;
+    /// `http://127.0.0.1:<port>`.
+    fn base_url(&self) -> String;
+}
+
+/// Makes `configuration` and the simulator agree on every credential: a configured value becomes the
+/// accepted one (trimmed where the connector trims it); a missing one is filled in from the simulator.
+pub fn agree_on_credentials(
+    configuration: &mut HashMap<String, String>,
+    credentials: Vec<Credential<'_>>,
+) {
+    for credential in credentials {
+        match configuration
+            .get(credential.field)
+            .filter(|v| !v.trim().is_empty())
+        {
+            Some(given) if credential.trimmed => given.trim().clone_into(credential.accepted),
+            Some(given) => given.clone_into(credential.accepted),
+            None => {
+                configuration.insert(credential.field.to_owned(), credential.accepted.clone());
+            }
+        }
+    }
+}
+
+/// The simulator's settings: its defaults with `overrides` (a JSON object of `Config` fields) merged
+/// over them, objects merged key by key.
+pub fn settings<C: Default + DeserializeOwned + serde::Serialize>(
+    overrides: Option<&serde_json::Value>,
+) -> Result<C, String> {
+    let Some(overrides) = overrides else {
+        return Ok(C::default());
+    };
+    let mut base = serde_json::to_value(C::default())
+        .map_err(|e| format!("internal: the simulator's defaults do not serialize: {e}"))?;
+    merge(&mut base, overrides);
+    serde_json::from_value(base).map_err(|e| format!("the simulator settings do not fit: {e}"))
+}
+
+fn merge(base: &mut serde_json::Value, over: &serde_json::Value) {
+    match (base, over) {
+        (serde_json::Value::Object(b), serde_json::Value::Object(o)) => {
+            for (k, v) in o {
+                match b.get_mut(k) {
+                    Some(slot) => merge(slot, v),
+                    None => {
+                        b.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v.clone(),
+    }
+}
+
+/// Starts simulator `S` for `request`: settings, credentials, port, then `base_url` in the configuration.
+pub fn launch<S: BundledSimulator>(
+    request: SimulatorRequest,
+) -> BoxFuture<'static, Result<RunningSimulator, String>> {
+    Box::pin(async move {
+        let mut config: S::Config = settings(request.settings.as_ref())?;
+        if let Some(port) = request.port {
+            S::server_options(&mut config).port = port;
+        }
+        let mut configuration = request.configuration;
+        agree_on_credentials(&mut configuration, S::credentials(&mut config));
+        let about = S::describe(&config);
+        let sim = S::start(config).await.map_err(|e| e.to_string())?;
+        let base_url = sim.base_url();
+        configuration.insert("base_url".to_owned(), base_url.clone());
+        Ok(RunningSimulator {
+            configuration,
+            description: format!("{base_url}: {about}"),
+            guard: Box::new(sim),
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configured_credentials_win_and_missing_ones_are_filled_in() {
+        let mut configuration: HashMap<String, String> = [
+            ("user".to_owned(), " me ".to_owned()),
+            ("password".to_owned(), " pa ss".to_owned()),
+        ]
+        .into_iter()
+        .collect();
+        let (mut user, mut password, mut code) =
+            ("sim".to_owned(), "sim".to_owned(), "SIM".to_owned());
+        agree_on_credentials(
+            &mut configuration,
+            vec![
+                Credential::trimmed("user", &mut user),
+                Credential::exact("password", &mut password),
+                Credential::trimmed("code", &mut code),
+            ],
+        );
+        assert_eq!((user.as_str(), password.as_str()), ("me", " pa ss"));
+        assert_eq!(configuration["code"], "SIM");
+    }
+
+    #[derive(Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Knobs {
+        seed: u64,
+        sizes: Sizes,
+    }
+    #[derive(Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Sizes {
+        a: u64,
+        b: u64,
+    }
+
+    #[test]
+    fn settings_merge_over_the_defaults_and_name_what_does_not_fit() {
+        let knobs: Knobs = settings(Some(&serde_json::json!({"sizes": {"b": 7}}))).unwrap();
+        assert_eq!(
+            knobs,
+            Knobs {
+                seed: 0,
+                sizes: Sizes { a: 0, b: 7 }
+            }
+        );
+        let err = settings::<Knobs>(Some(&serde_json::json!({"seed": "x"}))).unwrap_err();
+        assert!(err.contains("settings"), "{err}");
+    }
+}
