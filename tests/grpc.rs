@@ -371,7 +371,11 @@ impl Connector for Stuck {
     async fn update(&self, _: &NoConfig, _: Self::State, out: &mut Emitter) -> Result<(), Error> {
         let _flag = Flag(Arc::clone(&self.dropped));
         out.upsert("t", &Row::new().with("id", 1i64)).await?;
-        out.checkpoint(&serde_json::json!({"at": 1})).await?;
+        out.checkpoint(
+            &serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(r#"{"at": 1}"#)
+                .unwrap(),
+        )
+        .await?;
         tokio::time::sleep(Duration::from_secs(3600)).await; // a request that hangs
         Ok(())
     }

@@ -60,9 +60,6 @@ impl FromConfiguration for DemoConfig {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DemoState {
-    /// State layout version.
-    #[serde(default)]
-    pub version: u32,
     /// Next item id to create.
     #[serde(default)]
     pub next_id: u64,
@@ -74,7 +71,9 @@ pub struct DemoState {
     pub syncs: u64,
 }
 
-const STATE_VERSION: u32 = 1;
+impl crate::sdk::ConnectorState for DemoState {
+    const VERSION: u32 = 1;
+}
 
 fn epoch() -> DateTime<Utc> {
     DateTime::from_timestamp(1_704_067_200, 0).unwrap_or_default() // 2024-01-01T00:00:00Z
@@ -187,7 +186,6 @@ impl Connector for Demo {
         mut state: DemoState,
         out: &mut Emitter,
     ) -> Result<(), Error> {
-        state.version = STATE_VERSION;
         if state.next_id > 0 && out.is_selected("items") {
             let newest = state.next_id - 1;
             out.update(

@@ -40,25 +40,23 @@ use super::models::{self, Issues, ListInfo, CONTACTS, LISTS, LIST_FIELDS};
 use super::{Settings, Tuning};
 use crate::http::{Download, HttpError};
 use crate::sdk::Error;
-use crate::sdk::{Emitter, StateError, Value};
+use crate::sdk::{Emitter, Value};
 use crate::sync::{
     csv_rows, run_job, ExportJob, JobError, JobStatus, StallGuard, Window, WindowBatcher,
     WindowConfig, WindowError,
 };
 
-/// The state layout version this connector writes.
-pub const STATE_VERSION: u32 = 1;
-
 /// The connector's state: one cursor per list, keyed by list id.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OngageState {
-    /// State layout version (0 only for a fresh `{}` state).
-    #[serde(default)]
-    pub version: u32,
     /// Per list id.
     #[serde(default)]
     pub lists: BTreeMap<String, ListState>,
+}
+
+impl crate::sdk::ConnectorState for OngageState {
+    const VERSION: u32 = 1;
 }
 
 /// Where a list's contacts stand.
@@ -257,16 +255,6 @@ pub async fn run(
     mut state: OngageState,
     out: &mut Emitter,
 ) -> Result<(), Error> {
-    if state.version > STATE_VERSION {
-        return Err(StateError::Invalid {
-            reason: format!(
-                "state version {} is newer than this connector's ({STATE_VERSION})",
-                state.version
-            ),
-        }
-        .into());
-    }
-    state.version = STATE_VERSION;
     let (records, server_time) = discover(api, tuning.lists_page_size).await?;
     let now = server_time.unwrap_or_else(|| api.http().clock().now_utc());
     let mut lists: Vec<(ListInfo, Json)> = records
@@ -468,7 +456,6 @@ mod tests {
     #[test]
     fn state_golden() {
         let state = OngageState {
-            version: STATE_VERSION,
             lists: BTreeMap::from([
                 (
                     "120001".to_owned(),

@@ -33,16 +33,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::http::HttpError;
+use crate::sdk::Emitter;
 use crate::sdk::Error;
-use crate::sdk::{Emitter, StateError};
 use crate::sync::{ErroredRange, IdPager, IdPagerConfig, Page, PageRequest, PagerItem};
 
 use super::api::{Entity, Filter, Shape, Sort, VirtuousApi};
 use super::models::{self, Issues, SYNC_ERRORS};
 use super::Config;
-
-/// The state layout this code writes.
-pub const STATE_VERSION: u32 = 1;
 
 /// How far before the last watermark a modified pass starts, for changes committed late with an older
 /// timestamp.
@@ -52,9 +49,6 @@ pub const MODIFIED_OVERLAP: TimeDelta = TimeDelta::hours(1);
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VirtuousState {
-    /// Layout version ([`STATE_VERSION`]; 0 in a fresh state).
-    #[serde(default)]
-    pub version: u32,
     /// Campaigns.
     #[serde(default)]
     pub campaigns: EntityState,
@@ -67,6 +61,10 @@ pub struct VirtuousState {
     /// Gifts and their designations.
     #[serde(default)]
     pub gifts: EntityState,
+}
+
+impl crate::sdk::ConnectorState for VirtuousState {
+    const VERSION: u32 = 1;
 }
 
 impl VirtuousState {
@@ -156,16 +154,6 @@ pub async fn run(
     mut state: VirtuousState,
     out: &mut Emitter,
 ) -> Result<(), Error> {
-    if state.version > STATE_VERSION {
-        return Err(StateError::Invalid {
-            reason: format!(
-                "state version {} is newer than this connector's {STATE_VERSION}",
-                state.version
-            ),
-        }
-        .into());
-    }
-    state.version = STATE_VERSION;
     for entity in Entity::ALL {
         let tables = models::tables_of(entity);
         if !tables.iter().any(|t| out.is_selected(t.name)) {
@@ -509,7 +497,6 @@ mod tests {
     #[test]
     fn golden_state_v1_keeps_parsing() {
         let state: VirtuousState = parse_state(Some(GOLDEN_V1)).unwrap();
-        assert_eq!(state.version, 1);
         let gifts = &state.gifts;
         let pass = gifts.pass.as_ref().unwrap();
         assert_eq!(

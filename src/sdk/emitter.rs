@@ -13,12 +13,11 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::proto;
 use crate::sdk::selection::{Selection, TableSelection};
-use crate::sdk::state::serialize_state;
+use crate::sdk::state::{serialize_state, ConnectorState};
 use crate::sdk::wire::{self, RecordBatch, UpdateResponse};
 use crate::sdk::Error;
 use crate::sdk::{Row, Schema, Value};
@@ -244,7 +243,7 @@ impl Emitter {
 
     /// Checkpoints `state`: everything emitted so far goes on the wire first, then the state. Fivetran
     /// commits the data and stores the state together, so a later failure resumes from here.
-    pub async fn checkpoint<S: Serialize + ?Sized>(&mut self, state: &S) -> Result<(), Error> {
+    pub async fn checkpoint<S: ConnectorState>(&mut self, state: &S) -> Result<(), Error> {
         let state_json = serialize_state(state)?;
         self.flush().await?;
         self.stats.checkpoints += 1;
@@ -303,6 +302,10 @@ mod tests {
         ])
     }
 
+    fn state(json: &str) -> serde_json::Map<String, serde_json::Value> {
+        serde_json::from_str(json).unwrap()
+    }
+
     fn decode(msg: UpdateResponse) -> proto::update_response::Operation {
         proto::UpdateResponse::decode(msg.encode_to_vec().as_slice())
             .unwrap()
@@ -329,9 +332,9 @@ mod tests {
                 .await
                 .unwrap();
         }
-        e.checkpoint(&serde_json::json!({"c": 250})).await.unwrap();
+        e.checkpoint(&state(r#"{"c": 250}"#)).await.unwrap();
         e.delete("t", &key_row("id", 1i64)).await.unwrap();
-        e.checkpoint(&serde_json::json!({"c": 251})).await.unwrap();
+        e.checkpoint(&state(r#"{"c": 251}"#)).await.unwrap();
         drop(e);
         let ops = drain(rx).await;
         use proto::update_response::Operation as O;
@@ -345,7 +348,14 @@ mod tests {
             .collect();
         assert_eq!(
             shape,
-            vec!["r100", "r100", "r50", "c{\"c\":250}", "r1", "c{\"c\":251}"]
+            vec![
+                "r100",
+                "r100",
+                "r50",
+                "c{\"version\":1,\"c\":250}",
+                "r1",
+                "c{\"version\":1,\"c\":251}"
+            ]
         );
     }
 
@@ -436,7 +446,7 @@ mod tests {
         drop(rx);
         let mut e = Emitter::new(tx, &schema(), &Selection::all(), EmitterOptions::default());
         assert!(matches!(
-            e.checkpoint(&serde_json::json!({})).await,
+            e.checkpoint(&state("{}")).await,
             Err(Error::Cancelled)
         ));
     }
