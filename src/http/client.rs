@@ -16,6 +16,7 @@ use super::classify::{classify_failure, rate_limit_headers, Failure};
 use super::clock::{SharedClock, SystemClock};
 use super::error::{describe_reqwest_error, endpoint_of, Attempt, Endpoint, HttpError, Verdict};
 use super::rate::{ConcurrencyLimit, RateBudget};
+use super::tuning::Tuning;
 
 /// An API-specific inspection of response bodies (successful or not), for APIs that signal errors or
 /// "too much data" in the body. Returning `None` keeps the default classification.
@@ -69,24 +70,30 @@ pub struct HttpConfig {
     pub user_agent: String,
     /// What a 401 tells the user to check, e.g. "check the api key".
     pub credentials_hint: String,
+    /// After this many requests in a row to one endpoint failed (each after all its retries), with
+    /// no success in between, the endpoint counts as down: the next failure is
+    /// [`HttpError::Down`], which nobody shrinks or retries, so a dead API fails the sync in minutes.
+    pub down_after_failed_requests: u32,
 }
 
 impl HttpConfig {
     /// Production defaults for `base_url`: 10 s connect, 60 s read, 120 s per attempt, 64 MiB bodies,
-    /// 4 GiB downloads, 8 in flight, no rate limit.
+    /// 4 GiB downloads, 8 in flight, no rate limit; an endpoint is down after 8 failed requests in a row.
     pub fn new(base_url: impl Into<String>) -> Self {
+        let tuning = Tuning::default();
         Self {
             base_url: base_url.into(),
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(60),
-            request_timeout: Duration::from_secs(120),
+            request_timeout: tuning.request_timeout,
             max_body_bytes: 64 * 1024 * 1024,
             max_download_bytes: 4 * 1024 * 1024 * 1024,
-            retry: RetryPolicy::default(),
+            retry: tuning.retry,
             rate_limit: None,
             max_in_flight: 8,
             user_agent: concat!("fivetran_source/", env!("CARGO_PKG_VERSION")).into(),
             credentials_hint: "check the api key".into(),
+            down_after_failed_requests: 8,
         }
     }
 }
@@ -209,6 +216,8 @@ struct Inner {
     in_flight: ConcurrencyLimit,
     clock: SharedClock,
     hook: Option<Arc<dyn ResponseHook>>,
+    /// Requests in a row that failed after every retry, per endpoint; a success resets it.
+    failures: std::sync::Mutex<std::collections::HashMap<Endpoint, u32>>,
 }
 
 impl fmt::Debug for HttpClient {
@@ -234,6 +243,14 @@ impl HttpClientBuilder {
     /// Sets the authentication scheme.
     pub fn auth(mut self, auth: Auth) -> Self {
         self.auth = auth;
+        self
+    }
+
+    /// Applies `tuning`: its retry policy, request deadline and clock.
+    pub fn tuning(mut self, tuning: &Tuning) -> Self {
+        self.config.retry = tuning.retry.clone();
+        self.config.request_timeout = tuning.request_timeout;
+        self.clock = tuning.clock.clone();
         self
     }
 
@@ -273,6 +290,7 @@ impl HttpClientBuilder {
                 in_flight,
                 clock: self.clock,
                 hook: self.hook,
+                failures: std::sync::Mutex::default(),
             }),
         })
     }
@@ -284,9 +302,12 @@ enum Success {
     Stream(reqwest::Response, Option<tokio::sync::OwnedSemaphorePermit>),
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    Json,
+/// A check of a decoded JSON response; `Err` says what is wrong with it.
+pub type BodyCheck<'a> = &'a (dyn Fn(&JsonResponse) -> Result<(), String> + Sync);
+
+#[derive(Clone, Copy)]
+enum Mode<'a> {
+    Json(BodyCheck<'a>),
     Stream,
 }
 
@@ -316,9 +337,21 @@ impl HttpClient {
         &self.inner.config
     }
 
-    /// Sends `request` with retries and returns the decoded JSON body with status and headers.
+    /// Sends `request` with retries and returns the decoded JSON body with status and headers. A body
+    /// that does not decode (an HTML error page, truncated JSON, a cut connection) is retried like a
+    /// 5xx, then reported as [`HttpError::Decode`]: never an empty result.
     pub async fn send_json(&self, request: &Request) -> Result<JsonResponse, HttpError> {
-        match self.execute(request, Mode::Json).await? {
+        self.send_json_checked(request, &|_| Ok(())).await
+    }
+
+    /// Like [`HttpClient::send_json`], and a decoded body that `check` refuses (say, a page without its
+    /// records array) is retried the same way; the final error carries `check`'s reason.
+    pub async fn send_json_checked(
+        &self,
+        request: &Request,
+        check: BodyCheck<'_>,
+    ) -> Result<JsonResponse, HttpError> {
+        match self.execute(request, Mode::Json(check)).await? {
             Success::Json(r) => Ok(r),
             Success::Stream(..) => unreachable_mode(&self.endpoint(request)),
         }
@@ -361,12 +394,46 @@ impl HttpClient {
         }
     }
 
-    async fn execute(&self, request: &Request, mode: Mode) -> Result<Success, HttpError> {
+    async fn execute(&self, request: &Request, mode: Mode<'_>) -> Result<Success, HttpError> {
+        let result = self.execute_with_retries(request, mode).await;
+        let endpoint = self.endpoint(request);
+        let mut failures = self
+            .inner
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match result {
+            Err(e @ (HttpError::Transient { .. } | HttpError::Decode { .. })) => {
+                let count = failures.entry(endpoint.clone()).or_insert(0);
+                *count += 1;
+                if *count >= self.inner.config.down_after_failed_requests.max(1) {
+                    return Err(HttpError::Down {
+                        endpoint,
+                        requests: *count,
+                        last: e.to_string(),
+                    });
+                }
+                Err(e)
+            }
+            Ok(success) => {
+                failures.remove(&endpoint);
+                Ok(success)
+            }
+            other => other,
+        }
+    }
+
+    async fn execute_with_retries(
+        &self,
+        request: &Request,
+        mode: Mode<'_>,
+    ) -> Result<Success, HttpError> {
         let endpoint = self.endpoint(request);
         let policy = &self.inner.config.retry;
         let max_attempts = policy.max_attempts.max(1);
         let mut attempt = 0u32;
         let mut refreshed_after_401 = false;
+        let mut unreadable_body = None;
         loop {
             attempt += 1;
             if let Some(budget) = &self.inner.budget {
@@ -392,10 +459,20 @@ impl HttpClient {
                 }
                 AttemptFailure::Unauthorized(_) => return Err(self.unauthorized(&endpoint)),
                 AttemptFailure::Other(Attempt::Fail(e)) => return Err(e),
-                AttemptFailure::Other(Attempt::Retry(last)) => (last, None),
+                AttemptFailure::Unreadable(why) => {
+                    unreadable_body = Some(why.clone());
+                    (why, None)
+                }
+                AttemptFailure::Other(Attempt::Retry(last)) => {
+                    unreadable_body = None;
+                    (last, None)
+                }
                 AttemptFailure::Other(Attempt::RetryAfter(last, wait)) => (last, wait),
             };
             if attempt >= max_attempts {
+                if let Some(message) = unreadable_body {
+                    return Err(HttpError::Decode { endpoint, message });
+                }
                 return Err(HttpError::Transient {
                     endpoint,
                     attempts: attempt,
@@ -420,7 +497,7 @@ impl HttpClient {
         &self,
         request: &Request,
         endpoint: &Endpoint,
-        mode: Mode,
+        mode: Mode<'_>,
     ) -> Result<Success, AttemptFailure> {
         let cfg = &self.inner.config;
         let timeout = request.timeout.unwrap_or(cfg.request_timeout);
@@ -490,9 +567,9 @@ impl HttpClient {
         }
 
         if (200..300).contains(&status) {
-            if mode == Mode::Stream {
+            let Mode::Json(check) = mode else {
                 return Ok(Success::Stream(response, None));
-            }
+            };
             let headers = response.headers().clone();
             let body = read_bounded(response, cfg.max_body_bytes)
                 .await
@@ -511,17 +588,16 @@ impl HttpClient {
                 Value::Null
             } else {
                 serde_json::from_slice(&body).map_err(|e| {
-                    fail(HttpError::Decode {
-                        endpoint: endpoint.clone(),
-                        message: e.to_string(),
-                    })
+                    AttemptFailure::Unreadable(format!("the body is not valid json: {e}"))
                 })?
             };
-            return Ok(Success::Json(JsonResponse {
+            let response = JsonResponse {
                 status,
                 headers,
                 body,
-            }));
+            };
+            check(&response).map_err(AttemptFailure::Unreadable)?;
+            return Ok(Success::Json(response));
         }
 
         if let (401, Some(generation)) = (status, token_generation) {
@@ -613,6 +689,8 @@ impl HttpClient {
 enum AttemptFailure {
     /// A 401 while using the OAuth2 token of this generation.
     Unauthorized(u64),
+    /// A 2xx whose body cannot be read or fails the caller's check: retried, then a decode error.
+    Unreadable(String),
     Other(Attempt),
 }
 

@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 /// Which request failed: method and path only. The query string is never kept because APIs carry keys in it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Endpoint {
     /// HTTP method, e.g. `GET`.
     pub method: String,
@@ -65,8 +65,19 @@ pub enum HttpError {
         /// What signalled it (413, timeout, body size limit, API message).
         reason: String,
     },
-    /// The response could not be decoded as the expected format.
-    #[error("{endpoint} returned a body that is not valid json: {message}")]
+    /// The endpoint failed this many requests in a row (each after all its retries) with nothing
+    /// succeeding in between: it is down, and shrinking or retrying more would only take longer.
+    #[error("{endpoint} is not answering: {requests} requests in a row failed after every retry; the last: {last}")]
+    Down {
+        /// The failing endpoint.
+        endpoint: Endpoint,
+        /// Requests that failed in a row.
+        requests: u32,
+        /// The last failure.
+        last: String,
+    },
+    /// The response could not be read as the expected format (after retries).
+    #[error("{endpoint} returned a body that cannot be read: {message}")]
     Decode {
         /// The failing endpoint.
         endpoint: Endpoint,
@@ -95,6 +106,7 @@ impl HttpError {
             // A page that fails to decode may hold one malformed record: shrinking isolates it.
             HttpError::Decode { .. } => ErrorKind::Transient,
             HttpError::Permanent { .. }
+            | HttpError::Down { .. }
             | HttpError::InvalidRequest { .. }
             | HttpError::Client(_) => ErrorKind::Permanent,
         }
@@ -169,9 +181,10 @@ impl HttpError {
             HttpError::Permanent { .. } | HttpError::InvalidRequest { .. } => {
                 Error::SourceRejected(message)
             }
-            HttpError::Transient { .. } | HttpError::TooLarge { .. } | HttpError::Decode { .. } => {
-                Error::Unavailable(message)
-            }
+            HttpError::Transient { .. }
+            | HttpError::TooLarge { .. }
+            | HttpError::Decode { .. }
+            | HttpError::Down { .. } => Error::Unavailable(message),
             HttpError::Client(_) => Error::Connector(message),
         }
     }

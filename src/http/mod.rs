@@ -13,17 +13,20 @@ mod client;
 mod clock;
 mod error;
 mod rate;
+mod tuning;
 
 pub use auth::{Auth, OAuth2, OAuth2Config};
 pub use backoff::RetryPolicy;
 pub use body::Download;
 pub use client::{
-    HttpClient, HttpClientBuilder, HttpConfig, JsonResponse, RateLimit, Request, ResponseHook,
+    BodyCheck, HttpClient, HttpClientBuilder, HttpConfig, JsonResponse, RateLimit, Request,
+    ResponseHook,
 };
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use error::{Endpoint, ErrorKind, HttpError, Verdict};
 pub use rate::{ConcurrencyLimit, RateBudget};
 pub use reqwest::Method;
+pub use tuning::Tuning;
 
 #[cfg(test)]
 mod tests;

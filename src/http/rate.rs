@@ -86,11 +86,12 @@ impl RateBudget {
         }
     }
 
-    /// Pauses every request of the connector for `wait` (e.g. after a 429 with `Retry-After`).
+    /// Pauses every request of the connector for `wait` (e.g. after a 429 with `Retry-After`). The
+    /// tokens are kept: the server said when to come back, not that the budget is spent (the headers,
+    /// through [`RateBudget::observe`], say that).
     pub fn pause_for(&self, wait: Duration) {
         let mut b = self.lock();
         let now = self.clock.now();
-        b.tokens = b.tokens.min(0.0);
         b.pause_until(now + wait);
     }
 

@@ -563,3 +563,113 @@ async fn server_requested_waits_are_capped_and_rate_limit_reset_is_used_without_
         vec![Duration::from_secs(600), Duration::from_secs(45)]
     );
 }
+
+// Regression (reliability issue, defects 4 and 5): an undecodable body failed the sync at once.
+#[tokio::test]
+async fn an_unreadable_body_is_retried_like_a_server_error_then_reported_as_unreadable() {
+    let mut server = Server::new_async().await;
+    let html = server
+        .mock("GET", "/items")
+        .with_header("content-type", "application/json")
+        .with_body("<html>502 bad gateway</html>")
+        .expect(1)
+        .create_async()
+        .await;
+    let ok = server
+        .mock("GET", "/items")
+        .with_body(r#"{"items":[1]}"#)
+        .expect(1)
+        .create_async()
+        .await;
+    let clock = ManualClock::new(start_time());
+    let c = client(&server, &clock, Auth::None);
+    assert_eq!(
+        c.json(&Request::get("/items")).await.unwrap(),
+        json!({"items":[1]})
+    );
+    html.assert_async().await;
+    ok.assert_async().await;
+
+    let mut server = Server::new_async().await;
+    let _truncated = server
+        .mock("GET", "/items")
+        .with_body(r#"{"items":[1,"#)
+        .expect(4)
+        .create_async()
+        .await;
+    let c = client(&server, &clock, Auth::None);
+    let err = c.json(&Request::get("/items")).await.unwrap_err();
+    assert!(matches!(err, HttpError::Decode { .. }), "{err}");
+    assert!(err.to_string().contains("cannot be read"), "{err}");
+}
+
+#[tokio::test]
+async fn a_body_the_caller_refuses_is_retried_with_its_reason() {
+    let mut server = Server::new_async().await;
+    let _empty = server
+        .mock("GET", "/page")
+        .with_body(r#"{"total": 3}"#)
+        .expect(1)
+        .create_async()
+        .await;
+    let _full = server
+        .mock("GET", "/page")
+        .with_body(r#"{"list": [1, 2, 3], "total": 3}"#)
+        .create_async()
+        .await;
+    let clock = ManualClock::new(start_time());
+    let c = client(&server, &clock, Auth::None);
+    let check = |r: &JsonResponse| {
+        r.body["list"]
+            .is_array()
+            .then_some(())
+            .ok_or_else(|| "no 'list' array".to_owned())
+    };
+    let page = c
+        .send_json_checked(&Request::get("/page"), &check)
+        .await
+        .unwrap();
+    assert_eq!(page.body["list"], json!([1, 2, 3]));
+}
+
+// Regression (reliability issue, defect 8): a dead endpoint kept a sync retrying for many minutes.
+#[tokio::test]
+async fn an_endpoint_failing_request_after_request_is_reported_down() {
+    let mut server = Server::new_async().await;
+    let _dead = server
+        .mock("GET", "/dead")
+        .with_status(503)
+        .create_async()
+        .await;
+    let clock = ManualClock::new(start_time());
+    let mut config = config(&server);
+    config.retry.max_attempts = 2;
+    config.down_after_failed_requests = 3;
+    let c = HttpClient::builder(config)
+        .clock(clock.shared())
+        .build()
+        .unwrap();
+    for _ in 0..2 {
+        let err = c.json(&Request::get("/dead")).await.unwrap_err();
+        assert!(matches!(err, HttpError::Transient { .. }), "{err}");
+    }
+    let err = c.json(&Request::get("/dead")).await.unwrap_err();
+    assert!(matches!(err, HttpError::Down { requests: 3, .. }), "{err}");
+    assert!(
+        err.is_permanent(),
+        "nobody shrinks or retries a dead endpoint"
+    );
+    assert!(err.to_string().contains("GET /dead"), "{err}");
+}
+
+// Regression (reliability issue, defect 6): one 429 drained the budget for the rest of the sync.
+#[tokio::test]
+async fn a_pause_after_a_429_keeps_the_budget() {
+    let clock = ManualClock::new(start_time());
+    let budget = RateBudget::new(5000, Duration::from_secs(3600), 5000, clock.shared());
+    budget.observe(Some(4990), None);
+    budget.pause_for(Duration::from_secs(1));
+    budget.acquire().await;
+    assert_eq!(clock.sleeps(), vec![Duration::from_secs(1)]);
+    assert!(budget.available() > 4900.0, "{}", budget.available());
+}

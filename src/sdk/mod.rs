@@ -14,6 +14,7 @@ mod schema;
 mod secret;
 pub mod selection;
 pub mod state;
+pub mod table;
 mod value;
 pub mod wire;
 

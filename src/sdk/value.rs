@@ -1,6 +1,7 @@
 //! Typed values and rows: what a connector's `models` produce and the emitter encodes.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
@@ -115,8 +116,139 @@ impl<T: Into<Value>> From<Option<T>> for Value {
     }
 }
 
-/// A column name: usually a `&'static str` from the connector's schema, owned only when dynamic.
-pub type ColumnName = Cow<'static, str>;
+/// A column name: a `&'static str` from a connector's code, or a shared string from a definition loaded
+/// at run time. Either way cloning it is cheap (no allocation), so a table spec can stamp its names on
+/// every row.
+#[derive(Clone, Eq)]
+pub struct ColumnName(NameRepr);
+
+#[derive(Clone, Eq)]
+enum NameRepr {
+    Static(&'static str),
+    Shared(Arc<str>),
+}
+
+impl PartialEq for NameRepr {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl NameRepr {
+    fn as_str(&self) -> &str {
+        match self {
+            NameRepr::Static(s) => s,
+            NameRepr::Shared(s) => s,
+        }
+    }
+}
+
+impl ColumnName {
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl PartialEq for ColumnName {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl PartialEq<str> for ColumnName {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for ColumnName {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::hash::Hash for ColumnName {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl PartialOrd for ColumnName {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ColumnName {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl std::ops::Deref for ColumnName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for ColumnName {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::borrow::Borrow<str> for ColumnName {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Debug for ColumnName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl std::fmt::Display for ColumnName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&'static str> for ColumnName {
+    fn from(s: &'static str) -> Self {
+        Self(NameRepr::Static(s))
+    }
+}
+
+impl From<String> for ColumnName {
+    fn from(s: String) -> Self {
+        Self(NameRepr::Shared(s.into()))
+    }
+}
+
+impl From<Arc<str>> for ColumnName {
+    fn from(s: Arc<str>) -> Self {
+        Self(NameRepr::Shared(s))
+    }
+}
+
+impl From<&ColumnName> for ColumnName {
+    fn from(s: &ColumnName) -> Self {
+        s.clone()
+    }
+}
+
+impl From<Cow<'static, str>> for ColumnName {
+    fn from(s: Cow<'static, str>) -> Self {
+        match s {
+            Cow::Borrowed(s) => s.into(),
+            Cow::Owned(s) => s.into(),
+        }
+    }
+}
 
 /// One row: column names and values in the order the connector set them.
 ///

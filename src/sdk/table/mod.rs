@@ -1,0 +1,511 @@
+//! Tables declared once: a [`TableSpec`] names a table, its primary key and its columns, and says for
+//! each column where its value comes from in a source record (a [`FieldPath`], or a value the caller
+//! gives, such as a parent's id) and how it is read (a [`Reader`]). The schema's [`TableDef`] and every
+//! row come from the same spec, so they cannot drift apart.
+//!
+//! Names are owned ([`ColumnName`] shares them without copying), so a definition loaded from a file at
+//! run time declares tables exactly as code does:
+//!
+//! ```
+//! use fivetran_source::sdk::table::{ColumnSpec, Issues, Reader, TableSpec};
+//! use fivetran_source::sdk::Value;
+//!
+//! let gifts = TableSpec::new("gifts")
+//!     .column(ColumnSpec::key("id", Reader::Id))
+//!     .column(ColumnSpec::new("amount", Reader::Decimal { precision: 18, scale: 2 }))
+//!     .column(ColumnSpec::new("city", Reader::Text).from("address.city"))
+//!     .column(ColumnSpec::new("contact_id", Reader::Id).given());
+//! let record = serde_json::json!({"id": 7, "amount": "12.50", "address": {"city": "Lisbon"}});
+//! let mut issues = Issues::default();
+//! let row = gifts.row(&record, &[("contact_id", Value::String("3".into()))], &mut issues).unwrap();
+//! assert_eq!(row.get("city"), Some(&Value::String("Lisbon".into())));
+//! assert_eq!(gifts.def().primary_key().collect::<Vec<_>>(), ["id"]);
+//! ```
+
+mod issues;
+pub mod read;
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+
+use serde_json::Value as Json;
+
+use crate::sdk::{ColumnName, Row, TableDef, Value};
+
+pub use issues::Issues;
+pub use read::{Malformed, Reader};
+
+/// Where a value sits inside a source record: object keys separated by dots (`address.city`); a
+/// segment of digits indexes an array (`items.0.id`). The empty path is the record itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldPath {
+    segments: Box<[Box<str>]>,
+}
+
+impl FieldPath {
+    /// Parses a dotted path.
+    pub fn parse(text: &str) -> Self {
+        let segments = text
+            .split('.')
+            .filter(|s| !s.is_empty())
+            .map(Box::from)
+            .collect();
+        Self { segments }
+    }
+
+    /// The value at this path in `record`, if there is one.
+    pub fn get<'a>(&self, record: &'a Json) -> Option<&'a Json> {
+        let mut at = record;
+        for segment in self.segments.iter() {
+            at = match at {
+                Json::Object(map) => map.get(&**segment)?,
+                Json::Array(items) => items.get(segment.parse::<usize>().ok()?)?,
+                _ => return None,
+            };
+        }
+        Some(at)
+    }
+
+    /// The first key of the path (the top-level field it reads), if any.
+    pub fn first(&self) -> Option<&str> {
+        self.segments.first().map(|s| &**s)
+    }
+}
+
+impl std::fmt::Display for FieldPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.segments.join("."))
+    }
+}
+
+/// Where a column's value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The value at a path of the record.
+    Field(FieldPath),
+    /// The first of several paths that is present (APIs that rename a field between versions).
+    AnyOf(Vec<FieldPath>),
+    /// A value the caller gives when it builds the row (a parent's key, the list a record came from).
+    Given,
+}
+
+/// One declared column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnSpec {
+    name: ColumnName,
+    reader: Reader,
+    source: Source,
+    key: bool,
+    secret: bool,
+    group: Option<ColumnName>,
+}
+
+impl ColumnSpec {
+    /// A column read from the record field of the same name.
+    pub fn new(name: impl Into<ColumnName>, reader: Reader) -> Self {
+        let name = name.into();
+        Self {
+            source: Source::Field(FieldPath::parse(&name)),
+            name,
+            reader,
+            key: false,
+            secret: false,
+            group: None,
+        }
+    }
+
+    /// A primary-key column read from the record field of the same name.
+    pub fn key(name: impl Into<ColumnName>, reader: Reader) -> Self {
+        Self {
+            key: true,
+            ..Self::new(name, reader)
+        }
+    }
+
+    /// Reads the value from `path` instead of the field named like the column.
+    pub fn from(mut self, path: &str) -> Self {
+        self.source = Source::Field(FieldPath::parse(path));
+        self
+    }
+
+    /// Reads the value from the first of `paths` present in the record.
+    pub fn from_any(mut self, paths: &[&str]) -> Self {
+        self.source = Source::AnyOf(paths.iter().map(|p| FieldPath::parse(p)).collect());
+        self
+    }
+
+    /// The caller gives the value ([`TableSpec::row`]'s `given`).
+    pub fn given(mut self) -> Self {
+        self.source = Source::Given;
+        self
+    }
+
+    /// The column holds a secret: a bad value is never shown in a warning.
+    pub fn secret(mut self) -> Self {
+        self.secret = true;
+        self
+    }
+
+    /// Puts the column in a named group, e.g. the columns only an API's detailed endpoint sends
+    /// ([`TableSpec::without_group`], [`TableSpec::group_columns`]).
+    pub fn in_group(mut self, group: impl Into<ColumnName>) -> Self {
+        self.group = Some(group.into());
+        self
+    }
+
+    /// The column's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// How it is read.
+    pub fn reader(&self) -> Reader {
+        self.reader
+    }
+
+    /// Where its value comes from.
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
+    /// Whether it is part of the primary key.
+    pub fn is_key(&self) -> bool {
+        self.key
+    }
+
+    fn raw<'a>(&self, record: &'a Json, given: &'a [(&str, Value)]) -> Raw<'a> {
+        match &self.source {
+            Source::Field(path) => path.get(record).map_or(Raw::Absent, Raw::Json),
+            Source::AnyOf(paths) => paths
+                .iter()
+                .find_map(|p| p.get(record))
+                .map_or(Raw::Absent, Raw::Json),
+            Source::Given => given
+                .iter()
+                .find(|(n, _)| *n == self.name.as_str())
+                .map_or(Raw::Absent, |(_, v)| Raw::Given(v)),
+        }
+    }
+}
+
+enum Raw<'a> {
+    Absent,
+    Json(&'a Json),
+    Given(&'a Value),
+}
+
+/// A declared table: the one source of its schema and its rows. See the module docs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSpec {
+    name: String,
+    schema: Option<String>,
+    columns: Vec<ColumnSpec>,
+    passthrough: bool,
+    blank_is_null: bool,
+}
+
+impl TableSpec {
+    /// A table named `name` without columns yet.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            schema: None,
+            columns: Vec::new(),
+            passthrough: false,
+            blank_is_null: false,
+        }
+    }
+
+    /// Places the table in a source schema.
+    pub fn in_schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = Some(schema.into());
+        self
+    }
+
+    /// Adds a column.
+    pub fn column(mut self, column: ColumnSpec) -> Self {
+        self.columns.push(column);
+        self
+    }
+
+    /// Adds columns.
+    pub fn columns(mut self, columns: impl IntoIterator<Item = ColumnSpec>) -> Self {
+        self.columns.extend(columns);
+        self
+    }
+
+    /// Top-level fields of a record that no column reads pass through as columns of their own, typed
+    /// by their JSON type (a CSV export's custom fields, attributes the API added later).
+    pub fn passthrough_undeclared(mut self) -> Self {
+        self.passthrough = true;
+        self
+    }
+
+    /// Blank strings are NULL in every column, text included (CSV exports write NULL as an empty field).
+    pub fn blank_is_null(mut self) -> Self {
+        self.blank_is_null = true;
+        self
+    }
+
+    /// The table's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The declared columns.
+    pub fn column_specs(&self) -> &[ColumnSpec] {
+        &self.columns
+    }
+
+    /// The schema's declaration of this table.
+    pub fn def(&self) -> TableDef {
+        let mut def = TableDef::new(self.name.clone());
+        if let Some(schema) = &self.schema {
+            def = def.in_schema(schema.clone());
+        }
+        self.columns.iter().fold(def, |t, c| {
+            if c.key {
+                t.key(c.name.to_string(), c.reader.column_type())
+            } else {
+                t.column(c.name.to_string(), c.reader.column_type())
+            }
+        })
+    }
+
+    /// This table without the columns of `group` (for records of a shape that never carries them:
+    /// they are left out of the row rather than set to NULL).
+    pub fn without_group(&self, group: &str) -> TableSpec {
+        let mut spec = self.clone();
+        spec.columns
+            .retain(|c| c.group.as_ref().is_none_or(|g| g.as_str() != group));
+        spec
+    }
+
+    /// The names of the columns in `group`.
+    pub fn group_columns<'a>(&'a self, group: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.columns
+            .iter()
+            .filter(move |c| c.group.as_ref().is_some_and(|g| g.as_str() == group))
+            .map(|c| c.name.as_str())
+    }
+
+    /// The row of `record`, with the `given` values for [`Source::Given`] columns. A value that cannot be
+    /// read becomes NULL and is counted in `issues`; a record whose key column is absent, null or
+    /// unreadable is skipped (`None`) and counted.
+    pub fn row(&self, record: &Json, given: &[(&str, Value)], issues: &mut Issues) -> Option<Row> {
+        let extra = if self.passthrough {
+            record.as_object().map_or(0, |o| o.len())
+        } else {
+            0
+        };
+        let mut row = Row::with_capacity(self.columns.len() + extra);
+        for column in &self.columns {
+            let value = match column.raw(record, given) {
+                Raw::Absent => Value::Null,
+                Raw::Given(v) => v.clone(),
+                Raw::Json(raw) => match self.read(column, raw) {
+                    Ok(value) => value,
+                    Err(Malformed) if column.key => {
+                        issues.skipped(&self.name, &column.name, raw);
+                        return None;
+                    }
+                    Err(Malformed) => {
+                        let key = self.key_text(record, given);
+                        issues.malformed(&self.name, &column.name, &key, raw, column.secret);
+                        Value::Null
+                    }
+                },
+            };
+            if column.key && value == Value::Null {
+                issues.skipped(&self.name, &column.name, &Json::Null);
+                return None;
+            }
+            row.set(column.name.clone(), value);
+        }
+        if self.passthrough {
+            self.pass_undeclared(record, &mut row);
+        }
+        Some(row)
+    }
+
+    fn read(&self, column: &ColumnSpec, raw: &Json) -> Result<Value, Malformed> {
+        if self.blank_is_null && raw.as_str().is_some_and(|s| s.trim().is_empty()) {
+            return Ok(Value::Null);
+        }
+        column.reader.read(raw)
+    }
+
+    fn pass_undeclared(&self, record: &Json, row: &mut Row) {
+        let Some(fields) = record.as_object() else {
+            return;
+        };
+        let read_fields: HashSet<&str> = self
+            .columns
+            .iter()
+            .flat_map(|c| match &c.source {
+                Source::Field(p) => vec![p.first()],
+                Source::AnyOf(ps) => ps.iter().map(FieldPath::first).collect(),
+                Source::Given => vec![Some(c.name.as_str())],
+            })
+            .flatten()
+            .collect();
+        for (name, raw) in fields {
+            if read_fields.contains(name.as_str()) {
+                continue;
+            }
+            let value = self
+                .read(&ColumnSpec::new(name.clone(), Reader::Passthrough), raw)
+                .unwrap_or(Value::Null);
+            row.set(name.clone(), value);
+        }
+    }
+
+    /// `id=804011` (every key column, comma-separated), for warnings.
+    fn key_text(&self, record: &Json, given: &[(&str, Value)]) -> String {
+        let mut text = String::new();
+        for column in self.columns.iter().filter(|c| c.key) {
+            let shown = match column.raw(record, given) {
+                Raw::Absent => "null".to_owned(),
+                Raw::Json(Json::String(s)) => s.clone(),
+                Raw::Json(other) => other.to_string(),
+                Raw::Given(Value::String(s)) => s.clone(),
+                Raw::Given(other) => format!("{other:?}"),
+            };
+            let sep = if text.is_empty() { "" } else { "," };
+            let _ = write!(text, "{sep}{}={shown}", column.name);
+        }
+        if text.is_empty() {
+            "(no key)".to_owned()
+        } else {
+            text
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sdk::ColumnType;
+    use serde_json::json;
+
+    fn spec() -> TableSpec {
+        TableSpec::new("gifts")
+            .column(ColumnSpec::key("id", Reader::Id))
+            .column(ColumnSpec::new("contact_id", Reader::Id).given())
+            .column(ColumnSpec::new(
+                "amount",
+                Reader::Decimal {
+                    precision: 18,
+                    scale: 2,
+                },
+            ))
+            .column(ColumnSpec::new("city", Reader::Text).from("address.city"))
+            .column(ColumnSpec::new("first_tag", Reader::Text).from("tags.0"))
+            .column(ColumnSpec::new("notes", Reader::Text).in_group("full"))
+            .column(ColumnSpec::new("token", Reader::Long).secret())
+    }
+
+    #[test]
+    fn one_spec_yields_the_table_def_and_the_row() {
+        let def = spec().def();
+        assert_eq!(def.primary_key().collect::<Vec<_>>(), ["id"]);
+        assert_eq!(
+            def.columns[2].ty,
+            ColumnType::Decimal {
+                precision: 18,
+                scale: 2
+            }
+        );
+        let mut issues = Issues::default();
+        let record = json!({"id": "7", "amount": 12.5, "address": {"city": "Porto"}, "tags": ["a", "b"], "notes": "n"});
+        let row = spec()
+            .row(
+                &record,
+                &[("contact_id", Value::String("3".into()))],
+                &mut issues,
+            )
+            .unwrap();
+        assert!(issues.is_empty());
+        assert_eq!(row.get("id"), Some(&Value::String("7".into())));
+        assert_eq!(row.get("contact_id"), Some(&Value::String("3".into())));
+        assert_eq!(row.get("amount"), Some(&Value::Decimal("12.5".into())));
+        assert_eq!(row.get("city"), Some(&Value::String("Porto".into())));
+        assert_eq!(row.get("first_tag"), Some(&Value::String("a".into())));
+        assert_eq!(row.get("token"), Some(&Value::Null), "absent is null");
+    }
+
+    #[test]
+    fn a_malformed_value_keeps_the_row_with_a_null_and_is_reported_with_the_key() {
+        let mut issues = Issues::default();
+        let record = json!({"id": 9, "amount": "$5", "token": "s3cret"});
+        let row = spec().row(&record, &[], &mut issues).unwrap();
+        assert_eq!(row.get("amount"), Some(&Value::Null));
+        let warnings = issues.take_warnings();
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("gifts.amount") && w.contains("id=9") && w.contains("\"$5\"")),
+            "{warnings:?}"
+        );
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("gifts.token") && !w.contains("s3cret")),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn a_record_without_its_key_is_skipped_and_counted() {
+        let mut issues = Issues::default();
+        assert!(spec()
+            .row(&json!({"amount": 1}), &[], &mut issues)
+            .is_none());
+        assert!(spec().row(&json!({"id": "x1"}), &[], &mut issues).is_none());
+        assert_eq!(issues.count("gifts", "id"), 2);
+    }
+
+    #[test]
+    fn groups_leave_columns_out_and_aliases_and_passthrough_fill_them() {
+        let short = spec().without_group("full");
+        assert_eq!(spec().group_columns("full").collect::<Vec<_>>(), ["notes"]);
+        let mut issues = Issues::default();
+        let row = short
+            .row(&json!({"id": 1, "notes": "n"}), &[], &mut issues)
+            .unwrap();
+        assert_eq!(row.get("notes"), None);
+
+        let contacts = TableSpec::new("contacts")
+            .column(ColumnSpec::key("id", Reader::Text).from_any(&["id", "ocx_contact_id"]))
+            .column(ColumnSpec::new("phone", Reader::Text))
+            .passthrough_undeclared()
+            .blank_is_null();
+        let row = contacts
+            .row(
+                &json!({"ocx_contact_id": "abc", "phone": "", "colour": "teal", "n": 3}),
+                &[],
+                &mut issues,
+            )
+            .unwrap();
+        assert_eq!(row.get("id"), Some(&Value::String("abc".into())));
+        assert_eq!(row.get("phone"), Some(&Value::Null));
+        assert_eq!(row.get("colour"), Some(&Value::String("teal".into())));
+        assert_eq!(row.get("n"), Some(&Value::Long(3)));
+        assert_eq!(
+            row.get("ocx_contact_id"),
+            None,
+            "an alias read by a column does not pass through"
+        );
+        assert!(issues.is_empty());
+    }
+
+    #[test]
+    fn names_can_come_from_a_definition_loaded_at_run_time() {
+        let name = String::from("loaded");
+        let spec = TableSpec::new(name.clone()).column(ColumnSpec::key(name.clone(), Reader::Long));
+        let row = spec
+            .row(&json!({"loaded": "5"}), &[], &mut Issues::default())
+            .unwrap();
+        assert_eq!(row.get("loaded"), Some(&Value::Long(5)));
+    }
+}
