@@ -128,6 +128,7 @@ fn main() {
                 Ok(Page {
                     records,
                     total: body.get("total").and_then(Value::as_u64),
+                    next: None,
                 })
             }
         };

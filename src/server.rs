@@ -165,9 +165,13 @@ async fn sync_once(
     let schema = connector.schema(config).await?;
     let selection = Selection::from_proto(request.selection.clone());
     let mut emitter = Emitter::new(tx, &schema, &selection, options);
-    connector
+    let synced = connector
         .update(config, request.state_json.as_deref(), &mut emitter)
-        .await?;
+        .await;
+    // Unreadable values are worth knowing about whether or not the sync finished.
+    let reported = emitter.report_issues().await;
+    synced?;
+    reported?;
     emitter.flush().await?;
     Ok(emitter.stats())
 }

@@ -220,7 +220,8 @@ async fn bad_inputs_fail_with_their_message_and_leave_files_untouched() {
     let state_path = dir.path().join("state.json");
     for (bad, expect) in [
         ("{oops", "not a JSON object"),
-        (r#"{"nextid":1}"#, "nextid"),
+        (r#"{"version":1,"nextid":1}"#, "nextid"),
+        (r#"{"nextid":1}"#, "'version' is missing"),
     ] {
         std::fs::write(&state_path, bad).unwrap();
         let mut options = DebugOptions::new("demo", config(&[]), &files);

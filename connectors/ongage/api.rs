@@ -18,10 +18,11 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use crate::http::{
-    Auth, Download, HttpClient, HttpConfig, HttpError, RateLimit, Request, RetryPolicy,
-    SharedClock, Verdict,
+    Auth, Download, HttpClient, HttpConfig, HttpError, RateLimit, Request, RetryPolicy, Tuning,
+    Verdict,
 };
 use crate::sdk::Secret;
+use crate::sync::{Asked, Envelope, Page};
 
 /// What a 401 tells the user to check.
 pub const CREDENTIALS_HINT: &str = "check the username, password and account code";
@@ -43,23 +44,22 @@ pub struct ApiConfig {
     pub account_code: String,
     /// The account's rate limit, calls per minute.
     pub calls_per_minute: u32,
-    /// Retry behaviour for transient failures and 429s.
-    pub retry: RetryPolicy,
-    /// Time allowed for a whole CSV export, from request to last byte.
-    pub export_timeout: Duration,
-    /// The clock every wait (retries, rate budget) goes through.
-    pub clock: SharedClock,
 }
 
-/// One page of `GET /api/lists`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ListsPage {
-    /// The list records as served.
-    pub lists: Vec<Value>,
-    /// `metadata.total` (a number or a numeric string), when given.
-    pub total: Option<u64>,
-    /// The server's clock (`Date` header), when it sent one.
-    pub server_time: Option<DateTime<Utc>>,
+/// OnGage's production retry policy: 8 attempts, backoff from 2 s up to a minute, so a per-minute
+/// limit has reset before the attempts run out.
+pub fn retry_policy() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 8,
+        initial_backoff: Duration::from_secs(2),
+        max_backoff: Duration::from_secs(60),
+        max_rate_limit_wait: Duration::from_secs(15 * 60),
+    }
+}
+
+/// Every JSON answer: `{"metadata": {"error", "total"}, "payload": [...]}`.
+fn envelope() -> Envelope {
+    Envelope::new("payload").total("metadata.total")
 }
 
 /// An `ocx_*` date a contact search can filter on.
@@ -223,10 +223,10 @@ pub struct OngageApi {
 }
 
 impl OngageApi {
-    /// A client for `config`, with OnGage's rate limit, concurrency limit and envelope verdicts.
-    pub fn new(config: ApiConfig) -> Result<Self, HttpError> {
+    /// A client for `config` with `tuning`, OnGage's rate limit, concurrency limit and envelope
+    /// verdicts.
+    pub fn new(config: ApiConfig, tuning: &Tuning) -> Result<Self, HttpError> {
         let mut http = HttpConfig::new(config.base_url);
-        http.retry = config.retry;
         http.rate_limit = Some(rate_limit(config.calls_per_minute));
         http.max_in_flight = MAX_IN_FLIGHT;
         http.credentials_hint = CREDENTIALS_HINT.into();
@@ -236,13 +236,13 @@ impl OngageApi {
             ("X_ACCOUNT_CODE", Secret::new(config.account_code)),
         ]);
         let http = HttpClient::builder(http)
+            .tuning(tuning)
             .auth(auth)
-            .clock(config.clock)
             .hook(envelope_verdict)
             .build()?;
         Ok(Self {
             http,
-            export_timeout: config.export_timeout,
+            export_timeout: tuning.download_timeout,
         })
     }
 
@@ -251,45 +251,66 @@ impl OngageApi {
         &self.http
     }
 
-    /// `GET /api/lists`, sorted by id, `limit` lists from `offset`.
-    pub async fn lists(&self, offset: u64, limit: u64) -> Result<ListsPage, HttpError> {
+    /// `GET /api/lists`, sorted by id, `limit` lists from `offset`, with the server's clock (the
+    /// `Date` header) when it sent one.
+    pub async fn lists(
+        &self,
+        offset: u64,
+        limit: u32,
+    ) -> Result<(Page, Option<DateTime<Utc>>), HttpError> {
         let request = Request::get("/api/lists")
             .query("sort", "id")
             .query("order", "asc")
             .query("offset", offset)
             .query("limit", limit);
-        let response = self.http.send_json(&request).await?;
+        let envelope = envelope();
+        let asked = Asked {
+            skip: offset,
+            take: u64::from(limit),
+        };
+        let response = self
+            .http
+            .send_json_checked(&request, &|r| envelope.check(r, Some(asked)))
+            .await?;
         let server_time = response
             .headers
             .get(reqwest::header::DATE)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| httpdate::parse_http_date(v).ok())
             .map(DateTime::<Utc>::from);
-        let mut body = response.body;
-        let total = match &body["metadata"]["total"] {
-            Value::Number(n) => n.as_u64(),
-            Value::String(s) => s.trim().parse().ok(),
-            _ => None,
-        };
-        let lists = match body.get_mut("payload").map(Value::take) {
-            Some(Value::Array(lists)) => lists,
-            _ => Vec::new(),
-        };
-        Ok(ListsPage {
-            lists,
-            total,
-            server_time,
-        })
+        let page = envelope
+            .read(response)
+            .map_err(|message| HttpError::Decode {
+                endpoint: self.http.endpoint(&request),
+                message,
+            })?;
+        Ok((page, server_time))
     }
 
-    /// `GET /{list_id}/api/list_fields`: the list's field records.
+    /// `GET /{list_id}/api/list_fields`: the list's field records (all of them: a page shorter than
+    /// the envelope's total is refused).
     pub async fn list_fields(&self, list_id: &str) -> Result<Vec<Value>, HttpError> {
         let request = Request::get(format!("/{list_id}/api/list_fields"));
-        let mut body = self.http.json(&request).await?;
-        Ok(match body.get_mut("payload").map(Value::take) {
-            Some(Value::Array(fields)) => fields,
-            _ => Vec::new(),
-        })
+        let everything = Asked {
+            skip: 0,
+            take: u64::MAX,
+        };
+        let page = envelope()
+            .fetch(&self.http, &request, Some(everything))
+            .await?;
+        Ok(page.records)
+    }
+
+    /// How many contacts a completed search matched: `metadata.total` of its first result page.
+    pub async fn search_total(
+        &self,
+        list_id: &str,
+        search_id: &str,
+    ) -> Result<Option<u64>, HttpError> {
+        let request = Request::get(format!("/{list_id}/api/contact_search/{search_id}/result"))
+            .query("offset", 0)
+            .query("limit", 1);
+        Ok(envelope().fetch(&self.http, &request, None).await?.total)
     }
 
     /// `POST /{list_id}/api/contact_search`: creates a search; returns its payload (`id`, `status`).
@@ -301,14 +322,26 @@ impl OngageApi {
         let title = format!("fivetran_source list {list_id}: {spec}");
         let request =
             Request::post(format!("/{list_id}/api/contact_search")).json(search_body(spec, &title));
-        Ok(self.http.json(&request).await?["payload"].take())
+        self.payload(&request).await
     }
 
     /// `GET /{list_id}/api/contact_search/{id}`: the search's payload (`status` 1 pending, 2 completed,
     /// 3 failed).
     pub async fn search(&self, list_id: &str, search_id: &str) -> Result<Value, HttpError> {
         let request = Request::get(format!("/{list_id}/api/contact_search/{search_id}"));
-        Ok(self.http.json(&request).await?["payload"].take())
+        self.payload(&request).await
+    }
+
+    /// The `payload` object of an answer; an answer without one is retried like a 5xx.
+    async fn payload(&self, request: &Request) -> Result<Value, HttpError> {
+        let check = |r: &crate::http::JsonResponse| {
+            r.body["payload"]
+                .is_object()
+                .then_some(())
+                .ok_or_else(|| "the answer has no 'payload' object".to_owned())
+        };
+        let mut response = self.http.send_json_checked(request, &check).await?;
+        Ok(response.body["payload"].take())
     }
 
     /// `GET /{list_id}/api/contact_search/{id}/export`: the completed search as a streamed CSV.

@@ -14,174 +14,30 @@
 //! can poll in milliseconds) and `calls_per_minute` (300, OnGage's default; 10 calls in flight at most).
 
 pub mod api;
+pub mod config;
 pub mod models;
 pub mod simulator;
 pub mod sync;
 
-use std::time::Duration;
-
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 
-use crate::http::{RetryPolicy, SharedClock, SystemClock};
-use crate::sdk::Error;
-use crate::sdk::{
-    ConfigError, Configuration, Connector, Emitter, Field, Form, FromConfiguration, Schema, Secret,
-};
-use crate::sync::{JobConfig, WindowConfig};
+use crate::http::Tuning;
+use crate::sdk::{Connector, Emitter, Error, Field, Form, Schema};
 
 use api::{ApiConfig, OngageApi};
-
-/// The default API address.
-pub const DEFAULT_BASE_URL: &str = "https://api.ongage.net";
-/// Lists with at least this many contacts (`last_count`) are backfilled in date windows.
-pub const BIG_LIST_THRESHOLD: u64 = 200_000;
-/// The name of the setup test.
-pub const CONNECTION_TEST: &str = "connection";
-
-/// Which lists to sync, from the `list_filter` setting: comma-separated entries, each either a list id
-/// (digits only) or a case-insensitive piece of a list name. A list is synced when any entry matches; an
-/// empty filter syncs every list. Example: `120001, newsletter`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ListFilter {
-    ids: Vec<String>,
-    names: Vec<String>,
-}
-
-impl ListFilter {
-    /// Parses the setting (`None`: every list).
-    pub fn parse(raw: Option<&str>) -> Self {
-        let mut filter = Self::default();
-        for entry in raw.unwrap_or_default().split(',').map(str::trim) {
-            if entry.is_empty() {
-                continue;
-            }
-            if entry.bytes().all(|b| b.is_ascii_digit()) {
-                filter.ids.push(entry.to_owned());
-            } else {
-                filter.names.push(entry.to_lowercase());
-            }
-        }
-        filter
-    }
-
-    /// Whether the list `id` named `name` is synced.
-    pub fn matches(&self, id: &str, name: &str) -> bool {
-        if self.ids.is_empty() && self.names.is_empty() {
-            return true;
-        }
-        let name = name.to_lowercase();
-        self.ids.iter().any(|i| i == id) || self.names.iter().any(|n| name.contains(n.as_str()))
-    }
-}
-
-/// The user's settings.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// `X_USERNAME`.
-    pub username: String,
-    /// `X_PASSWORD`.
-    pub password: Secret,
-    /// `X_ACCOUNT_CODE`.
-    pub account_code: String,
-    /// API address without a trailing slash.
-    pub base_url: String,
-    /// Contacts created before this are not synced.
-    pub start_date: Option<DateTime<Utc>>,
-    /// Which lists to sync.
-    pub list_filter: ListFilter,
-    /// Advanced: lists with at least this many contacts are backfilled in windows
-    /// ([`BIG_LIST_THRESHOLD`]).
-    pub big_list_threshold: u64,
-    /// Advanced: how searches are polled and when one counts as not completing (its window then shrinks).
-    pub search: JobConfig,
-    /// Advanced: the account's rate limit ([`api::CALLS_PER_MINUTE`] unless the account has another).
-    pub calls_per_minute: u32,
-}
-
-/// A positive number of seconds (decimals allowed), or `default` when absent.
-fn seconds(c: &Configuration<'_>, field: &str, default: Duration) -> Result<Duration, ConfigError> {
-    let value: f64 = c.parse_or(field, default.as_secs_f64())?;
-    if !(value > 0.0 && value <= 86_400.0) {
-        return Err(ConfigError::Invalid {
-            field: field.to_owned(),
-            reason: format!("{value} is not a number of seconds in (0, 86400]"),
-        });
-    }
-    Ok(Duration::from_secs_f64(value))
-}
-
-impl FromConfiguration for Settings {
-    fn from_configuration(c: &Configuration<'_>) -> Result<Self, ConfigError> {
-        let poll = seconds(c, "search_poll_seconds", Duration::from_secs(1))?;
-        Ok(Self {
-            username: c.required("username")?.to_owned(),
-            password: c.secret("password")?,
-            account_code: c.required("account_code")?.to_owned(),
-            base_url: c.base_url_or("base_url", DEFAULT_BASE_URL)?,
-            start_date: c.date("start_date")?,
-            list_filter: ListFilter::parse(c.optional("list_filter")),
-            big_list_threshold: c.int_in_range(
-                "big_list_threshold",
-                BIG_LIST_THRESHOLD,
-                1,
-                u64::MAX,
-            )?,
-            search: JobConfig {
-                deadline: seconds(c, "search_timeout_seconds", Duration::from_secs(600))?,
-                first_poll_interval: poll,
-                // Doubling from the first interval: 1 s grows to 30 s.
-                max_poll_interval: poll * 30,
-                log_every: Duration::from_secs(60),
-            },
-            calls_per_minute: u32::try_from(c.int_in_range(
-                "calls_per_minute",
-                u64::from(api::CALLS_PER_MINUTE),
-                10,
-                1_000_000,
-            )?)
-            .unwrap_or(api::CALLS_PER_MINUTE),
-        })
-    }
-}
-
-/// Knobs that are not settings: production defaults; tests swap the clock or shrink the retries.
-#[derive(Debug, Clone)]
-pub struct Tuning {
-    /// Window lengths (3 months, halved down to 2 weeks, 3 attempts there) and the incremental lookback.
-    pub windows: WindowConfig,
-    /// Retries of transient failures and 429s (8 attempts, backoff from 2 s up to a minute, so a
-    /// per-minute limit has reset before the attempts run out).
-    pub retry: RetryPolicy,
-    /// Time allowed for one CSV export (30 minutes).
-    pub export_timeout: Duration,
-    /// Lists per `GET /api/lists` page (100).
-    pub lists_page_size: u64,
-    /// The clock of every wait (retries, rate budget, polls).
-    pub clock: SharedClock,
-}
-
-impl Default for Tuning {
-    fn default() -> Self {
-        Self {
-            windows: WindowConfig::default(),
-            retry: RetryPolicy {
-                max_attempts: 8,
-                initial_backoff: Duration::from_secs(2),
-                max_backoff: Duration::from_secs(60),
-                max_rate_limit_wait: Duration::from_secs(15 * 60),
-            },
-            export_timeout: Duration::from_secs(30 * 60),
-            lists_page_size: 100,
-            clock: SystemClock::shared(),
-        }
-    }
-}
+pub use config::{ListFilter, Settings, BIG_LIST_THRESHOLD, CONNECTION_TEST, DEFAULT_BASE_URL};
 
 /// The OnGage connector.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Ongage {
     tuning: Tuning,
+}
+
+impl Default for Ongage {
+    /// Production tuning with OnGage's patient retry policy ([`api::retry_policy`]).
+    fn default() -> Self {
+        Self::with_tuning(Tuning::default().with_retry(api::retry_policy()))
+    }
 }
 
 impl Ongage {
@@ -190,22 +46,20 @@ impl Ongage {
         Self::default()
     }
 
-    /// The connector with `tuning` (tests).
+    /// The connector with `tuning` (tests, benchmarks).
     pub fn with_tuning(tuning: Tuning) -> Self {
         Self { tuning }
     }
 
     fn api(&self, settings: &Settings) -> Result<OngageApi, Error> {
-        Ok(OngageApi::new(ApiConfig {
+        let config = ApiConfig {
             base_url: settings.base_url.clone(),
             username: settings.username.clone(),
             password: settings.password.clone(),
             account_code: settings.account_code.clone(),
             calls_per_minute: settings.calls_per_minute,
-            retry: self.tuning.retry.clone(),
-            export_timeout: self.tuning.export_timeout,
-            clock: self.tuning.clock.clone(),
-        })?)
+        };
+        Ok(OngageApi::new(config, &self.tuning)?)
     }
 }
 
@@ -283,72 +137,16 @@ impl Connector for Ongage {
         out: &mut Emitter,
     ) -> Result<(), Error> {
         let api = self.api(settings)?;
-        sync::run(&api, settings, &self.tuning, state, out).await
+        sync::run(&api, settings, state, out).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sdk::{Configuration, FromConfiguration};
     use crate::simulator::launch::SimulatorRequest;
     use std::collections::HashMap;
-
-    #[test]
-    fn list_filter_takes_ids_and_name_pieces() {
-        let all = ListFilter::parse(None);
-        assert!(all.matches("1", "anything"));
-        let f = ListFilter::parse(Some(" 120001 , News ,,"));
-        assert!(f.matches("120001", "Promotions"));
-        assert!(f.matches("5", "Weekly newsletter"));
-        assert!(!f.matches("120002", "Promotions"));
-    }
-
-    #[test]
-    fn settings_name_the_bad_field() {
-        let map: HashMap<String, String> = [
-            ("username", "u"),
-            ("password", "p"),
-            ("account_code", "A"),
-            ("start_date", "yesterday"),
-        ]
-        .iter()
-        .map(|(k, v)| ((*k).into(), (*v).into()))
-        .collect();
-        let err = Settings::from_configuration(&Configuration::new(&map)).unwrap_err();
-        assert!(err.to_string().contains("'start_date'"), "{err}");
-        let mut map = map;
-        map.remove("start_date");
-        let settings = Settings::from_configuration(&Configuration::new(&map)).unwrap();
-        assert_eq!(settings.base_url, DEFAULT_BASE_URL);
-        assert_eq!(settings.big_list_threshold, BIG_LIST_THRESHOLD);
-        assert_eq!(settings.search.deadline, Duration::from_secs(600));
-        assert_eq!(settings.calls_per_minute, api::CALLS_PER_MINUTE);
-        map.insert("search_poll_seconds".into(), "0.005".into());
-        map.insert("big_list_threshold".into(), "100".into());
-        let settings = Settings::from_configuration(&Configuration::new(&map)).unwrap();
-        assert_eq!(
-            settings.search.first_poll_interval,
-            Duration::from_millis(5)
-        );
-        assert_eq!(
-            settings.search.max_poll_interval,
-            Duration::from_millis(150)
-        );
-        assert_eq!(settings.big_list_threshold, 100);
-        for (field, bad) in [
-            ("search_timeout_seconds", "0"),
-            ("search_poll_seconds", "-1"),
-            ("calls_per_minute", "5"),
-        ] {
-            let mut bad_map = map.clone();
-            bad_map.insert(field.into(), bad.into());
-            let err = Settings::from_configuration(&Configuration::new(&bad_map)).unwrap_err();
-            assert!(err.to_string().contains(field), "{err}");
-        }
-        map.remove("account_code");
-        let err = Settings::from_configuration(&Configuration::new(&map)).unwrap_err();
-        assert!(err.to_string().contains("'account_code'"), "{err}");
-    }
 
     #[tokio::test]
     async fn the_debug_simulator_accepts_the_configured_credentials_or_fills_them_in() {

@@ -31,20 +31,24 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use super::api::{DateField, OngageApi, SearchSpec};
-use super::models::{self, Issues, ListInfo, CONTACTS, LISTS, LIST_FIELDS};
-use super::{Settings, Tuning};
-use crate::http::{Download, HttpError};
-use crate::sdk::Error;
-use crate::sdk::{Emitter, Value};
-use crate::sync::{
-    csv_rows, run_job, ExportJob, JobError, JobStatus, StallGuard, Window, WindowBatcher,
-    WindowConfig, WindowError,
+use super::config::Settings;
+use super::models::{
+    self, ListInfo, SearchState, CONTACTS, CONTACTS_SPEC, LISTS, LISTS_SPEC, LIST_FIELDS,
+    LIST_FIELDS_SPEC,
 };
+use crate::http::{Download, HttpError};
+use crate::sdk::{Emitter, Error, Value};
+use crate::sync::{
+    run_job, CsvFile, ExportJob, JobError, JobOutput, JobStatus, OffsetPager, OffsetPagerConfig,
+    PagerItem, StallGuard, Window, WindowBatcher, WindowConfig, WindowError,
+};
+
+/// Lists per `GET /api/lists` page.
+pub const LISTS_PAGE_SIZE: u32 = 100;
 
 /// The connector's state: one cursor per list, keyed by list id.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -112,13 +116,8 @@ fn epoch_floor() -> DateTime<Utc> {
 }
 
 impl Plan {
-    fn new(
-        list: &ListInfo,
-        state: &ListState,
-        settings: &Settings,
-        tuning: &Tuning,
-        now: DateTime<Utc>,
-    ) -> Self {
+    fn new(list: &ListInfo, state: &ListState, settings: &Settings, now: DateTime<Utc>) -> Self {
+        let windows = WindowConfig::default();
         let start_date = settings.start_date;
         let resume_at = state.walk.as_ref().and_then(|w| w.resume_at);
         let floor = start_date.unwrap_or(DateTime::UNIX_EPOCH);
@@ -132,13 +131,13 @@ impl Plan {
             ),
             Some(done) => (
                 Mode::Incremental,
-                (done - tuning.windows.lookback).max(floor).min(now),
+                (done - windows.lookback).max(floor).min(now),
             ),
         };
         let from = resume_at.unwrap_or(origin);
         let open_start =
             (mode == Mode::Backfill && start_date.is_none() && resume_at.is_none()).then_some(from);
-        let mut windows = tuning.windows.clone();
+        let mut windows = windows;
         if mode == Mode::Backfill && list.contacts < settings.big_list_threshold {
             // A small list is one search; it still shrinks like any window if that search times out.
             windows.initial = (now - from).max(TimeDelta::seconds(1));
@@ -186,6 +185,7 @@ struct ContactSearch<'a> {
 #[async_trait]
 impl ExportJob for ContactSearch<'_> {
     type Handle = String;
+    type File = String;
 
     fn describe(&self) -> String {
         format!("contact search of list {} ({})", self.list_id, self.spec)
@@ -202,10 +202,18 @@ impl ExportJob for ContactSearch<'_> {
         })
     }
 
-    async fn poll(&self, search: &String) -> Result<JobStatus, HttpError> {
-        Ok(models::search_status(
-            &self.api.search(self.list_id, search).await?,
-        ))
+    async fn poll(&self, search: &String) -> Result<JobStatus<String>, HttpError> {
+        let payload = self.api.search(self.list_id, search).await?;
+        Ok(match models::search_status(&payload) {
+            SearchState::Pending => JobStatus::Pending,
+            SearchState::Failed(reason) => JobStatus::Failed(reason),
+            // The export says nothing of its size; the result listing's total does, so a cut or
+            // emptied export is told apart from an empty search.
+            SearchState::Completed => JobStatus::Ready(JobOutput {
+                files: vec![search.clone()],
+                records: self.api.search_total(self.list_id, search).await?,
+            }),
+        })
     }
 
     async fn download(&self, search: &String) -> Result<Download, HttpError> {
@@ -228,11 +236,12 @@ impl From<Error> for WindowFailure {
 }
 
 impl From<JobError> for WindowFailure {
+    /// A search that failed, timed out or exported something unreadable (cut, or not the rows its
+    /// count promised) is tried again over a shorter window; an HTTP failure ends the sync.
     fn from(e: JobError) -> Self {
-        if e.is_too_large() || matches!(e, JobError::Failed { .. }) {
-            WindowFailure::Shrink(e.to_string())
-        } else {
-            WindowFailure::Fatal(e.into())
+        match e {
+            JobError::Http { .. } if !e.is_too_large() => WindowFailure::Fatal(e.into()),
+            e => WindowFailure::Shrink(e.to_string()),
         }
     }
 }
@@ -241,21 +250,18 @@ impl From<JobError> for WindowFailure {
 struct Run<'a> {
     api: &'a OngageApi,
     settings: &'a Settings,
-    tuning: &'a Tuning,
     now: DateTime<Utc>,
     state: OngageState,
-    issues: Issues,
 }
 
 /// Syncs every selected list into `out`, starting from `state`.
 pub async fn run(
     api: &OngageApi,
     settings: &Settings,
-    tuning: &Tuning,
     mut state: OngageState,
     out: &mut Emitter,
 ) -> Result<(), Error> {
-    let (records, server_time) = discover(api, tuning.lists_page_size).await?;
+    let (records, server_time) = discover(api).await?;
     let now = server_time.unwrap_or_else(|| api.http().clock().now_utc());
     let mut lists: Vec<(ListInfo, Json)> = records
         .into_iter()
@@ -272,14 +278,12 @@ pub async fn run(
     let mut run = Run {
         api,
         settings,
-        tuning,
         now,
         state,
-        issues: Issues::default(),
     };
     if out.is_selected(LISTS) {
         for (_, raw) in &lists {
-            if let Some(row) = models::list_row(raw, &mut run.issues) {
+            if let Some(row) = LISTS_SPEC.row(raw, &[], out.issues()) {
                 out.upsert(LISTS, &row).await?;
             }
         }
@@ -291,34 +295,55 @@ pub async fn run(
 }
 
 /// Every list record (all pages) and the server's clock.
-async fn discover(
-    api: &OngageApi,
-    page_size: u64,
-) -> Result<(Vec<Json>, Option<DateTime<Utc>>), Error> {
+async fn discover(api: &OngageApi) -> Result<(Vec<Json>, Option<DateTime<Utc>>), Error> {
+    let server_time = std::sync::Mutex::new(None);
+    let server_time = &server_time;
+    let fetch = move |request: crate::sync::OffsetRequest| async move {
+        let (page, time) = api.lists(request.offset, request.limit).await?;
+        let mut first = server_time
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *first = first.or(time);
+        Ok(page)
+    };
+    let mut pager = OffsetPager::new(
+        0,
+        fetch,
+        OffsetPagerConfig::with_max(LISTS_PAGE_SIZE),
+        api.http().clock().clone(),
+    );
+    // A server that ignores the offset would hand out the same first list forever.
     let mut guard = StallGuard::new("ongage list pages", 100_000);
-    let (mut lists, mut server_time, mut offset) = (Vec::new(), None, 0u64);
-    loop {
-        let page = api.lists(offset, page_size).await?;
-        server_time = server_time.or(page.server_time);
-        let got = page.lists.len() as u64;
-        // A server that ignores the offset would hand out the same first list forever.
-        if let Some(first) = page.lists.first() {
-            guard.advance(first["id"].to_string())?;
-        }
-        lists.extend(page.lists);
-        offset += got;
-        if got < page_size || page.total.is_some_and(|total| offset >= total) {
-            return Ok((lists, server_time));
+    let mut lists = Vec::new();
+    while let Some(item) = pager.next().await? {
+        match item {
+            PagerItem::Records { records, .. } => {
+                if let Some(first) = records.first() {
+                    guard.advance(first["id"].to_string())?;
+                }
+                lists.extend(records);
+            }
+            PagerItem::Errored(range) => {
+                return Err(Error::Unavailable(format!(
+                    "ongage lists cannot be read: {}",
+                    range.error
+                )))
+            }
         }
     }
+    let server_time = *server_time
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    Ok((lists, server_time))
 }
 
 impl Run<'_> {
-    /// One list: its fields, its contacts, a warning for unreadable values, a checkpoint.
+    /// One list: its fields, its contacts, warnings for unreadable values, a checkpoint.
     async fn list(&mut self, list: &ListInfo, out: &mut Emitter) -> Result<(), Error> {
+        let key = models::list_key(&list.id);
         if out.is_selected(LIST_FIELDS) {
             for field in self.api.list_fields(&list.id).await? {
-                if let Some(row) = models::list_field_row(&field, &list.id, &mut self.issues) {
+                if let Some(row) = LIST_FIELDS_SPEC.row(&field, &key, out.issues()) {
                     out.upsert(LIST_FIELDS, &row).await?;
                 }
             }
@@ -326,19 +351,14 @@ impl Run<'_> {
         if out.is_selected(CONTACTS) {
             self.contacts(list, out).await?;
         }
-        if !self.issues.is_empty() {
-            let message = format!("list {} ({}): {}", list.id, list.name, self.issues);
-            tracing::warn!("{message}");
-            out.warning(&message).await?;
-            self.issues.clear();
-        }
+        out.report_issues().await?;
         out.checkpoint(&self.state).await
     }
 
     /// Walks the list's windows; checkpoints after each completed one.
     async fn contacts(&mut self, list: &ListInfo, out: &mut Emitter) -> Result<(), Error> {
         let entry = self.state.lists.entry(list.id.clone()).or_default();
-        let plan = Plan::new(list, entry, self.settings, self.tuning, self.now);
+        let plan = Plan::new(list, entry, self.settings, self.now);
         let mut walk = entry.walk.clone().unwrap_or(Walk {
             started: self.now,
             resume_at: None,
@@ -381,24 +401,30 @@ impl Run<'_> {
         window: Window,
         out: &mut Emitter,
     ) -> Result<(), WindowFailure> {
+        let key = models::list_key(&list.id);
         for spec in plan.searches(window) {
             let job = ContactSearch {
                 api: self.api,
                 list_id: &list.id,
                 spec,
             };
-            let download = run_job(&job, &self.settings.search, self.api.http().clock()).await?;
-            let mut rows = csv_rows(download, job.describe());
-            let mut exported = 0u64;
-            while let Some(csv) = rows.next().await {
-                let Some(row) = models::contact_row(&csv?, &list.id, &mut self.issues) else {
-                    continue;
-                };
-                if self.keep(&row) {
-                    out.upsert(CONTACTS, &row).await?;
-                    exported += 1;
+            let output = run_job(&job, &self.settings.search, self.api.http().clock()).await?;
+            let (mut read, mut exported) = (0u64, 0u64);
+            for file in &output.files {
+                let mut rows = CsvFile::new(&job, file, models::contact_export_check());
+                while let Some(csv) = rows.next().await {
+                    read += 1;
+                    let Some(row) = CONTACTS_SPEC.row(&Json::Object(csv?), &key, out.issues())
+                    else {
+                        continue;
+                    };
+                    if self.keep(&row) {
+                        out.upsert(CONTACTS, &row).await?;
+                        exported += 1;
+                    }
                 }
             }
+            output.check_count(&job.describe(), read)?;
             tracing::info!(list = %list.id, search = %spec, exported, "search exported");
         }
         Ok(())
@@ -489,13 +515,7 @@ mod tests {
     #[test]
     fn a_small_list_backfills_in_one_unbounded_search() {
         let now = at("2025-01-01T00:00:00Z");
-        let plan = Plan::new(
-            &list(10),
-            &ListState::default(),
-            &settings(None),
-            &Tuning::default(),
-            now,
-        );
+        let plan = Plan::new(&list(10), &ListState::default(), &settings(None), now);
         let mut b = plan.batcher();
         let w = b.next_window().unwrap();
         assert_eq!((w.start, w.end), (at("2020-01-01T00:00:00Z"), now));
@@ -512,13 +532,7 @@ mod tests {
     #[test]
     fn a_big_list_backfills_in_three_month_windows_bounded_except_at_the_ends() {
         let now = at("2025-01-01T00:00:00Z");
-        let plan = Plan::new(
-            &list(200_000),
-            &ListState::default(),
-            &settings(None),
-            &Tuning::default(),
-            now,
-        );
+        let plan = Plan::new(&list(200_000), &ListState::default(), &settings(None), now);
         let mut b = plan.batcher();
         let first = b.next_window().unwrap();
         assert_eq!(first.span(), TimeDelta::days(90));
@@ -552,13 +566,7 @@ mod tests {
                 resume_at: Some(at("2022-03-01T00:00:00Z")),
             }),
         };
-        let plan = Plan::new(
-            &list(300_000),
-            &state,
-            &settings(None),
-            &Tuning::default(),
-            now,
-        );
+        let plan = Plan::new(&list(300_000), &state, &settings(None), now);
         let w = plan.batcher().next_window().unwrap();
         assert_eq!(w.start, at("2022-03-01T00:00:00Z"));
         assert!(matches!(
@@ -574,7 +582,7 @@ mod tests {
             synced_through: Some(at("2024-11-01T00:00:00Z")),
             walk: None,
         };
-        let plan = Plan::new(&list(10), &state, &settings(None), &Tuning::default(), now);
+        let plan = Plan::new(&list(10), &state, &settings(None), now);
         let mut b = plan.batcher();
         let w = b.next_window().unwrap();
         assert_eq!((w.start, w.end), (at("2024-10-30T00:00:00Z"), now));
@@ -607,7 +615,6 @@ mod tests {
             &list(10),
             &ListState::default(),
             &settings(Some(start)),
-            &Tuning::default(),
             now,
         );
         let w = plan.batcher().next_window().unwrap();

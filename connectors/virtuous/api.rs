@@ -264,7 +264,11 @@ fn envelope(
         Some(Value::String(s)) => s.trim().parse().ok(),
         _ => None,
     };
-    Ok(Page { records, total })
+    Ok(Page {
+        records,
+        total,
+        next: None,
+    })
 }
 
 #[cfg(test)]

@@ -110,6 +110,8 @@ pub struct Request {
     headers: Vec<(String, String)>,
     timeout: Option<Duration>,
     shrinkable: bool,
+    /// A link followed exactly as given: adding query parameters to it is a bug.
+    exact: bool,
 }
 
 impl fmt::Debug for Request {
@@ -139,6 +141,18 @@ impl Request {
             headers: Vec::new(),
             timeout: None,
             shrinkable: false,
+            exact: false,
+        }
+    }
+
+    /// A `GET` of an absolute next-page link, sent exactly as the API gave it. The link already holds
+    /// every parameter of the first request; adding them again makes them pile up page after page, so
+    /// [`Request::query`] on a followed link is a bug (it panics in debug builds and is ignored in
+    /// release builds).
+    pub fn follow(link: impl Into<String>) -> Self {
+        Self {
+            exact: true,
+            ..Self::new(Method::GET, link)
         }
     }
 
@@ -154,8 +168,24 @@ impl Request {
 
     /// Adds a query parameter (never shown in errors).
     pub fn query(mut self, key: impl Into<String>, value: impl ToString) -> Self {
-        self.query.push((key.into(), value.to_string()));
+        debug_assert!(
+            !self.exact,
+            "a followed next-page link already carries its parameters"
+        );
+        if !self.exact {
+            self.query.push((key.into(), value.to_string()));
+        }
         self
+    }
+
+    /// Marks the request shrinkable only when it can still shrink (a page of more than one record):
+    /// at the smallest size a timeout or 504 is an ordinary transient failure, retried.
+    pub fn shrinkable_if(self, can_shrink: bool) -> Self {
+        if can_shrink {
+            self.shrinkable()
+        } else {
+            self
+        }
     }
 
     /// Sends `body` as JSON.

@@ -9,7 +9,8 @@
 //! - **the checkpoint barrier**: a checkpoint first flushes the pending batch into the same FIFO queue, so
 //!   every record emitted before it is on the wire before it;
 //! - **selection**: rows for unselected tables are dropped and unselected columns stripped (key columns
-//!   are always kept); connectors ask [`Emitter::is_selected`] to avoid fetching at all.
+//!   are always kept); connectors ask [`Emitter::is_selected`] to avoid fetching at all;
+//! - **unreadable values**: the sync's [`Issues`], reported as one warning per column.
 
 use std::collections::HashMap;
 
@@ -18,6 +19,7 @@ use tokio::sync::mpsc;
 use crate::proto;
 use crate::sdk::selection::{Selection, TableSelection};
 use crate::sdk::state::{serialize_state, ConnectorState};
+use crate::sdk::table::Issues;
 use crate::sdk::wire::{self, RecordBatch, UpdateResponse};
 use crate::sdk::Error;
 use crate::sdk::{Row, Schema, Value};
@@ -72,6 +74,7 @@ pub struct Emitter {
     last_slot: std::cell::Cell<usize>,
     options: EmitterOptions,
     stats: EmitterStats,
+    issues: Issues,
 }
 
 impl Emitter {
@@ -106,6 +109,7 @@ impl Emitter {
             last_slot: std::cell::Cell::new(0),
             options,
             stats: EmitterStats::default(),
+            issues: Issues::default(),
         }
     }
 
@@ -154,6 +158,23 @@ impl Emitter {
     /// Counters so far.
     pub fn stats(&self) -> EmitterStats {
         self.stats
+    }
+
+    /// This sync's unreadable values (the kit's malformed-value policy): table specs count into it,
+    /// [`Emitter::report_issues`] turns it into warnings.
+    pub fn issues(&mut self) -> &mut Issues {
+        &mut self.issues
+    }
+
+    /// Sends one warning (and logs it) for each column with unreadable values not reported yet in
+    /// this sync. The server calls it when a sync ends; connectors may call it sooner (after a list, an
+    /// entity).
+    pub async fn report_issues(&mut self) -> Result<(), Error> {
+        for warning in self.issues.take_warnings() {
+            tracing::warn!("{warning}");
+            self.warning(&warning).await?;
+        }
+        Ok(())
     }
 
     /// Upserts `row` (all columns; absent ones become NULL at the destination).

@@ -12,7 +12,7 @@ use serde::de::{DeserializeSeed, Error as _, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
-use super::job::JobError;
+use super::job::{CsvCheck, JobError};
 use crate::http::{Download, HttpError};
 
 /// Chunks buffered between the network and the parser.
@@ -21,18 +21,38 @@ const CHUNKS_IN_FLIGHT: usize = 8;
 const ROWS_IN_FLIGHT: usize = 256;
 
 /// Streams the rows of a CSV download as JSON objects keyed by the header row (all values strings).
-/// `job` names the download in errors.
+/// The header must pass `check`, and every row must be as wide as the header (a file cut mid-row or an
+/// error page in place of the export fails instead of yielding partial rows). `job` names the download
+/// in errors.
 pub fn csv_rows(
     download: Download,
     job: impl Into<String>,
+    check: CsvCheck,
 ) -> BoxStream<'static, Result<Map<String, Value>, JobError>> {
-    parse_with(download, job.into(), |reader, tx, job| {
-        let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
+    parse_with(download, job.into(), move |reader, tx, job| {
+        let mut csv = csv::ReaderBuilder::new()
+            .flexible(false)
+            .from_reader(reader);
         let headers = csv.headers().map_err(|e| parse_error(&job, e))?.clone();
+        if headers.is_empty() || headers.iter().all(str::is_empty) {
+            return Err(parse_error(
+                &job,
+                "the file is empty: not even a header row",
+            ));
+        }
+        check.header(&headers).map_err(|e| parse_error(&job, e))?;
         let mut record = csv::StringRecord::new();
         loop {
             match csv.read_record(&mut record) {
-                Ok(false) => return Ok(()),
+                Ok(false) if csv.get_ref().last == Some(b'\n') => return Ok(()),
+                Ok(false) => {
+                    // Exports end every row with a line break; a last row without one was cut off
+                    // (possibly mid-field, which its width alone would not show).
+                    return Err(parse_error(
+                        &job,
+                        "the file ends in the middle of a row: it was cut off",
+                    ));
+                }
                 Ok(true) => {
                     let row: Map<String, Value> = headers
                         .iter()
@@ -124,15 +144,18 @@ impl<'de> Visitor<'de> for SendEach<'_> {
     }
 }
 
-type ParseFn<T> =
-    fn(ChannelReader, mpsc::Sender<Result<T, JobError>>, String) -> Result<(), JobError>;
-
 /// Feeds `download` to `parse` on a blocking thread and streams what it sends.
-fn parse_with<T: Send + 'static>(
+fn parse_with<T, P>(
     download: Download,
     job: String,
-    parse: ParseFn<T>,
-) -> BoxStream<'static, Result<T, JobError>> {
+    parse: P,
+) -> BoxStream<'static, Result<T, JobError>>
+where
+    T: Send + 'static,
+    P: FnOnce(ChannelReader, mpsc::Sender<Result<T, JobError>>, String) -> Result<(), JobError>
+        + Send
+        + 'static,
+{
     let (chunk_tx, chunk_rx) = mpsc::channel(CHUNKS_IN_FLIGHT);
     let (row_tx, row_rx) = mpsc::channel(ROWS_IN_FLIGHT);
     let transport_error = Arc::new(Mutex::new(None));
@@ -149,6 +172,7 @@ fn parse_with<T: Send + 'static>(
         rx: chunk_rx,
         current: Bytes::new(),
         error: Arc::clone(&transport_error),
+        last: None,
     };
     tokio::task::spawn_blocking(move || {
         let result = parse(reader, row_tx.clone(), job.clone());
@@ -183,6 +207,8 @@ struct ChannelReader {
     rx: mpsc::Receiver<Result<Bytes, HttpError>>,
     current: Bytes,
     error: Arc<Mutex<Option<HttpError>>>,
+    /// The last byte handed out, to tell a file that ends with its record terminator from one cut off.
+    last: Option<u8>,
 }
 
 impl Read for ChannelReader {
@@ -200,6 +226,7 @@ impl Read for ChannelReader {
         }
         let n = out.len().min(self.current.len());
         out[..n].copy_from_slice(&self.current[..n]);
+        self.last = out[..n].last().copied().or(self.last);
         self.current.advance(n);
         Ok(n)
     }

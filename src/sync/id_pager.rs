@@ -33,16 +33,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio_util::task::AbortOnDropHandle;
 
+use super::page::Page;
 use crate::http::{HttpError, SharedClock};
-
-/// One page as the connector's fetch function returns it.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Page {
-    /// Records in ascending id order.
-    pub records: Vec<Value>,
-    /// The API's total count, if it reports one (informational; the pager does not rely on it).
-    pub total: Option<u64>,
-}
 
 /// What the pager asks the fetch function for: records with `id > cursor` (all when `None`), skipping
 /// `skip` of them and returning at most `take`.
@@ -189,6 +181,9 @@ pub enum PagerError {
     /// A fetch task panicked or was cancelled.
     #[error("a page fetch task ended abnormally: {0}")]
     Task(String),
+    /// The API handed out a position it had given before, or too many pages.
+    #[error(transparent)]
+    Stalled(#[from] super::guards::StallError),
 }
 
 impl From<PagerError> for crate::sdk::Error {

@@ -99,6 +99,7 @@ impl FakeApi {
                 .map(|id| json!({ "id": id, "name": format!("r{id}") }))
                 .collect(),
             total: Some(s.ids.len() as u64),
+            next: None,
         })
     }
 }
@@ -456,6 +457,7 @@ async fn over_http_a_body_over_the_limit_shrinks_the_take() {
             Ok(Page {
                 records,
                 total: None,
+                next: None,
             })
         }
     };

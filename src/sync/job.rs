@@ -1,6 +1,15 @@
-//! The async export-job helper: create → poll with backoff until a deadline → download (streamed).
-//! Generic over the API through the [`ExportJob`] trait. A job that misses its deadline is a distinct
-//! "timed out" error, which the window batcher treats as "too large" and answers by shrinking the window.
+//! The async export-job helper: create → poll with backoff until a deadline → the job's files, each
+//! downloaded in order and streamed (EveryAction splits a job's output into several files by size; OnGage
+//! serves one). Generic over the API through the [`ExportJob`] trait. A job that misses its deadline is a
+//! distinct "timed out" error, which the window batcher treats as "too large" and answers by shrinking
+//! the window.
+//!
+//! Reading a file ([`CsvFile`]) checks it, once for every connector: a header row with the columns the
+//! caller requires (an HTML error page or an empty body is not an empty export), every row as wide as
+//! the header (a cut file fails), and, where the API reported how many records the job holds,
+//! [`JobOutput::check_count`] against the rows read. A transfer that breaks mid-file is downloaded again
+//! and the rows already yielded are skipped, so a caller emits each row once and checkpoints between
+//! files.
 
 use std::fmt;
 use std::time::Duration;
@@ -12,13 +21,44 @@ use crate::http::{Download, HttpError, SharedClock};
 
 /// What polling a job reported.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JobStatus {
+pub enum JobStatus<F> {
     /// Still running.
     Pending,
-    /// Finished; the result can be downloaded.
-    Ready,
+    /// Finished; its files can be downloaded.
+    Ready(JobOutput<F>),
     /// The API gave up on the job, with its reason.
     Failed(String),
+}
+
+/// A finished job's output: its files, in order, and the record count the API reported, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobOutput<F> {
+    /// The files to download, in order (download URLs, search ids).
+    pub files: Vec<F>,
+    /// How many records the API says the job exported (`exportedRecordCount`), if it says.
+    pub records: Option<u64>,
+}
+
+impl<F> JobOutput<F> {
+    /// One file, count unknown.
+    pub fn single(file: F) -> Self {
+        Self {
+            files: vec![file],
+            records: None,
+        }
+    }
+
+    /// Checks the rows read from every file against the count the API reported: fewer or more means a
+    /// file was cut or the export is not what was asked for, and the job must be read again.
+    pub fn check_count(&self, job: &str, rows: u64) -> Result<(), JobError> {
+        match self.records {
+            Some(expected) if expected != rows => Err(JobError::Parse {
+                job: job.to_owned(),
+                message: format!("read {rows} rows but the api reported {expected} records"),
+            }),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// One export job of some API (e.g. an OnGage contacts report for one window).
@@ -26,15 +66,17 @@ pub enum JobStatus {
 pub trait ExportJob: Send + Sync {
     /// The API's job reference (an id or a URL).
     type Handle: Send + Sync;
+    /// One file of a finished job (a download URL, a search id).
+    type File: Send + Sync + Clone + fmt::Debug;
 
     /// Describes the job for errors and logs, e.g. "contacts export for [2024-01-01, 2024-04-01)".
     fn describe(&self) -> String;
     /// Starts the job.
     async fn create(&self) -> Result<Self::Handle, HttpError>;
     /// Asks whether the job is done.
-    async fn poll(&self, job: &Self::Handle) -> Result<JobStatus, HttpError>;
-    /// Streams the finished job's result.
-    async fn download(&self, job: &Self::Handle) -> Result<Download, HttpError>;
+    async fn poll(&self, job: &Self::Handle) -> Result<JobStatus<Self::File>, HttpError>;
+    /// Streams one file of the finished job.
+    async fn download(&self, file: &Self::File) -> Result<Download, HttpError>;
 }
 
 /// Polling and deadline settings.
@@ -112,6 +154,16 @@ impl From<JobError> for crate::sdk::Error {
 }
 
 impl JobError {
+    /// Whether reading the file again may succeed: a broken transfer, or a file that did not parse
+    /// (cut short, or an error page in its place).
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            JobError::Http { source, .. } => !source.is_permanent(),
+            JobError::Parse { .. } => true,
+            JobError::TimedOut { .. } | JobError::Failed { .. } => false,
+        }
+    }
+
     /// Whether the caller should retry with a smaller request: the job timed out, or the HTTP layer
     /// reported the request as too large.
     pub fn is_too_large(&self) -> bool {
@@ -124,12 +176,12 @@ impl JobError {
 }
 
 /// Creates `job`, polls it with doubling intervals until it is ready or `config.deadline` passes, and
-/// returns its download stream.
+/// returns its output (read each file with [`CsvFile`]).
 pub async fn run_job<J: ExportJob>(
     job: &J,
     config: &JobConfig,
     clock: &SharedClock,
-) -> Result<Download, JobError> {
+) -> Result<JobOutput<J::File>, JobError> {
     let what = job.describe();
     let http = |source: HttpError| JobError::Http {
         job: what.clone(),
@@ -140,7 +192,7 @@ pub async fn run_job<J: ExportJob>(
     let mut interval = config.first_poll_interval;
     loop {
         match job.poll(&handle).await.map_err(http)? {
-            JobStatus::Ready => break,
+            JobStatus::Ready(output) => return Ok(output),
             JobStatus::Failed(reason) => return Err(JobError::Failed { job: what, reason }),
             JobStatus::Pending => {}
         }
@@ -155,14 +207,141 @@ pub async fn run_job<J: ExportJob>(
         clock.sleep(interval.min(config.deadline - waited)).await;
         interval = (interval * 2).min(config.max_poll_interval);
     }
-    job.download(&handle).await.map_err(http)
 }
 
-impl fmt::Display for JobStatus {
+/// How many times a file whose transfer broke is downloaded again before the read fails.
+pub const FILE_ATTEMPTS: u32 = 4;
+
+/// The checked, restartable rows of one CSV file of a job; see the module documentation.
+pub struct CsvFile<'a, J: ExportJob> {
+    job: &'a J,
+    file: &'a J::File,
+    check: CsvCheck,
+    what: String,
+    rows: Option<futures::stream::BoxStream<'static, Result<CsvRow, JobError>>>,
+    yielded: u64,
+    to_skip: u64,
+    attempts: u32,
+}
+
+impl<'a, J: ExportJob> CsvFile<'a, J> {
+    /// Reads `file` of `job`, checked against `check`.
+    pub fn new(job: &'a J, file: &'a J::File, check: CsvCheck) -> Self {
+        Self {
+            what: format!("{} ({file:?})", job.describe()),
+            job,
+            file,
+            check,
+            rows: None,
+            yielded: 0,
+            to_skip: 0,
+            attempts: 0,
+        }
+    }
+
+    /// Rows yielded so far.
+    pub fn rows(&self) -> u64 {
+        self.yielded
+    }
+
+    /// The next row, `None` at the end of the file. A broken transfer or a cut file is downloaded again
+    /// (up to [`FILE_ATTEMPTS`] times), skipping the rows already yielded.
+    pub async fn next(&mut self) -> Option<Result<CsvRow, JobError>> {
+        use futures::StreamExt;
+        loop {
+            if self.rows.is_none() {
+                self.attempts += 1;
+                let download = match self.job.download(self.file).await {
+                    Ok(download) => download,
+                    Err(source) => {
+                        return Some(Err(JobError::Http {
+                            job: self.what.clone(),
+                            source: Box::new(source),
+                        }))
+                    }
+                };
+                self.rows = Some(super::decode::csv_rows(
+                    download,
+                    self.what.clone(),
+                    self.check.clone(),
+                ));
+                self.to_skip = self.yielded;
+            }
+            let next = self.rows.as_mut()?.next().await;
+            match next {
+                Some(Ok(_)) if self.to_skip > 0 => self.to_skip -= 1,
+                Some(Ok(row)) => {
+                    self.yielded += 1;
+                    return Some(Ok(row));
+                }
+                Some(Err(e)) if e.is_retriable() && self.attempts < FILE_ATTEMPTS => {
+                    tracing::info!(file = %self.what, error = %e, rows = self.yielded, "the file broke off; downloading it again");
+                    self.rows = None;
+                }
+                Some(Err(e)) => return Some(Err(e)),
+                None if self.to_skip > 0 => {
+                    // The file is shorter than what was already read of it: it changed under us.
+                    return Some(Err(JobError::Parse {
+                        job: self.what.clone(),
+                        message: format!(
+                            "downloaded again, the file holds fewer rows than the {} already read",
+                            self.yielded
+                        ),
+                    }));
+                }
+                None => return None,
+            }
+        }
+    }
+}
+
+/// One CSV row as a JSON object keyed by the header (every value a string).
+pub type CsvRow = serde_json::Map<String, serde_json::Value>;
+
+/// What a CSV file must hold to count as the export asked for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CsvCheck {
+    /// Columns the header must have; each entry lists the accepted spellings of one column.
+    pub required: Vec<Vec<String>>,
+}
+
+impl CsvCheck {
+    /// A header that must have each of `columns` (each `a|b` accepting either spelling).
+    pub fn columns(columns: &[&str]) -> Self {
+        Self {
+            required: columns
+                .iter()
+                .map(|c| c.split('|').map(str::to_owned).collect())
+                .collect(),
+        }
+    }
+
+    /// `Err` naming the first required column the header lacks.
+    pub fn header(&self, header: &csv::StringRecord) -> Result<(), String> {
+        for spellings in &self.required {
+            if !spellings.iter().any(|s| header.iter().any(|h| h == s)) {
+                let shown: String = header
+                    .iter()
+                    .collect::<Vec<_>>()
+                    .join(",")
+                    .chars()
+                    .take(80)
+                    .collect();
+                return Err(format!(
+                    "the header has no '{}' column (it starts {shown:?}): not the export asked for",
+                    spellings.join("' or '")
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for JobStatus<()> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             JobStatus::Pending => f.write_str("pending"),
-            JobStatus::Ready => f.write_str("ready"),
+            JobStatus::Ready(_) => f.write_str("ready"),
             JobStatus::Failed(reason) => write!(f, "failed: {reason}"),
         }
     }

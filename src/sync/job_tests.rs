@@ -13,17 +13,22 @@ use super::*;
 use crate::http::{Endpoint, ManualClock};
 use crate::sync::{csv_rows, json_records, Window, WindowBatcher, WindowConfig};
 
-/// A job that is pending `pending_polls` times, then ready (or failed), serving `body`.
+/// A job that is pending `pending_polls` times, then ready (or failed), serving one file per body;
+/// the first `cut_downloads` downloads of each file break off halfway.
 struct FakeJob {
     pending_polls: u32,
     fail: Option<&'static str>,
-    body: Vec<Bytes>,
+    files: Vec<String>,
+    reported: Option<u64>,
+    cut_downloads: u32,
     polls: AtomicU32,
+    downloads: AtomicU32,
 }
 
 #[async_trait]
 impl ExportJob for FakeJob {
     type Handle = u32;
+    type File = usize;
 
     fn describe(&self) -> String {
         "contacts export".into()
@@ -33,18 +38,54 @@ impl ExportJob for FakeJob {
         Ok(7)
     }
 
-    async fn poll(&self, _job: &u32) -> Result<JobStatus, HttpError> {
+    async fn poll(&self, _job: &u32) -> Result<JobStatus<usize>, HttpError> {
         let n = self.polls.fetch_add(1, Ordering::SeqCst);
         Ok(match (n < self.pending_polls, self.fail) {
             (true, _) => JobStatus::Pending,
             (false, Some(reason)) => JobStatus::Failed(reason.into()),
-            (false, None) => JobStatus::Ready,
+            (false, None) => JobStatus::Ready(JobOutput {
+                files: (0..self.files.len()).collect(),
+                records: self.reported,
+            }),
         })
     }
 
-    async fn download(&self, _job: &u32) -> Result<Download, HttpError> {
-        Ok(download_of(self.body.clone(), None))
+    async fn download(&self, file: &usize) -> Result<Download, HttpError> {
+        let n = self.downloads.fetch_add(1, Ordering::SeqCst);
+        let body = self.files[*file].clone();
+        if n < self.cut_downloads {
+            let half = Bytes::from(body[..body.len() / 2].to_owned());
+            return Ok(download_of(vec![half], Some(cut())));
+        }
+        Ok(download_of(vec![Bytes::from(body)], None))
     }
+}
+
+fn cut() -> HttpError {
+    HttpError::Transient {
+        endpoint: Endpoint {
+            method: "GET".into(),
+            path: "/export.csv".into(),
+        },
+        attempts: 1,
+        last: "download interrupted: connection reset".into(),
+    }
+}
+
+async fn read_all<J: ExportJob>(
+    job: &J,
+    output: &JobOutput<J::File>,
+    check: CsvCheck,
+) -> Result<Vec<CsvRow>, JobError> {
+    let mut rows = Vec::new();
+    for file in &output.files {
+        let mut reader = CsvFile::new(job, file, check.clone());
+        while let Some(row) = reader.next().await {
+            rows.push(row?);
+        }
+    }
+    output.check_count(&job.describe(), rows.len() as u64)?;
+    Ok(rows)
 }
 
 fn download_of(chunks: Vec<Bytes>, then_fail: Option<HttpError>) -> Download {
@@ -60,9 +101,16 @@ fn job(pending_polls: u32, fail: Option<&'static str>, body: &str) -> FakeJob {
     FakeJob {
         pending_polls,
         fail,
-        body: vec![Bytes::from(body.to_owned())],
+        files: vec![body.to_owned()],
+        reported: None,
+        cut_downloads: 0,
         polls: AtomicU32::new(0),
+        downloads: AtomicU32::new(0),
     }
+}
+
+fn no_check() -> CsvCheck {
+    CsvCheck::default()
 }
 
 fn clock() -> ManualClock {
@@ -73,13 +121,100 @@ fn clock() -> ManualClock {
 async fn a_job_is_polled_with_doubling_waits_then_downloaded() {
     let clock = clock();
     let config = JobConfig::default();
-    let download = run_job(&job(6, None, "a\n1\n"), &config, &clock.shared())
-        .await
-        .unwrap();
+    let job = job(6, None, "a\n1\n");
+    let output = run_job(&job, &config, &clock.shared()).await.unwrap();
     let secs: Vec<u64> = clock.sleeps().iter().map(Duration::as_secs).collect();
     assert_eq!(secs, vec![1, 2, 4, 8, 16, 30]);
-    let rows: Vec<_> = csv_rows(download, "contacts export").collect().await;
-    assert_eq!(rows.len(), 1);
+    assert_eq!(read_all(&job, &output, no_check()).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_job_of_several_files_is_read_file_by_file_and_its_count_checked() {
+    let mut job = job(0, None, "");
+    job.files = vec![
+        "id,name\n1,a\n2,b\n".into(),
+        "id,name\n3,c\n".into(),
+        "id,name\n4,d\n5,e\n".into(),
+    ];
+    job.reported = Some(5);
+    let output = run_job(&job, &JobConfig::default(), &clock().shared())
+        .await
+        .unwrap();
+    let rows = read_all(&job, &output, CsvCheck::columns(&["id"]))
+        .await
+        .unwrap();
+    let ids: Vec<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["1", "2", "3", "4", "5"]);
+    job.reported = Some(6);
+    let output = run_job(&job, &JobConfig::default(), &clock().shared())
+        .await
+        .unwrap();
+    let err = read_all(&job, &output, no_check()).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("read 5 rows but the api reported 6"),
+        "{err}"
+    );
+}
+
+// Regression (reliability issue, defect 4): a download cut once failed the sync, never retried.
+#[tokio::test]
+async fn a_file_cut_mid_transfer_is_downloaded_again_without_repeating_rows() {
+    let mut job = job(0, None, "");
+    job.files = vec!["id\n1\n2\n3\n4\n5\n6\n7\n8\n".into()];
+    job.cut_downloads = 2;
+    let output = run_job(&job, &JobConfig::default(), &clock().shared())
+        .await
+        .unwrap();
+    let rows = read_all(&job, &output, no_check()).await.unwrap();
+    let ids: Vec<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["1", "2", "3", "4", "5", "6", "7", "8"]);
+    assert_eq!(job.downloads.load(Ordering::SeqCst), 3);
+}
+
+// Regression (reliability issue, defects 1 and 2): a cut export and an HTML page were accepted.
+#[tokio::test]
+async fn an_error_page_a_cut_row_or_an_empty_body_is_not_an_export() {
+    let check = CsvCheck::columns(&["id|ocx_contact_id", "email"]);
+    for (body, expected) in [
+        (
+            "<html><body>502 Bad Gateway</body></html>",
+            "no 'id' or 'ocx_contact_id' column",
+        ),
+        (
+            "id,email,address,phone\n1,a@b.c,276 Main St,555\n2,c@d.e,276 M",
+            "found record with 3 fields",
+        ),
+        (
+            "id,email,address\n1,a@b.c,276 Main St\n2,c@d.e,276 M",
+            "ends in the middle of a row",
+        ),
+        ("", "not even a header row"),
+    ] {
+        let rows: Vec<_> = csv_rows(
+            download_of(vec![Bytes::from(body)], None),
+            "export",
+            check.clone(),
+        )
+        .collect()
+        .await;
+        let err = rows
+            .iter()
+            .find_map(|r| r.as_ref().err())
+            .unwrap_or_else(|| panic!("{body:?} was accepted"));
+        assert!(err.to_string().contains(expected), "{body:?}: {err}");
+    }
+    let header_only: Vec<_> = csv_rows(
+        download_of(vec![Bytes::from("ocx_contact_id,email\n")], None),
+        "export",
+        check,
+    )
+    .collect()
+    .await;
+    assert!(
+        header_only.is_empty(),
+        "a header-only export is a real empty result"
+    );
 }
 
 #[tokio::test]
@@ -134,7 +269,7 @@ async fn csv_is_parsed_row_by_row_across_chunk_boundaries() {
         .chunks(7)
         .map(Bytes::copy_from_slice)
         .collect();
-    let rows: Vec<_> = csv_rows(download_of(chunks, None), "export")
+    let rows: Vec<_> = csv_rows(download_of(chunks, None), "export", no_check())
         .collect()
         .await;
     assert_eq!(rows.len(), 5000);
@@ -167,17 +302,10 @@ async fn json_arrays_and_ndjson_stream_element_by_element() {
 
 #[tokio::test]
 async fn a_broken_download_surfaces_the_transport_error() {
-    let cut = HttpError::Transient {
-        endpoint: Endpoint {
-            method: "GET".into(),
-            path: "/export.csv".into(),
-        },
-        attempts: 1,
-        last: "download interrupted: connection reset".into(),
-    };
     let rows: Vec<_> = csv_rows(
-        download_of(vec![Bytes::from("id\n1\n2")], Some(cut)),
+        download_of(vec![Bytes::from("id\n1\n2")], Some(cut())),
         "export",
+        no_check(),
     )
     .collect()
     .await;
@@ -209,6 +337,7 @@ struct WindowJob {
 #[async_trait]
 impl ExportJob for WindowJob {
     type Handle = ();
+    type File = ();
 
     fn describe(&self) -> String {
         format!("report for {}", self.window)
@@ -218,15 +347,15 @@ impl ExportJob for WindowJob {
         Ok(())
     }
 
-    async fn poll(&self, _job: &()) -> Result<JobStatus, HttpError> {
+    async fn poll(&self, _job: &()) -> Result<JobStatus<()>, HttpError> {
         Ok(if self.window.span() > TimeDelta::days(30) {
             JobStatus::Pending
         } else {
-            JobStatus::Ready
+            JobStatus::Ready(JobOutput::single(()))
         })
     }
 
-    async fn download(&self, _job: &()) -> Result<Download, HttpError> {
+    async fn download(&self, _file: &()) -> Result<Download, HttpError> {
         let body = format!("day\n{}\n", self.window.start.date_naive());
         Ok(download_of(vec![Bytes::from(body)], None))
     }
@@ -244,10 +373,10 @@ async fn the_window_batcher_shrinks_windows_whose_jobs_time_out() {
     };
     let mut done = Vec::new();
     while let Some(window) = batcher.next_window() {
-        match run_job(&WindowJob { window }, &config, &clock.shared()).await {
-            Ok(download) => {
-                let rows: Vec<_> = csv_rows(download, window.to_string()).collect().await;
-                assert_eq!(rows.len(), 1);
+        let job = WindowJob { window };
+        match run_job(&job, &config, &clock.shared()).await {
+            Ok(output) => {
+                assert_eq!(read_all(&job, &output, no_check()).await.unwrap().len(), 1);
                 done.push(batcher.complete(window).unwrap());
             }
             Err(e) if e.is_too_large() => batcher.too_large(window, &e.to_string()).unwrap(),

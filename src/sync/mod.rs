@@ -25,7 +25,7 @@
 //!                 Some(Value::Array(list)) => list,
 //!                 _ => Vec::new(),
 //!             };
-//!             Ok::<_, HttpError>(Page { records, total: body["total"].as_u64() })
+//!             Ok::<_, HttpError>(Page { records, total: body["total"].as_u64(), next: None })
 //!         }
 //!     };
 //!     let id_of = |v: &Value| v["id"].as_u64();
@@ -79,12 +79,19 @@ pub mod decode;
 pub mod guards;
 pub mod id_pager;
 pub mod job;
+pub mod offset_pager;
+pub mod page;
+pub mod token_pager;
 pub mod windows;
 
 pub use decode::{csv_rows, json_records};
 pub use guards::{IdleLog, StallError, StallGuard};
-pub use id_pager::{
-    ErroredRange, IdPager, IdPagerConfig, Page, PageRequest, PagerError, PagerItem,
+pub use id_pager::{ErroredRange, IdPager, IdPagerConfig, PageRequest, PagerError, PagerItem};
+pub use job::{
+    run_job, CsvCheck, CsvFile, CsvRow, ExportJob, JobConfig, JobError, JobOutput, JobStatus,
+    FILE_ATTEMPTS,
 };
-pub use job::{run_job, ExportJob, JobConfig, JobError, JobStatus};
+pub use offset_pager::{Numbering, OffsetPager, OffsetPagerConfig, OffsetRequest};
+pub use page::{Asked, Envelope, Next, Page};
+pub use token_pager::{Resume, TokenPage, TokenPager, TokenPagerConfig, TokenRequest};
 pub use windows::{Window, WindowBatcher, WindowConfig, WindowError};

@@ -1,0 +1,320 @@
+//! One page of records, and the [`Envelope`] that reads it out of a response: where the records, the
+//! total and the next page's position sit. Reading a page is also where response integrity is checked,
+//! once for every connector, inside the HTTP client's retry loop (so a bad page is retried like a 5xx):
+//! - a body without its records array is unreadable, never an empty page;
+//! - a page shorter than asked for while the API's own total says more records follow it contradicts
+//!   itself (an emptied or cut page) and is unreadable too.
+
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+
+use crate::http::{HttpClient, HttpError, JsonResponse, Request};
+use crate::sdk::table::{read, FieldPath};
+
+/// One page as an API returned it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Page {
+    /// The records, in the API's order.
+    pub records: Vec<Value>,
+    /// The API's count of every record the query matches, if it reports one.
+    pub total: Option<u64>,
+    /// Where the next page is (a token or an absolute link), if the API says; `None` on the last page.
+    pub next: Option<String>,
+}
+
+/// Where the next page's position comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    /// Positions are computed by the caller (ids, offsets, page numbers).
+    Computed,
+    /// A token or absolute URL in the body (`nextPageLink`, `paging.next.after`, `nextPageToken`).
+    Body(FieldPath),
+    /// The `rel="next"` URL of the `Link` header.
+    LinkHeader,
+    /// A field of the last record (`starting_after=<last id>`), while the body's `has_more` flag (if
+    /// given) is true.
+    LastRecord {
+        /// The field of the last record.
+        field: FieldPath,
+        /// The body's flag that says whether more pages follow, e.g. `has_more`.
+        has_more: Option<FieldPath>,
+    },
+}
+
+/// What a page request asked for, so a page can be checked against the API's total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Asked {
+    /// Records skipped before this page, within the query the total counts.
+    pub skip: u64,
+    /// Records asked for.
+    pub take: u64,
+}
+
+/// Where a page's parts sit in a response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    records: FieldPath,
+    total: Option<FieldPath>,
+    next: Next,
+}
+
+impl Envelope {
+    /// Records at `records` (`list`, `items`, `data`, `payload`; `""` when the body is the array).
+    pub fn new(records: &str) -> Self {
+        Self {
+            records: FieldPath::parse(records),
+            total: None,
+            next: Next::Computed,
+        }
+    }
+
+    /// The API's total count at `path` (a number, or a numeric string).
+    pub fn total(mut self, path: &str) -> Self {
+        self.total = Some(FieldPath::parse(path));
+        self
+    }
+
+    /// The next page's position comes from `next`.
+    pub fn next(mut self, next: Next) -> Self {
+        self.next = next;
+        self
+    }
+
+    /// The next page's token or link is at `path` of the body.
+    pub fn next_in_body(self, path: &str) -> Self {
+        self.next(Next::Body(FieldPath::parse(path)))
+    }
+
+    /// Checks a response without taking it apart: `Err` says what is wrong.
+    pub fn check(&self, response: &JsonResponse, asked: Option<Asked>) -> Result<(), String> {
+        let records = match self.records.get(&response.body) {
+            Some(Value::Array(records)) => records.len() as u64,
+            Some(other) if !other.is_null() => {
+                return Err(format!("'{}' is not an array", self.records))
+            }
+            _ => return Err(format!("the response has no '{}' array", self.records)),
+        };
+        let total = self.read_total(&response.body)?;
+        if let (Some(asked), Some(total)) = (asked, total) {
+            if records < asked.take && asked.skip + records < total {
+                return Err(format!(
+                    "the page holds {records} records after skipping {} while the api counts {total}: an emptied or cut page",
+                    asked.skip
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes the page out of a response (already [`Envelope::check`]ed, or checked here).
+    pub fn read(&self, mut response: JsonResponse) -> Result<Page, String> {
+        self.check(&response, None)?;
+        let total = self.read_total(&response.body)?;
+        let next = self.read_next(&response.body, &response.headers);
+        let records = take_at(&mut response.body, &self.records);
+        let next = match (&self.next, next) {
+            (Next::LastRecord { field, .. }, Some(_)) => {
+                records.last().and_then(|r| text(field.get(r)?))
+            }
+            (_, next) => next,
+        };
+        Ok(Page {
+            records,
+            total,
+            next,
+        })
+    }
+
+    /// Sends `request` and reads its page, retrying a response that fails [`Envelope::check`] (for
+    /// `asked`, when given) like a 5xx; after the retries the error is [`HttpError::Decode`].
+    pub async fn fetch(
+        &self,
+        http: &HttpClient,
+        request: &Request,
+        asked: Option<Asked>,
+    ) -> Result<Page, HttpError> {
+        let response = http
+            .send_json_checked(request, &|r| self.check(r, asked))
+            .await?;
+        self.read(response).map_err(|message| HttpError::Decode {
+            endpoint: http.endpoint(request),
+            message,
+        })
+    }
+
+    fn read_total(&self, body: &Value) -> Result<Option<u64>, String> {
+        let Some(path) = &self.total else {
+            return Ok(None);
+        };
+        match path.get(body) {
+            None | Some(Value::Null) => Ok(None),
+            Some(raw) => read::unsigned(raw)
+                .map(Some)
+                .ok_or_else(|| format!("the total '{path}' is not a count: {raw}")),
+        }
+    }
+
+    fn read_next(&self, body: &Value, headers: &HeaderMap) -> Option<String> {
+        match &self.next {
+            Next::Computed => None,
+            Next::Body(path) => text(path.get(body)?),
+            Next::LinkHeader => next_link_header(headers),
+            Next::LastRecord { has_more, .. } => match has_more {
+                Some(flag) => flag
+                    .get(body)
+                    .and_then(read::boolean)
+                    .unwrap_or(false)
+                    .then(String::new),
+                None => Some(String::new()),
+            },
+        }
+    }
+}
+
+/// A non-empty string or number as text.
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Moves the array at `path` out of `body`.
+fn take_at(body: &mut Value, path: &FieldPath) -> Vec<Value> {
+    if path.first().is_none() {
+        return match body.take() {
+            Value::Array(records) => records,
+            _ => Vec::new(),
+        };
+    }
+    let pointer = format!("/{}", path.to_string().replace('.', "/"));
+    match body.pointer_mut(&pointer).map(Value::take) {
+        Some(Value::Array(records)) => records,
+        _ => Vec::new(),
+    }
+}
+
+/// The `rel="next"` target of a `Link` header (RFC 8288), e.g. `<https://api/x?page=2>; rel="next"`.
+pub fn next_link_header(headers: &HeaderMap) -> Option<String> {
+    for value in headers.get_all(reqwest::header::LINK) {
+        let value = value.to_str().ok()?;
+        for link in value.split(',') {
+            let (target, params) = link.split_once(';')?;
+            let is_next = params.split(';').any(|p| {
+                let p = p.trim().replace(' ', "");
+                p == "rel=\"next\"" || p == "rel=next"
+            });
+            if is_next {
+                let target = target.trim().trim_start_matches('<').trim_end_matches('>');
+                return Some(target.to_owned());
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn response(body: Value) -> JsonResponse {
+        JsonResponse {
+            status: 200,
+            headers: HeaderMap::new(),
+            body,
+        }
+    }
+
+    #[test]
+    fn records_total_and_next_come_out_of_their_places() {
+        let envelope = Envelope::new("items")
+            .total("count")
+            .next_in_body("nextPageLink");
+        let page = envelope
+            .read(response(
+                json!({"items": [{"id": 1}], "count": "41", "nextPageLink": "https://x/y?$skip=1"}),
+            ))
+            .unwrap();
+        assert_eq!((page.records.len(), page.total), (1, Some(41)));
+        assert_eq!(page.next.as_deref(), Some("https://x/y?$skip=1"));
+        let last = envelope
+            .read(response(
+                json!({"items": [], "count": 0, "nextPageLink": null}),
+            ))
+            .unwrap();
+        assert_eq!((last.records.len(), last.next), (0, None));
+        let nested = Envelope::new("payload.rows").total("metadata.total");
+        let page = nested
+            .read(response(
+                json!({"payload": {"rows": [1, 2]}, "metadata": {"total": 2}}),
+            ))
+            .unwrap();
+        assert_eq!(page.records, vec![json!(1), json!(2)]);
+        let bare = Envelope::new("").read(response(json!([1, 2, 3]))).unwrap();
+        assert_eq!(bare.records.len(), 3);
+    }
+
+    #[test]
+    fn a_missing_array_or_a_page_contradicting_its_total_is_unreadable() {
+        let envelope = Envelope::new("list").total("total");
+        let err = envelope
+            .check(&response(json!({"message": "hi"})), None)
+            .unwrap_err();
+        assert!(err.contains("no 'list' array"), "{err}");
+        let emptied = response(json!({"list": [], "total": 12}));
+        let asked = Some(Asked {
+            skip: 0,
+            take: 1000,
+        });
+        assert!(envelope
+            .check(&emptied, asked)
+            .unwrap_err()
+            .contains("counts 12"));
+        let last = response(json!({"list": [1, 2], "total": 12}));
+        assert!(envelope
+            .check(
+                &last,
+                Some(Asked {
+                    skip: 10,
+                    take: 1000
+                })
+            )
+            .is_ok());
+        assert!(envelope
+            .check(&response(json!({"list": [], "total": "x"})), None)
+            .is_err());
+    }
+
+    #[test]
+    fn cursors_come_from_the_last_record_and_link_headers() {
+        let stripe = Envelope::new("data").next(Next::LastRecord {
+            field: FieldPath::parse("id"),
+            has_more: Some(FieldPath::parse("has_more")),
+        });
+        let more = stripe
+            .read(response(
+                json!({"data": [{"id": "cus_1"}, {"id": "cus_2"}], "has_more": true}),
+            ))
+            .unwrap();
+        assert_eq!(more.next.as_deref(), Some("cus_2"));
+        let done = stripe
+            .read(response(
+                json!({"data": [{"id": "cus_3"}], "has_more": false}),
+            ))
+            .unwrap();
+        assert_eq!(done.next, None);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            reqwest::header::LINK,
+            r#"<https://api.x/items?page=1>; rel="prev", <https://api.x/items?page=3>; rel="next""#
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(
+            next_link_header(&headers).as_deref(),
+            Some("https://api.x/items?page=3")
+        );
+    }
+}
