@@ -1,0 +1,1 @@
+//! Tests of the EveryAction simulator: the data model directly, the API over HTTP.
