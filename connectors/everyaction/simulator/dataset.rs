@@ -550,8 +550,7 @@ impl ModeData {
         if draw % 100 >= 50 {
             return None;
         }
-        let delay = 1 + ((draw >> 8) % (MAX_BASE_DELAY as u64)) as i64;
-        let at = (created + delay).min(self.params.end).max(created + 1);
+        let at = created + self.base_delay(created, draw >> 8)?;
         let roll = (draw >> 40) % 100;
         let state = match entity {
             Entity::Contact if roll < 4 => State::Suppressed,
@@ -560,6 +559,13 @@ impl ModeData {
             _ => State::Active,
         };
         Some((at, state))
+    }
+
+    /// A delay after `created` for a base change, drawn from `draw`: at most
+    /// [`MAX_BASE_DELAY`], never reaching `data_end` (`None` if there is no room).
+    fn base_delay(&self, created: Ticks, draw: u64) -> Option<Ticks> {
+        let room = (self.params.end - created).min(MAX_BASE_DELAY);
+        (room > 1).then(|| 1 + (draw % (room - 1) as u64) as i64)
     }
 
     /// Everything known about record `index` now.
@@ -677,14 +683,16 @@ impl ModeData {
                     ChildKind::ActivistCode => 0,
                     ChildKind::SurveyResponse => draws.below(self.responses_of(item)),
                 };
-                let delay = 1 + draws.below(MAX_BASE_DELAY as u64) as i64;
+                let Some(delay) = self.base_delay(created, draws.next_u64()) else {
+                    continue;
+                };
                 rows.push(ChildRow {
                     kind,
                     row_id: self.child_row_id(kind, contact, k),
                     contact,
                     item,
                     answer,
-                    created: (created + delay).min(self.params.end).max(created + 1),
+                    created: created + delay,
                     removed: None,
                 });
             }
@@ -811,17 +819,29 @@ impl ModeData {
             if items == 0 {
                 continue;
             }
-            let contact = self.hash(&[kind.tag(), tag(b"child-contact"), g, n]) % people;
-            let at = self
-                .time_in(generation, &[kind.tag(), tag(b"child-at"), g, n])
-                .max(self.created(Entity::Contact, contact) + 1);
+            let first = self.hash(&[kind.tag(), tag(b"child-contact"), g, n]) % people;
+            // Every other pair of changes removes a row, from the first of the next few
+            // people that has a live one; otherwise a row is applied.
+            let removal = ((n / 2) % 2 == 1)
+                .then(|| {
+                    (0..people.min(16)).find_map(|k| {
+                        let contact = (first + k) % people;
+                        let rows = self.child_rows(kind, contact);
+                        let live = rows.into_iter().find(|row| row.removed.is_none())?;
+                        Some((contact, live))
+                    })
+                })
+                .flatten();
+            let (contact, removable) = match removal {
+                Some((contact, row)) => (contact, Some(row)),
+                None => (first, None),
+            };
             let rows = self.child_rows(kind, contact);
-            let live = rows.iter().filter(|row| row.removed.is_none());
-            let removable = live.clone().next().filter(|_| n % 4 == 3).copied();
-            let at = rows
-                .iter()
-                .map(ChildRow::changed)
-                .fold(at, |at, last| at.max(last + 1));
+            let at = rows.iter().map(ChildRow::changed).fold(
+                self.time_in(generation, &[kind.tag(), tag(b"child-at"), g, n])
+                    .max(self.created(Entity::Contact, contact) + 1),
+                |at, last| at.max(last + 1),
+            );
             let (change, reported) = match removable {
                 Some(row) => (
                     ChildChange {

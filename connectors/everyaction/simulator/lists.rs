@@ -308,7 +308,9 @@ fn matches_exact(value: &Value, field: &str, wanted: Option<&str>) -> bool {
         .filter(|w| !w.is_empty())
         .is_none_or(|wanted| match &value[field] {
             Value::String(text) => text.eq_ignore_ascii_case(wanted),
-            other => other.to_string() == wanted,
+            Value::Number(number) => wanted.parse::<f64>().ok() == number.as_f64(),
+            Value::Bool(flag) => wanted.eq_ignore_ascii_case(&flag.to_string()),
+            _ => false,
         })
 }
 

@@ -514,12 +514,14 @@ fn role(data: &ModeData, type_index: u64, k: u64) -> Role {
     }
 }
 
+/// One of the organisation's locations (one office per place).
 fn location(draw: u64) -> Location {
-    let (city, state, zip) = pick(PLACES, draw);
-    let number = 10 + draw % 890;
+    let place = draw % PLACES.len() as u64;
+    let (city, state, zip) = PLACES[place as usize];
+    let number = 12 + place * 37;
     let name = format!("{city} Office");
     Location {
-        location_id: 200 + draw % 97,
+        location_id: 271 + place,
         display_name: format!("{name}, {number} Main St {city}, {state} {zip}"),
         address: Address {
             address_line1: format!("{number} Main St"),

@@ -32,34 +32,41 @@ const DOWNLOAD_CHUNK: u64 = 2_000;
 pub type AdvanceSummary = crate::simulator::AdvanceSummary<Change>;
 
 /// One error of the standard body `{"errors":[{code,text,properties,referenceCode,hint,
-/// resourceUrl}]}` (optional members left out when empty, as in the docs' examples).
+/// resourceUrl}]}` (optional members left out when empty, as in the docs' examples), with the
+/// status it is sent with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ApiError {
+    pub(crate) status: StatusCode,
+    error: Box<ErrorObject>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct ApiError {
-    #[serde(skip)]
-    pub(crate) status: StatusCode,
-    pub(crate) code: String,
-    pub(crate) text: String,
+struct ErrorObject {
+    code: String,
+    text: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) properties: Option<Vec<String>>,
+    properties: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) reference_code: Option<String>,
+    reference_code: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) hint: Option<String>,
+    hint: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) resource_url: Option<String>,
+    resource_url: Option<String>,
 }
 
 impl ApiError {
     pub(crate) fn new(status: StatusCode, code: &str, text: impl Into<String>) -> Self {
         Self {
             status,
-            code: code.to_owned(),
-            text: text.into(),
-            properties: None,
-            reference_code: None,
-            hint: None,
-            resource_url: None,
+            error: Box::new(ErrorObject {
+                code: code.to_owned(),
+                text: text.into(),
+                properties: None,
+                reference_code: None,
+                hint: None,
+                resource_url: None,
+            }),
         }
     }
 
@@ -68,13 +75,14 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "INVALID_PARAMETER", text)
     }
 
+    /// Names the offending request properties.
     pub(crate) fn with_properties(mut self, properties: impl IntoIterator<Item = String>) -> Self {
-        self.properties = Some(properties.into_iter().collect());
+        self.error.properties = Some(properties.into_iter().collect());
         self
     }
 
     fn with_reference(mut self, reference: String) -> Self {
-        self.reference_code = Some(reference);
+        self.error.reference_code = Some(reference);
         self
     }
 
@@ -85,7 +93,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "errors": [self] });
+        let body = json!({ "errors": [self.error] });
         json_text(self.status, body.to_string())
     }
 }
