@@ -9,6 +9,16 @@
 //! the job's creation and its completion is exported in its new version), the files are
 //! split and the download links start their life. Later `advance`s do not change a completed
 //! job's files.
+//!
+//! Choices where the docs are silent: a missing `dateChangedTo` becomes the simulated time the
+//! job was created; `dateChangedFrom` exactly 90 days back is accepted; dates may be RFC 3339
+//! (`Z` or an offset), a local date-time or a local date (parsons sends `2021-10-10`); unknown
+//! body properties are ignored and left out of the `201` answer, as is
+//! `requestedCustomFieldIds` on resources without custom fields; `excludeChangesFromSelf` and
+//! `contactMode` are accepted and echoed but select nothing (the simulated changes are never
+//! the API user's, and every record is a person); the job JSON writes `includeInactive` and
+//! `excludeChangesFromSelf` as strings, as the docs' example does; jobs are visible only to
+//! keys of the database they were created in.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;

@@ -187,7 +187,10 @@ impl EveryActionState {
             has_my_campaign: true,
             committee_name: spec.committee_name.clone(),
             api_key_type_name: "Custom Integration",
-            key_reference: key[key.len().saturating_sub(4)..].to_owned(),
+            key_reference: key
+                .chars()
+                .skip(key.chars().count().saturating_sub(4))
+                .collect(),
             user_first_name: "API",
             user_last_name: "Integration",
             username: format!("{}.api", self.config.application_name.to_lowercase()),

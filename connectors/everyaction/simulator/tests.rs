@@ -1196,3 +1196,35 @@ async fn a_million_people_serve_an_export_without_materialising_them() {
     let overlay = sim.data().database(Mode::MyCampaign).overlay_len();
     assert!(overlay > 0 && overlay < 100, "overlay of {overlay}");
 }
+
+#[tokio::test]
+async fn the_default_debug_organisation_is_large_but_quick() {
+    let config = EveryActionConfig::default();
+    let json = serde_json::to_string(&config).unwrap();
+    let back: EveryActionConfig = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, config, "the configuration round-trips through JSON");
+    let sim = EveryActionSimulator::start(config).await.unwrap();
+    let api = Api::new(&sim, Mode::MyCampaign);
+    let started = Instant::now();
+    let events = api.all_pages("/v4/events?$expand=shifts").await;
+    assert_eq!(events.len() as u64, sim.config().my_campaign.events.initial);
+    let (_, job) = api
+        .run_job(&json!({"resourceType": "Contributions", "dateChangedFrom": days_ago(&sim, 10)}))
+        .await;
+    assert_eq!(job["jobStatus"], "Complete");
+    assert!(job["exportedRecordCount"].as_u64().unwrap() > 500);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+    let response = client()
+        .delete(format!("{}/v4/events", sim.base_url()))
+        .basic_auth(sim.application_name(), Some(sim.password(Mode::MyCampaign)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["errors"][0]["code"], "METHOD_NOT_ALLOWED");
+}
