@@ -2,5 +2,6 @@
 //! [`crate::registry`].
 
 pub mod demo;
+pub mod everyaction;
 pub mod ongage;
 pub mod virtuous;

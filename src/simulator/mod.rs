@@ -12,7 +12,9 @@
 //! - [`SimulatorHooks`]: what a simulator says about its API (its 429, its rate-limit headers,
 //!   its idea of an empty page, which headers are secret, how to advance its data);
 //! - [`rng`]: deterministic hashing so record `i` can be derived from `(seed, i)` alone, which is
-//!   how simulators serve millions of records without holding them.
+//!   how simulators serve millions of records without holding them;
+//! - [`sparse`]: record counts per generation plus a sparse overlay of what `advance` touched,
+//!   the bookkeeping behind "record `i` from `(seed, i)`".
 //!
 //! A request's path through a server: control path → control router; otherwise log → rate
 //! limit → fault plan → the simulator's handler → rate-limit headers → log completion.
@@ -29,6 +31,7 @@ mod pipeline;
 mod rate_limit;
 pub mod rng;
 mod server;
+pub mod sparse;
 
 pub use clock::{ClockMode, SimClock};
 pub use control::{ServerOptions, SimControl};
@@ -38,6 +41,7 @@ pub use hooks::{empty_page_default, SimulatorHooks};
 pub use log::{Arrival, InFlight, LoggedRequest, RequestLog, DEFAULT_LOG_CAPACITY};
 pub use rate_limit::{RateDecision, RateLimitConfig, RateLimiter, WindowStatus};
 pub use server::SimServer;
+pub use sparse::{Origin, SparseTable, Volume};
 
 /// Errors starting a simulator.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,322 @@
+//! A faithful simulator of the EveryAction / NGP VAN API v4 (`docs/apis.md` §3), for tests,
+//! benchmarks and the out-of-the-box `debug` run.
+//!
+//! What it reproduces:
+//! - HTTP Basic auth: user name = application name, password = `<api key>|<mode>`; mode 0
+//!   (MyVoters) and mode 1 (MyCampaign) reach **different databases** (own seed, own id
+//!   ranges, own sizes: [`DatabaseSpec`]). Anything else → 401 with the standard body;
+//! - the standard error body `{"errors":[{"code","text","properties",...}]}` on every error,
+//!   including the shared pipeline's 429 / 5xx (with `Retry-After` on 429 and, configurably,
+//!   503), unknown paths (404) and wrong methods (405);
+//! - `GET /v4/apiKeyProfiles` (paged envelope, one item);
+//! - paged list endpoints ([`ListEndpoint`]: `activistCodes`, `surveyQuestions` with nested
+//!   `responses`, `events` (max 50 per page; `startingAfter`, `startingBefore`, `eventTypeIds`,
+//!   `codeIds`, `$expand` of `shifts`, `locations`, `roles`, `codes`, `notes`,
+//!   `voterRegistrationBatches`), `codes` (`$expand=supportedEntities`), `savedLists`, `users`
+//!   (403 with [`EveryActionConfig::users_forbidden`]; no maximum, so `$top=` returns
+//!   everything)), with `$top`/`$skip`/`$orderby`, `count`, the empty shape
+//!   `{"items":[],"nextPageLink":null,"count":0}`, and an absolute `nextPageLink` that
+//!   already carries every original parameter (see the `lists` module); the bare arrays of
+//!   `events/types` and `customFields` (`customFieldsGroupType`), as the docs show them;
+//! - the client bug of re-adding parameters to a `nextPageLink`: any repeated query
+//!   parameter → 404 with the error body, remembered in [`EveryActionSimulator::refusals`];
+//! - the savedLists quirk ([`EveryActionConfig::saved_lists_link_on_empty_page`]):
+//!   `nextPageLink` stays non-null on the last and on empty pages;
+//! - Changed Entity Export Jobs: `resources`, `fields/{resourceType}` (CSV columns, custom
+//!   fields included), `changeTypes/{resourceType}`, `POST` (validated: 90-day retention,
+//!   no future `dateChangedFrom`, `dateChangedTo` after it, fields, custom field ids; `201`
+//!   echoing the accepted properties), polled through `Pending` → `InProcess` →
+//!   `Complete`/`Error` ([`ExportBehaviour`]), CSV split by `fileSizeKbLimit` into files that
+//!   each repeat the header, streamed from download links that expire on the simulator clock
+//!   (410 afterwards). Resources: `Contacts`, `Contributions`, `ContactsActivistCodes`,
+//!   `ContactsSurveyResponses` ([`Resource`]); column and inactive-row conventions are
+//!   documented in the `export` module, the state machine in the `jobs` module;
+//! - data derived from the seed, a million people costing only the sparse overlay of records
+//!   `advance` touched; generations of edits, suppressions, deletions, new people and
+//!   contributions, codes and responses applied and removed, and list edits via
+//!   [`EveryActionSimulator::advance`];
+//! - 7-digit fractional seconds and local offsets (`2019-01-31T15:05:54.2106809-04:00`) in
+//!   job dates and CSV dates, `Z` times on `createdDate`/`dateCreated`, offsets on event dates.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), fivetran_source::simulator::SimError> {
+//! use fivetran_source::connectors::everyaction::simulator::{
+//!     EveryActionConfig, EveryActionSimulator, Mode, Resource,
+//! };
+//! let sim = EveryActionSimulator::start(EveryActionConfig::small()).await?;
+//! let (user, password) = (sim.application_name(), sim.password(Mode::MyCampaign));
+//! // ... sync against sim.api_url() with Basic auth (user, password) ...
+//! sim.advance(1);
+//! let live_people = sim.truth().export(Mode::MyCampaign, Resource::Contacts).filter(|r| r.active).count();
+//! # let _ = (user, password, live_people);
+//! # Ok(()) }
+//! ```
+
+mod config;
+mod dataset;
+mod export;
+mod jobs;
+mod lists;
+mod records;
+mod routes;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::simulator::{SimControl, SimError, SimServer, SimulatorHooks};
+
+pub use crate::simulator::Volume;
+pub use config::{DatabaseSpec, EveryActionConfig, ExportBehaviour};
+pub use dataset::{
+    Change, ChangeKind, ChangeType, ChildKind, EveryActionData, Mode, ModeData, State,
+};
+pub use export::{ExportRecord, Resource};
+pub use jobs::JobStatus;
+pub use lists::{ListEndpoint, PageLimits};
+pub use routes::{AdvanceSummary, Refusal};
+
+use lists::RawQuery;
+use routes::EveryActionState;
+
+/// A summary of one export job, for tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobSummary {
+    /// `exportJobId`.
+    pub id: u64,
+    /// The database it runs in.
+    pub mode: Mode,
+    /// 1-based creation number over both databases (what `fail_jobs` refers to).
+    pub number: u64,
+    /// The resource exported.
+    pub resource: Resource,
+    /// `Complete` or `Error` once finished, `None` while pending or in process.
+    pub finished: Option<JobStatus>,
+    /// When it was created (simulated clock).
+    pub created_at: DateTime<Utc>,
+    /// When it completed (simulated clock), once complete.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Rows exported (0 until complete).
+    pub rows: u64,
+    /// Bytes of CSV over all files, headers included (0 until complete).
+    pub bytes: u64,
+    /// Files (0 until complete).
+    pub files: usize,
+}
+
+/// The simulator's data as the API would serve it now: the oracle a warehouse is compared
+/// against. An immutable snapshot; later `advance`s do not change it.
+pub struct Truth {
+    state: Arc<EveryActionState>,
+    data: Arc<EveryActionData>,
+}
+
+impl Truth {
+    /// The generation the snapshot is at.
+    pub fn generation(&self) -> u32 {
+        self.data.generation()
+    }
+
+    /// The data itself.
+    pub fn data(&self) -> &EveryActionData {
+        &self.data
+    }
+
+    /// Every item `endpoint` lists in `mode` (no filters, id order), as the API serves it
+    /// with `$expand=expand` (`""` for none; e.g. `"shifts,locations"` for events). Deleted
+    /// codes and saved lists are absent; archived activist codes and survey questions and
+    /// cancelled events are present with their status. `users` are listed even when the
+    /// key is forbidden to read them.
+    pub fn list(&self, mode: Mode, endpoint: ListEndpoint, expand: &str) -> Vec<Value> {
+        let query = RawQuery::single("$expand", expand);
+        let items = match endpoint {
+            ListEndpoint::ApiKeyProfiles => vec![lists::Item::of(&self.state.profile(mode))],
+            _ => lists::items(self.data.database(mode), endpoint, &query).unwrap_or_default(),
+        };
+        items.into_iter().map(|item| item.value).collect()
+    }
+
+    /// Ids of the records `endpoint` no longer lists because they were deleted (codes and
+    /// saved lists; empty for the others).
+    pub fn deleted_list_ids(&self, mode: Mode, endpoint: ListEndpoint) -> Vec<u64> {
+        lists::deleted_ids(self.data.database(mode), endpoint)
+    }
+
+    /// Every record of `resource` in `mode` ever created, inactive ones included (see
+    /// [`ExportRecord::active`]), with every column, as an export with `includeInactive`
+    /// and all fields would write it. Lazy: records are derived one at a time.
+    pub fn export(
+        &self,
+        mode: Mode,
+        resource: Resource,
+    ) -> impl Iterator<Item = ExportRecord> + '_ {
+        export::truth(self.data.database(mode), resource)
+    }
+
+    /// Every column of `resource` in `mode` (standard fields, then `CF{id}` custom fields).
+    pub fn export_columns(&self, mode: Mode, resource: Resource) -> Vec<String> {
+        export::all_columns(self.data.database(mode), resource)
+            .iter()
+            .map(export::Column::name)
+            .collect()
+    }
+
+    /// Keys of the live records of `resource` (what a warehouse should hold as not deleted).
+    pub fn live_keys(&self, mode: Mode, resource: Resource) -> Vec<u64> {
+        self.export(mode, resource)
+            .filter(|r| r.active)
+            .map(|r| r.key)
+            .collect()
+    }
+
+    /// Keys of the suppressed, deleted or removed records of `resource`.
+    pub fn inactive_keys(&self, mode: Mode, resource: Resource) -> Vec<u64> {
+        self.export(mode, resource)
+            .filter(|r| !r.active)
+            .map(|r| r.key)
+            .collect()
+    }
+}
+
+/// A running EveryAction simulator. Dropping it shuts the server down.
+pub struct EveryActionSimulator {
+    state: Arc<EveryActionState>,
+    server: SimServer,
+}
+
+impl EveryActionSimulator {
+    /// Starts a simulator on `127.0.0.1:config.server.port` (0: a free port).
+    pub async fn start(config: EveryActionConfig) -> Result<Self, SimError> {
+        if config.application_name.is_empty() || config.api_key.is_empty() {
+            return Err(SimError::Config(
+                "an application name and an API key are required".into(),
+            ));
+        }
+        let control = Arc::new(SimControl::new(
+            config.seed,
+            config.data_end,
+            &config.server,
+            config.rate_limit.clone(),
+        ));
+        let port = config.server.port;
+        let state = Arc::new(EveryActionState::new(config, Arc::clone(&control)));
+        let hooks: Arc<dyn SimulatorHooks> = Arc::clone(&state) as Arc<dyn SimulatorHooks>;
+        let server =
+            SimServer::start(port, routes::router(Arc::clone(&state)), control, hooks).await?;
+        Ok(Self { state, server })
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn base_url(&self) -> String {
+        self.server.base_url()
+    }
+
+    /// `http://127.0.0.1:<port>/v4`, what `https://api.securevan.com/v4` is to the real API.
+    pub fn api_url(&self) -> String {
+        format!("{}/v4", self.base_url())
+    }
+
+    /// The configuration it runs with.
+    pub fn config(&self) -> &EveryActionConfig {
+        &self.state.config
+    }
+
+    /// The accepted Basic-auth user name.
+    pub fn application_name(&self) -> &str {
+        &self.state.config.application_name
+    }
+
+    /// The Basic-auth password for `mode` (`<api key>|<0 or 1>`).
+    pub fn password(&self, mode: Mode) -> String {
+        self.state.config.password(mode)
+    }
+
+    /// Clock, request log, faults and rate limiter.
+    pub fn control(&self) -> &SimControl {
+        self.server.control()
+    }
+
+    /// The simulated now.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.control().clock().now()
+    }
+
+    /// Applies `generations` generations of changes to both databases and moves the clock by
+    /// as many `generation_interval`s. Deterministic: the same seed and generation number
+    /// always make the same changes.
+    pub fn advance(&self, generations: u32) -> AdvanceSummary {
+        self.state.advance(generations)
+    }
+
+    /// The generation the data is at.
+    pub fn generation(&self) -> u32 {
+        self.state.snapshot().generation()
+    }
+
+    /// The data as it is now (an immutable snapshot; cheap).
+    pub fn data(&self) -> Arc<EveryActionData> {
+        self.state.snapshot()
+    }
+
+    /// The current truth (see [`Truth`]).
+    pub fn truth(&self) -> Truth {
+        Truth {
+            state: Arc::clone(&self.state),
+            data: self.state.snapshot(),
+        }
+    }
+
+    /// Requests refused because a query parameter was repeated, oldest first.
+    pub fn refusals(&self) -> Vec<Refusal> {
+        self.state.refusals()
+    }
+
+    /// Every export job so far, oldest first.
+    pub fn jobs(&self) -> Vec<JobSummary> {
+        self.state
+            .jobs()
+            .iter()
+            .map(|job| {
+                let mut summary = JobSummary {
+                    id: job.id,
+                    mode: job.mode(),
+                    number: job.number,
+                    resource: job.spec.resource,
+                    finished: None,
+                    created_at: job.created_at,
+                    completed_at: None,
+                    rows: 0,
+                    bytes: 0,
+                    files: 0,
+                };
+                match job.outcome() {
+                    Some(jobs::Outcome::Complete {
+                        plan, completed_at, ..
+                    }) => {
+                        summary.finished = Some(JobStatus::Complete);
+                        summary.completed_at = Some(*completed_at);
+                        summary.rows = plan.rows;
+                        summary.bytes = plan.files.iter().map(|file| file.bytes).sum();
+                        summary.files = plan.files.len();
+                    }
+                    Some(jobs::Outcome::Error { .. }) => summary.finished = Some(JobStatus::Error),
+                    None => {}
+                }
+                summary
+            })
+            .collect()
+    }
+
+    /// Stops the server and waits briefly for open connections.
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
+    }
+
+    /// Serves until the process ends (for a `simulate everyaction --port N` command).
+    pub async fn wait(self) {
+        self.server.wait().await;
+    }
+}
