@@ -14,10 +14,10 @@ use serde_json::{json, Value as Json};
 use fivetran_source::connectors::virtuous::simulator::{
     Entity, PoisonRecord, VirtuousConfig, VirtuousData, VirtuousSimulator,
 };
-use fivetran_source::connectors::virtuous::{Tuning, Virtuous};
+use fivetran_source::connectors::virtuous::Virtuous;
 use fivetran_source::debug::runner::{run_debug, DebugOptions};
 use fivetran_source::debug::warehouse::{Applied, LocalWarehouse, TableName, WarehouseOptions};
-use fivetran_source::http::RetryPolicy;
+use fivetran_source::http::{RetryPolicy, Tuning};
 use fivetran_source::proto;
 use fivetran_source::sdk::DynConnector;
 use fivetran_source::server::{LocalServer, SourceService};
@@ -33,6 +33,7 @@ fn fast() -> Tuning {
             max_rate_limit_wait: Duration::from_millis(20),
         },
         request_timeout: Duration::from_secs(1),
+        ..Tuning::fast()
     }
 }
 

@@ -11,10 +11,11 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
-use crate::http::{HttpClient, HttpConfig, HttpError, RateLimit, Request};
-use crate::sync::Page;
+use crate::http::{Auth, HttpClient, HttpConfig, HttpError, RateLimit, Request, Tuning};
+use crate::sdk::Secret;
+use crate::sync::{Asked, Envelope, Page};
 
-use super::models;
+use super::models::{Entity, Shape};
 
 /// Where Virtuous serves its API.
 pub const DEFAULT_BASE_URL: &str = "https://api.virtuoussoftware.com";
@@ -30,92 +31,25 @@ pub const RATE_LIMIT: RateLimit = RateLimit {
     burst: 5000,
 };
 
-/// The record kinds the connector syncs, in sync order (small reference tables first).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Entity {
-    /// `/api/Campaign/Query`, keyed by `campaignId`.
-    Campaign,
-    /// `/api/Project/Query`.
-    Project,
-    /// `/api/Contact/Query[/FullContact]`.
-    Contact,
-    /// `/api/Gift/Query[/FullGift]`.
-    Gift,
+/// The query path of `entity` for `shape` (projects and campaigns have one shape).
+pub fn query_path(entity: Entity, shape: Shape) -> &'static str {
+    match (entity, shape) {
+        (Entity::Campaign, _) => "/api/Campaign/Query",
+        (Entity::Project, _) => "/api/Project/Query",
+        (Entity::Contact, Shape::Short) => "/api/Contact/Query",
+        (Entity::Contact, Shape::Full) => "/api/Contact/Query/FullContact",
+        (Entity::Gift, Shape::Short) => "/api/Gift/Query",
+        (Entity::Gift, Shape::Full) => "/api/Gift/Query/FullGift",
+    }
 }
 
-/// Which representation of a record to ask for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Shape {
-    /// `/Query`: top-level fields only.
-    Short,
-    /// `/Query/FullContact`, `/Query/FullGift` (nested children, custom fields; "meaningfully slower").
-    Full,
-}
-
-impl Entity {
-    /// Every entity, in sync order.
-    pub const ALL: [Entity; 4] = [
-        Entity::Campaign,
-        Entity::Project,
-        Entity::Contact,
-        Entity::Gift,
-    ];
-
-    /// The parent table, also the entity's name in logs, state and `sync_errors`.
-    pub fn table(self) -> &'static str {
-        match self {
-            Entity::Campaign => models::CAMPAIGNS,
-            Entity::Project => models::PROJECTS,
-            Entity::Contact => models::CONTACTS,
-            Entity::Gift => models::GIFTS,
-        }
-    }
-
-    /// The query path for `shape` (projects and campaigns have one shape).
-    pub fn query_path(self, shape: Shape) -> &'static str {
-        match (self, shape) {
-            (Entity::Campaign, _) => "/api/Campaign/Query",
-            (Entity::Project, _) => "/api/Project/Query",
-            (Entity::Contact, Shape::Short) => "/api/Contact/Query",
-            (Entity::Contact, Shape::Full) => "/api/Contact/Query/FullContact",
-            (Entity::Gift, Shape::Short) => "/api/Gift/Query",
-            (Entity::Gift, Shape::Full) => "/api/Gift/Query/FullGift",
-        }
-    }
-
-    /// The query parameter (and sort field) of the id.
-    pub fn id_parameter(self) -> &'static str {
-        match self {
-            Entity::Campaign => "Campaign Id",
-            Entity::Project => "Project Id",
-            Entity::Contact => "Contact Id",
-            Entity::Gift => "Gift Id",
-        }
-    }
-
-    /// The record's id, the pager's cursor (`campaignId` for campaigns, else `id`).
-    pub fn record_id(self, record: &Value) -> Option<u64> {
-        let field = if self == Entity::Campaign {
-            "campaignId"
-        } else {
-            "id"
-        };
-        models::id_number(record.get(field)?)
-    }
-
-    /// Whether the entity has a short shape besides the Full one.
-    pub fn has_short_shape(self) -> bool {
-        matches!(self, Entity::Contact | Entity::Gift)
-    }
-
-    /// Small reference tables (projects, campaigns): read in full every sync, one page at a time.
-    pub fn is_reference(self) -> bool {
-        matches!(self, Entity::Project | Entity::Campaign)
-    }
-
-    /// Whether records can be hard-deleted (gifts); contacts are archived instead.
-    pub fn is_deletable(self) -> bool {
-        self == Entity::Gift
+/// The query parameter (and sort field) of `entity`'s id.
+pub fn id_parameter(entity: Entity) -> &'static str {
+    match entity {
+        Entity::Campaign => "Campaign Id",
+        Entity::Project => "Project Id",
+        Entity::Contact => "Contact Id",
+        Entity::Gift => "Gift Id",
     }
 }
 
@@ -143,7 +77,7 @@ pub enum Sort {
 
 /// The JSON body of a query of `entity` for `filter`, sorted by `sort`, archived records included.
 pub fn query_body(entity: Entity, filter: &Filter, sort: Sort) -> Value {
-    let id = entity.id_parameter();
+    let id = id_parameter(entity);
     let mut conditions = Vec::new();
     if let Some(after) = filter.after_id {
         conditions.push(condition(id, "GreaterThan", after.to_string()));
@@ -177,14 +111,9 @@ fn condition(parameter: &str, operator: &str, value: String) -> Value {
     json!({"parameter": parameter, "operator": operator, "value": value})
 }
 
-/// The HTTP settings for Virtuous at `base_url` with `parallelism` requests in flight.
-pub fn http_config(base_url: &str, parallelism: usize) -> HttpConfig {
-    HttpConfig {
-        rate_limit: Some(RATE_LIMIT),
-        max_in_flight: parallelism,
-        credentials_hint: KEY_REFUSED.to_owned(),
-        ..HttpConfig::new(base_url)
-    }
+/// Every list answer: `{"list": [...], "total": n}` (`total` a number, or a string as in the spec).
+fn envelope() -> Envelope {
+    Envelope::new("list").total("total")
 }
 
 /// The Virtuous API over a shared [`HttpClient`] (cheap to clone).
@@ -194,9 +123,25 @@ pub struct VirtuousApi {
 }
 
 impl VirtuousApi {
-    /// The API over `http` (built from [`http_config`] with bearer auth).
-    pub fn new(http: HttpClient) -> Self {
-        Self { http }
+    /// The API at `base_url` with bearer `api_key`, the documented rate limit, `parallelism` requests
+    /// in flight and `tuning`.
+    pub fn new(
+        base_url: &str,
+        api_key: &Secret,
+        parallelism: usize,
+        tuning: &Tuning,
+    ) -> Result<Self, HttpError> {
+        let config = HttpConfig {
+            rate_limit: Some(RATE_LIMIT),
+            max_in_flight: parallelism,
+            credentials_hint: KEY_REFUSED.to_owned(),
+            ..HttpConfig::new(base_url)
+        };
+        let http = HttpClient::builder(config)
+            .tuning(tuning)
+            .auth(Auth::Bearer(api_key.clone()))
+            .build()?;
+        Ok(Self { http })
     }
 
     /// The underlying client (its clock times the pager).
@@ -212,7 +157,8 @@ impl VirtuousApi {
     }
 
     /// One page of `entity` in `shape`: records matching `filter` by id ascending, after `skip`, at most
-    /// `take`. Shrinkable: a timeout or 504 reports the page as too large instead of retrying it.
+    /// `take`. A page of more than one record is shrinkable: a timeout or 504 reports it as too large
+    /// instead of retrying it; a page without its list, or shorter than its total says, is retried.
     pub async fn page(
         &self,
         entity: Entity,
@@ -221,13 +167,16 @@ impl VirtuousApi {
         skip: u64,
         take: u32,
     ) -> Result<Page, HttpError> {
-        let request = Request::post(entity.query_path(shape))
+        let request = Request::post(query_path(entity, shape))
             .query("skip", skip)
             .query("take", take)
             .json(query_body(entity, filter, Sort::IdAscending))
-            .shrinkable();
-        let body = self.http.json(&request).await?;
-        envelope(body, || self.http.endpoint(&request))
+            .shrinkable_if(take > 1);
+        let asked = Asked {
+            skip,
+            take: u64::from(take),
+        };
+        envelope().fetch(&self.http, &request, Some(asked)).await
     }
 
     /// The first record by `sort` among those matching `filter`, and how many match (short shape).
@@ -237,38 +186,15 @@ impl VirtuousApi {
         filter: &Filter,
         sort: Sort,
     ) -> Result<(Option<Value>, u64), HttpError> {
-        let request = Request::post(entity.query_path(Shape::Short))
+        let request = Request::post(query_path(entity, Shape::Short))
             .query("skip", 0)
             .query("take", 1)
             .json(query_body(entity, filter, sort));
-        let body = self.http.json(&request).await?;
-        let page = envelope(body, || self.http.endpoint(&request))?;
+        let asked = Asked { skip: 0, take: 1 };
+        let page = envelope().fetch(&self.http, &request, Some(asked)).await?;
         let total = page.total.unwrap_or(page.records.len() as u64);
         Ok((page.records.into_iter().next(), total))
     }
-}
-
-/// Reads the `{"list": [...], "total": n}` envelope (`total` a number, or a string as in the spec).
-fn envelope(
-    mut body: Value,
-    endpoint: impl FnOnce() -> crate::http::Endpoint,
-) -> Result<Page, HttpError> {
-    let Some(Value::Array(records)) = body.get_mut("list").map(Value::take) else {
-        return Err(HttpError::Decode {
-            endpoint: endpoint(),
-            message: "the response has no 'list' array".into(),
-        });
-    };
-    let total = match body.get("total") {
-        Some(Value::Number(n)) => n.as_u64(),
-        Some(Value::String(s)) => s.trim().parse().ok(),
-        _ => None,
-    };
-    Ok(Page {
-        records,
-        total,
-        next: None,
-    })
 }
 
 #[cfg(test)]
@@ -320,11 +246,11 @@ mod tests {
     #[test]
     fn paths_and_ids_per_entity() {
         assert_eq!(
-            Entity::Gift.query_path(Shape::Full),
+            query_path(Entity::Gift, Shape::Full),
             "/api/Gift/Query/FullGift"
         );
         assert_eq!(
-            Entity::Project.query_path(Shape::Full),
+            query_path(Entity::Project, Shape::Full),
             "/api/Project/Query"
         );
         assert_eq!(
@@ -333,17 +259,5 @@ mod tests {
         );
         assert_eq!(Entity::Contact.record_id(&json!({"id": 7})), Some(7));
         assert_eq!(Entity::Contact.record_id(&json!({"id": null})), None);
-    }
-
-    #[test]
-    fn the_envelope_accepts_a_string_total_and_refuses_a_missing_list() {
-        let endpoint = || crate::http::Endpoint {
-            method: "POST".into(),
-            path: "/api/Gift/Query".into(),
-        };
-        let page = envelope(json!({"list": [{"id": 1}], "total": "41"}), endpoint).unwrap();
-        assert_eq!((page.records.len(), page.total), (1, Some(41)));
-        let err = envelope(json!({"message": "hi"}), endpoint).unwrap_err();
-        assert!(err.to_string().contains("no 'list' array"), "{err}");
     }
 }

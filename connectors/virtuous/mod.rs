@@ -20,69 +20,19 @@
 //! - `start_date` bounds `Last Modified Date`: records not modified since then are not synced.
 
 pub mod api;
+pub mod config;
 pub mod models;
 pub mod simulator;
 pub mod sync;
 
-use std::time::Duration;
-
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 
-use crate::http::{Auth, HttpClient, HttpError, RetryPolicy};
-use crate::sdk::Error;
-use crate::sdk::{
-    ConfigError, Configuration, Connector, Emitter, Field, Form, FromConfiguration, Schema, Secret,
-};
+use crate::http::{HttpError, RetryPolicy, Tuning};
+use crate::sdk::{Connector, Emitter, Error, Field, Form, Schema};
 
 use api::VirtuousApi;
+pub use config::{Config, CONNECTION_TEST};
 use sync::VirtuousState;
-
-/// The name of the setup test.
-pub const CONNECTION_TEST: &str = "connection";
-
-/// The connector's configuration.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Config {
-    /// A Virtuous API key (Settings → Connectivity → API Keys).
-    pub api_key: Secret,
-    /// The API's base URL, without a trailing slash.
-    pub base_url: String,
-    /// Sync only records modified on or after this date.
-    pub start_date: Option<DateTime<Utc>>,
-    /// Pages in flight at once (1..=16).
-    pub parallelism: usize,
-}
-
-impl FromConfiguration for Config {
-    fn from_configuration(c: &Configuration<'_>) -> Result<Self, ConfigError> {
-        Ok(Self {
-            api_key: c.secret("api_key")?,
-            base_url: c.base_url_or("base_url", api::DEFAULT_BASE_URL)?,
-            start_date: c.date("start_date")?,
-            parallelism: c.int_in_range("parallelism", 8, 1, 16)? as usize,
-        })
-    }
-}
-
-/// HTTP timing knobs: production uses the defaults; tests and benchmarks shorten them.
-#[derive(Debug, Clone)]
-pub struct Tuning {
-    /// Retries of transient failures (429s, 5xx, connection errors).
-    pub retry: RetryPolicy,
-    /// Deadline of one request; a page past it is refetched smaller.
-    pub request_timeout: Duration,
-}
-
-impl Default for Tuning {
-    /// The toolkit's retry policy and a 120 s deadline.
-    fn default() -> Self {
-        Self {
-            retry: RetryPolicy::default(),
-            request_timeout: Duration::from_secs(120),
-        }
-    }
-}
 
 /// The Virtuous connector.
 #[derive(Debug, Clone, Default)]
@@ -96,14 +46,13 @@ impl Virtuous {
         Self { tuning }
     }
 
-    fn api(&self, config: &Config, retry: RetryPolicy) -> Result<VirtuousApi, HttpError> {
-        let mut http = api::http_config(&config.base_url, config.parallelism);
-        http.retry = retry;
-        http.request_timeout = self.tuning.request_timeout;
-        let client = HttpClient::builder(http)
-            .auth(Auth::Bearer(config.api_key.clone()))
-            .build()?;
-        Ok(VirtuousApi::new(client))
+    fn api(&self, config: &Config, tuning: &Tuning) -> Result<VirtuousApi, HttpError> {
+        VirtuousApi::new(
+            &config.base_url,
+            &config.api_key,
+            config.parallelism,
+            tuning,
+        )
     }
 }
 
@@ -147,7 +96,8 @@ impl Connector for Virtuous {
             max_attempts: 2,
             ..self.tuning.retry.clone()
         };
-        let result = self.api(config, retry)?.query_options().await;
+        let tuning = self.tuning.clone().with_retry(retry);
+        let result = self.api(config, &tuning)?.query_options().await;
         match result {
             Ok(_) => Ok(()),
             Err(HttpError::Permanent { status: 401, .. }) => {
@@ -171,7 +121,7 @@ impl Connector for Virtuous {
         state: VirtuousState,
         out: &mut Emitter,
     ) -> Result<(), Error> {
-        let api = self.api(config, self.tuning.retry.clone())?;
+        let api = self.api(config, &self.tuning)?;
         sync::run(&api, config, state, out).await
     }
 }
@@ -179,39 +129,8 @@ impl Connector for Virtuous {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sdk::{Configuration, FromConfiguration};
     use std::collections::HashMap;
-
-    fn parse(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).into(), (*v).into()))
-            .collect();
-        Config::from_configuration(&Configuration::new(&map))
-    }
-
-    #[test]
-    fn configuration_defaults_and_rejections() {
-        let config = parse(&[("api_key", "k")]).unwrap();
-        assert_eq!(config.base_url, api::DEFAULT_BASE_URL);
-        assert_eq!((config.parallelism, config.start_date), (8, None));
-        assert!(matches!(parse(&[]), Err(ConfigError::Missing { field }) if field == "api_key"));
-        let err = parse(&[("api_key", "k"), ("parallelism", "17")]).unwrap_err();
-        assert!(err.to_string().contains("1..=16"), "{err}");
-        let err = parse(&[("api_key", "k"), ("start_date", "01/02/2024")]).unwrap_err();
-        assert!(err.to_string().contains("'start_date'"), "{err}");
-        let err = parse(&[("api_key", "k"), ("base_url", "api.virtuoussoftware.com")]).unwrap_err();
-        assert!(err.to_string().contains("http"), "{err}");
-        let config = parse(&[
-            ("api_key", "k"),
-            ("start_date", "2024-02-03"),
-            ("parallelism", "1"),
-        ])
-        .unwrap();
-        assert_eq!(
-            config.start_date.unwrap().to_rfc3339(),
-            "2024-02-03T00:00:00+00:00"
-        );
-    }
 
     #[test]
     fn the_api_key_is_a_password_and_never_printed() {
@@ -223,7 +142,8 @@ mod tests {
                 crate::proto::TextField::Password as i32
             ))
         );
-        let config = parse(&[("api_key", "s3cret")]).unwrap();
+        let map: HashMap<String, String> = [("api_key".to_owned(), "s3cret".to_owned())].into();
+        let config = Config::from_configuration(&Configuration::new(&map)).unwrap();
         assert!(!format!("{config:?}").contains("s3cret"));
     }
 }

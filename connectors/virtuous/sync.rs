@@ -33,13 +33,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::http::HttpError;
-use crate::sdk::Emitter;
-use crate::sdk::Error;
+use crate::sdk::table::read;
+use crate::sdk::{Emitter, Error};
 use crate::sync::{ErroredRange, IdPager, IdPagerConfig, Page, PageRequest, PagerItem};
 
-use super::api::{Entity, Filter, Shape, Sort, VirtuousApi};
-use super::models::{self, Issues, SYNC_ERRORS};
-use super::Config;
+use super::api::{Filter, Sort, VirtuousApi};
+use super::config::Config;
+use super::models::{self, Entity, Shape, SYNC_ERRORS};
+
+/// Reference tables are read whole before they are replaced; past this many records that is refused.
+pub const REFERENCE_CAP: usize = 100_000;
 
 /// How far before the last watermark a modified pass starts, for changes committed late with an older
 /// timestamp.
@@ -156,7 +159,7 @@ pub async fn run(
 ) -> Result<(), Error> {
     for entity in Entity::ALL {
         let tables = models::tables_of(entity);
-        if !tables.iter().any(|t| out.is_selected(t.name)) {
+        if !tables.iter().any(|t| out.is_selected(t.name())) {
             tracing::info!(entity = entity.table(), "not selected; skipped");
             continue;
         }
@@ -165,28 +168,28 @@ pub async fn run(
             config,
             entity,
             shape: shape_for(entity, out),
-            issues: Issues::default(),
         };
-        run.sync(&mut state, out).await?;
-        if !run.issues.is_empty() {
-            let message = format!("virtuous {}: {}", entity.table(), run.issues.summary());
-            tracing::warn!("{message}");
-            out.warning(&message).await?;
+        if entity.is_reference() {
+            run.refresh_reference(&mut state, out).await?;
+        } else {
+            run.sync(&mut state, out).await?;
         }
+        out.report_issues().await?;
     }
     out.checkpoint(&state).await
 }
 
 /// The Full endpoint only when a child table or a Full-only column is selected.
 fn shape_for(entity: Entity, out: &Emitter) -> Shape {
-    let [parent, children @ ..] = models::tables_of(entity) else {
+    let tables = models::tables_of(entity);
+    let [parent, children @ ..] = tables.as_slice() else {
         return Shape::Full;
     };
     let needs_full = !entity.has_short_shape()
-        || children.iter().any(|c| out.is_selected(c.name))
+        || children.iter().any(|c| out.is_selected(c.name()))
         || parent
-            .full_only_columns()
-            .any(|c| out.is_column_selected(parent.name, c));
+            .group_columns(models::FULL_ONLY)
+            .any(|c| out.is_column_selected(parent.name(), c));
     if needs_full {
         Shape::Full
     } else {
@@ -200,7 +203,6 @@ struct EntityRun<'a> {
     config: &'a Config,
     entity: Entity,
     shape: Shape,
-    issues: Issues,
 }
 
 impl EntityRun<'_> {
@@ -295,7 +297,7 @@ impl EntityRun<'_> {
             .as_ref()
             .and_then(|r| r.get("modifiedDateTimeUtc"))
             .and_then(Value::as_str)
-            .and_then(models::parse_utc))
+            .and_then(read::parse_utc))
     }
 
     /// The newest id in the window and how many records have an id up to it.
@@ -342,7 +344,7 @@ impl EntityRun<'_> {
         let entity_state = state.entity_mut(self.entity);
         if pass.kind == PassKind::Full {
             for table in models::tables_of(self.entity) {
-                out.truncate(table.name).await?;
+                out.truncate(table.name()).await?;
             }
             for range in entity_state.errored.drain(..) {
                 out.delete(SYNC_ERRORS, &models::error_key(self.entity, &range))
@@ -433,7 +435,7 @@ impl EntityRun<'_> {
 
     async fn emit(&mut self, records: &[Value], out: &mut Emitter) -> Result<(), Error> {
         for record in records {
-            for (table, row) in models::rows(self.entity, record, self.shape, &mut self.issues) {
+            for (table, row) in models::rows(self.entity, record, self.shape, out.issues()) {
                 out.upsert(table, &row).await?;
             }
         }
@@ -444,7 +446,66 @@ impl EntityRun<'_> {
     fn limit_reached(&self, out: &Emitter) -> bool {
         models::tables_of(self.entity)
             .iter()
-            .any(|t| out.is_selected(t.name) && out.table_full(t.name))
+            .any(|t| out.is_selected(t.name()) && out.table_full(t.name()))
+    }
+
+    /// A reference table (projects, campaigns) in full: every record is read first, and only a read
+    /// that met no fault truncates the table, so a failing page never soft-deletes rows it could not
+    /// replace. Ranges that failed even one record at a time go to `sync_errors` as in any pass.
+    async fn refresh_reference(
+        &mut self,
+        state: &mut VirtuousState,
+        out: &mut Emitter,
+    ) -> Result<(), Error> {
+        let mut pager = IdPager::new(
+            None,
+            self.fetch(self.window()),
+            id_of(self.entity),
+            self.pager_config(),
+            self.api.http().clock().clone(),
+        );
+        let (mut records, mut errored) = (Vec::new(), Vec::new());
+        while let Some(item) = pager.next().await? {
+            match item {
+                PagerItem::Records { records: page, .. } => {
+                    records.extend(page);
+                    if records.len() > REFERENCE_CAP {
+                        return Err(Error::Connector(format!(
+                            "virtuous {} has more than {REFERENCE_CAP} records, more than a reference table is read in one go",
+                            self.entity.table()
+                        )));
+                    }
+                }
+                PagerItem::Errored(range) => errored.push(range),
+            }
+        }
+        let entity_state = state.entity_mut(self.entity);
+        for range in entity_state.errored.drain(..) {
+            out.delete(SYNC_ERRORS, &models::error_key(self.entity, &range))
+                .await?;
+        }
+        if errored.is_empty() {
+            for table in models::tables_of(self.entity) {
+                out.truncate(table.name()).await?;
+            }
+        } else {
+            let message = format!(
+                "virtuous {}: {} ranges of records could not be read (see sync_errors); rows missing from this sync are kept, not deleted",
+                self.entity.table(),
+                errored.len()
+            );
+            tracing::warn!("{message}");
+            out.warning(&message).await?;
+        }
+        self.emit(&records, out).await?;
+        for range in &errored {
+            out.upsert(SYNC_ERRORS, &models::error_row(self.entity, range))
+                .await?;
+        }
+        let entity_state = state.entity_mut(self.entity);
+        entity_state.errored = errored;
+        entity_state.pass = None;
+        out.checkpoint(state).await
     }
 
     /// `parallelism` pages in flight; one for the small reference tables, whose extra pages would come
