@@ -3,4 +3,5 @@
 
 pub mod demo;
 pub mod ongage;
+pub mod sa360;
 pub mod virtuous;
