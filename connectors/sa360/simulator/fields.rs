@@ -203,6 +203,9 @@ impl Typed {
             (Typed::Double(a), Typed::Int(b)) => a.partial_cmp(&(*b as f64)),
             (Typed::Str(a), Typed::Str(b)) => Some(a.cmp(b)),
             (Typed::Enum(a), Typed::Enum(b)) => Some(a.cmp(b)),
+            // Filter constants are parsed as text.
+            (Typed::Enum(a), Typed::Str(b)) => Some((*a).cmp(b.as_str())),
+            (Typed::Str(a), Typed::Enum(b)) => Some(a.as_str().cmp(b)),
             (Typed::Date(a), Typed::Date(b)) => Some(a.cmp(b)),
             (Typed::Bool(a), Typed::Bool(b)) => Some(a.cmp(b)),
             _ => None,

@@ -601,8 +601,9 @@ fn filter(
             Test::Like(pattern.clone(), condition.op == Op::NotLike)
         }
         (Op::In | Op::NotIn, Operand::List(literals)) => {
-            let first = std::mem::discriminant(&literals[0]);
-            if literals.iter().any(|l| std::mem::discriminant(l) != first) {
+            // Quoted and bare constants are both text; numbers are another type.
+            let numeric = |literal: &Literal| matches!(literal, Literal::Num(_));
+            if literals.iter().any(|l| numeric(l) != numeric(&literals[0])) {
                 return Err(error(
                     "PROHIBITED_VALUE_COMBINATION_IN_LIST",
                     "Error in WHERE clause: a list mixes values of different types.",

@@ -561,7 +561,8 @@ fn required_query(query: Option<String>) -> Result<String, ApiError> {
     })
 }
 
-/// Plans a new query for `account`, checking the summary row setting against it.
+/// Plans a new query for `account`, checks the summary row setting against it, spends a query of
+/// quota (unless `validate_only`) and prepares the execution.
 fn new_execution(
     state: &Sa360State,
     data: Arc<Sa360Data>,
@@ -588,6 +589,8 @@ fn new_execution(
     if validate_only {
         return Ok(Execution::new(data, plan, binding, false, summary));
     }
+    // A valid query costs quota; a refused one does not.
+    state.admit_query()?;
     let execution = Execution::new(data, plan, binding, return_total, summary);
     if let Some(limit) = state.config.limits.max_result_rows {
         let rows = execution.returned_rows();
@@ -702,7 +705,6 @@ impl Sa360State {
                 (execution, cursor.next, cursor.emitted)
             }
             None => {
-                self.admit_query()?;
                 let execution = new_execution(
                     self,
                     data,
@@ -743,26 +745,18 @@ impl Sa360State {
         if page.more.is_none() && execution.summary != SummarySetting::None {
             object.insert("summaryRow".to_owned(), execution.summary_row());
         }
-        // The token is placed before sizing only as a stand-in of its length; it is issued after.
-        if page.more.is_some() {
-            object.insert("nextPageToken".to_owned(), Value::String("A".repeat(22)));
-        }
-        sized(self, &Value::Object(object.clone()))?;
         if let Some((next, emitted)) = page.more {
-            let token = self
-                .cursors
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .issue(Cursor {
-                    execution: Arc::clone(&execution),
-                    next,
-                    emitted,
-                    issued: now,
-                });
+            let token = self.cursors.lock().unwrap_or_else(|p| p.into_inner()).issue(Cursor {
+                execution: Arc::clone(&execution),
+                next,
+                emitted,
+                issued: now,
+            });
             object.insert("nextPageToken".to_owned(), Value::String(token));
         }
+        let bytes = sized(self, &Value::Object(object))?;
         self.pages.fetch_add(1, Ordering::SeqCst);
-        Ok(serde_json::to_vec(&Value::Object(object)).unwrap_or_default())
+        Ok(bytes)
     }
 }
 
@@ -894,7 +888,6 @@ impl Sa360State {
             self.config.limits.max_page_size,
             "batch size",
         )?;
-        self.admit_query()?;
         let execution = Arc::new(new_execution(
             self, data, account, &query, false, summary, false,
         )?);
