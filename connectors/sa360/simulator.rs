@@ -189,27 +189,25 @@ impl Sa360Data {
         let account = self
             .account_index(customer_id)
             .filter(|account| !self.accounts[*account].spec.manager && resource.has_metrics());
-        let subjects: Vec<(String, u64, Level, Vec<&Entity>, i32, i32)> = match account {
+        let subjects = match account {
             None => Vec::new(),
             Some(account) => self.report_subjects(account, resource, first, last),
         };
-        subjects
-            .into_iter()
-            .flat_map(move |(name, id, level, chain, start, end)| {
-                (start..=end).map(move |day| ReportRowTruth {
-                    resource_name: name.clone(),
-                    date: date_of(day),
-                    metrics: metrics::daily(
-                        self.seed,
-                        level,
-                        id,
-                        day,
-                        self.today_day() - day,
-                        self.restatement_days,
-                        metrics::serving(&chain, day),
-                    ),
-                })
+        subjects.into_iter().flat_map(move |subject| {
+            (subject.start..=subject.end).map(move |day| ReportRowTruth {
+                resource_name: subject.resource_name.clone(),
+                date: date_of(day),
+                metrics: metrics::daily(
+                    self.seed,
+                    subject.level,
+                    subject.id,
+                    day,
+                    self.today_day() - day,
+                    self.restatement_days,
+                    metrics::serving(&subject.chain, day),
+                ),
             })
+        })
     }
 
     /// The report row of `resource_name` on `date`, if there is one.
@@ -230,19 +228,19 @@ impl Sa360Data {
         resource: Resource,
         first: i32,
         last: i32,
-    ) -> Vec<(String, u64, Level, Vec<&Entity>, i32, i32)> {
+    ) -> Vec<ReportSubject<'_>> {
         let cid = self.accounts[account].spec.id;
         if resource == Resource::Customer {
             let start = first.max(self.accounts[account].created);
             return if start <= last {
-                vec![(
-                    format!("customers/{cid}"),
-                    cid,
-                    Level::Customer,
-                    Vec::new(),
+                vec![ReportSubject {
+                    resource_name: format!("customers/{cid}"),
+                    id: cid,
+                    level: Level::Customer,
+                    chain: Vec::new(),
                     start,
-                    last,
-                )]
+                    end: last,
+                }]
             } else {
                 Vec::new()
             };
@@ -289,10 +287,27 @@ impl Sa360Data {
                         )
                     }
                 };
-                Some((name, entity.id, level, chain, start, end))
+                Some(ReportSubject {
+                    resource_name: name,
+                    id: entity.id,
+                    level,
+                    chain,
+                    start,
+                    end,
+                })
             })
             .collect()
     }
+}
+
+/// One entity of a report with what its rows need: its key, level, serving chain and days.
+struct ReportSubject<'a> {
+    resource_name: String,
+    id: u64,
+    level: Level,
+    chain: Vec<&'a Entity>,
+    start: i32,
+    end: i32,
 }
 
 /// A running SA360 simulator. Dropping it shuts the server down.

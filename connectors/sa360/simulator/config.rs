@@ -316,33 +316,38 @@ impl Sa360Config {
     /// new keywords, ads and status changes per `advance`, no quotas and no size limit, a frozen
     /// clock.
     pub fn small() -> Self {
-        let mut config = Self::default();
-        config.entities = EntityCounts {
-            campaigns_per_client: 3,
-            ad_groups_per_campaign: 2,
-            keywords_per_ad_group: 4,
-            ads_per_ad_group: 2,
-            conversion_actions_per_client: 3,
-            bidding_strategies_per_client: 2,
-            labels_per_client: 3,
-            custom_columns_per_client: 2,
-        };
-        config.changes = ChangeRates {
-            new_campaigns_per_generation: 1,
-            new_keywords_per_generation: 3,
-            new_ads_per_generation: 2,
-            status_changes_per_generation: 4,
-        };
-        config.data_start = date(2024, 11, 16);
-        config.restatement_days = 3;
-        config.limits.max_response_bytes = None;
-        config.limits.queries_per_minute = None;
-        config.limits.queries_per_day = None;
-        config.server = ServerOptions {
-            clock_mode: ClockMode::Frozen,
-            ..ServerOptions::default()
-        };
-        config
+        let base = Self::default();
+        Self {
+            entities: EntityCounts {
+                campaigns_per_client: 3,
+                ad_groups_per_campaign: 2,
+                keywords_per_ad_group: 4,
+                ads_per_ad_group: 2,
+                conversion_actions_per_client: 3,
+                bidding_strategies_per_client: 2,
+                labels_per_client: 3,
+                custom_columns_per_client: 2,
+            },
+            changes: ChangeRates {
+                new_campaigns_per_generation: 1,
+                new_keywords_per_generation: 3,
+                new_ads_per_generation: 2,
+                status_changes_per_generation: 4,
+            },
+            data_start: date(2024, 11, 16),
+            restatement_days: 3,
+            limits: Limits {
+                max_response_bytes: None,
+                queries_per_minute: None,
+                queries_per_day: None,
+                ..base.limits.clone()
+            },
+            server: ServerOptions {
+                clock_mode: ClockMode::Frozen,
+                ..ServerOptions::default()
+            },
+            ..base
+        }
     }
 
     /// This configuration served on `127.0.0.1:port` (for a `simulate sa360 --port N` command).

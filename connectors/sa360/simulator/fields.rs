@@ -920,22 +920,21 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         )))
     }),
     field("campaign.campaign_budget", Str, true, |r| {
-        int(r.id(Kind::Campaign)).map(|id| match id {
-            Typed::Int(id) => Typed::Str(format!(
-                "customers/{}/campaignBudgets/{}",
-                r.cid(),
-                id + 900_000_000_000
-            )),
-            other => other,
-        })
+        // Budgets are not simulated as a resource; each campaign names its own.
+        let id = r.id(Kind::Campaign)? + 900_000_000_000;
+        Some(Typed::Str(format!(
+            "customers/{}/campaignBudgets/{id}",
+            r.cid()
+        )))
     }),
     field("campaign.start_date", Date, true, |r| {
         r.entity(Kind::Campaign)
             .map(|(_, c)| Typed::Date(c.created))
     }),
     field("campaign.end_date", Date, true, |r| {
-        r.entity(Kind::Campaign)
-            .map(|_| Typed::Str("2037-12-30".to_owned()))
+        // The API's "runs indefinitely" end date.
+        let forever = chrono::NaiveDate::from_ymd_opt(2037, 12, 30).map(super::dataset::day_of)?;
+        r.entity(Kind::Campaign).map(|_| Typed::Date(forever))
     }),
     field("campaign.engine_id", Str, false, |r| {
         r.entity(Kind::Campaign).map(|_| Typed::Str(String::new()))
@@ -1015,10 +1014,8 @@ pub(crate) static FIELDS: &[FieldDef] = &[
         |r| r.status(Kind::Ad),
     ),
     field("ad_group_ad.ad.resource_name", Str, true, |r| {
-        int(r.id(Kind::Ad)).map(|id| match id {
-            Typed::Int(id) => Typed::Str(format!("customers/{}/ads/{id}", r.cid())),
-            other => other,
-        })
+        let id = r.id(Kind::Ad)?;
+        Some(Typed::Str(format!("customers/{}/ads/{id}", r.cid())))
     }),
     field("ad_group_ad.ad.id", Int64, true, |r| int(r.id(Kind::Ad))),
     field(

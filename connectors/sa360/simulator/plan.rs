@@ -106,7 +106,10 @@ pub(crate) struct Plan {
     /// Resources written with their `resourceName` (FROM first).
     resources: Vec<Resource>,
     entity_filters: Vec<Filter>,
-    row_filters: Vec<Filter>,
+    /// Date tests the bounds do not already express (`!=`, `IN`), checked row by row.
+    date_filters: Vec<Filter>,
+    /// Metric tests, checked on each row's metrics.
+    metric_filters: Vec<Filter>,
     /// The day range rows may fall in (empty when `first_day > last_day`).
     pub(crate) first_day: i32,
     pub(crate) last_day: i32,
@@ -248,7 +251,8 @@ pub(crate) fn plan(text: &str, data: &Sa360Data, account: usize) -> Result<Plan,
     let today = data.today_day();
     let mut bounds = (None::<i32>, None::<i32>);
     let mut entity_filters = Vec::new();
-    let mut row_filters = Vec::new();
+    let mut date_filters = Vec::new();
+    let mut metric_filters = Vec::new();
     let mut dated = false;
     let mut filters_metrics = false;
     for condition in &query.conditions {
@@ -271,12 +275,12 @@ pub(crate) fn plan(text: &str, data: &Sa360Data, account: usize) -> Result<Plan,
                 dated = true;
                 // Range tests are exactly the bounds; only the rest is checked row by row.
                 if !narrow(&mut bounds, &filter.test) {
-                    row_filters.push(filter);
+                    date_filters.push(filter);
                 }
             }
             Category::Metric => {
                 filters_metrics = true;
-                row_filters.push(filter);
+                metric_filters.push(filter);
             }
             Category::Attribute(_) => entity_filters.push(filter),
         }
@@ -338,7 +342,8 @@ pub(crate) fn plan(text: &str, data: &Sa360Data, account: usize) -> Result<Plan,
         select,
         resources,
         entity_filters,
-        row_filters,
+        date_filters,
+        metric_filters,
         first_day,
         last_day,
         by_date,
@@ -638,6 +643,11 @@ pub(crate) struct RowRef {
 }
 
 impl Plan {
+    /// Whether every row of a candidate subject is in the result (no row-level tests).
+    fn unfiltered_rows(&self) -> bool {
+        self.date_filters.is_empty() && self.metric_filters.is_empty()
+    }
+
     /// Positions per subject.
     fn span(&self) -> u64 {
         if self.by_date {
@@ -745,12 +755,7 @@ impl Plan {
         day: Option<i32>,
     ) -> Option<Row<'a>> {
         let mut row = self.row(data, subject, day);
-        let date_filters: Vec<&Filter> = self
-            .row_filters
-            .iter()
-            .filter(|f| f.field.category() == Category::Segment)
-            .collect();
-        let date_ok = |row: &Row<'_>| date_filters.iter().all(|f| f.admits(row));
+        let date_ok = |row: &Row<'_>| self.date_filters.iter().all(|f| f.admits(row));
         if day.is_some() && !date_ok(&row) {
             return None;
         }
@@ -761,7 +766,9 @@ impl Plan {
                 (None, Some((start, end))) => {
                     let mut total = Metrics::default();
                     for d in start..=end {
-                        if date_filters.is_empty() || date_ok(&self.row(data, subject, Some(d))) {
+                        if self.date_filters.is_empty()
+                            || date_ok(&self.row(data, subject, Some(d)))
+                        {
                             total.add(&self.daily(data, subject, &chain, d));
                         }
                     }
@@ -770,12 +777,10 @@ impl Plan {
                 (None, None) => Metrics::default(),
             });
         }
-        let metric_ok = self
-            .row_filters
+        self.metric_filters
             .iter()
-            .filter(|f| f.field.category() == Category::Metric)
-            .all(|f| f.admits(&row));
-        metric_ok.then_some(row)
+            .all(|f| f.admits(&row))
+            .then_some(row)
     }
 
     /// Visits rows in position order, starting at position `from`; `visit` returns `false` to
@@ -897,15 +902,14 @@ impl Plan {
                 let Some((start, end)) = days else {
                     continue;
                 };
-                total += if self.row_filters.is_empty() {
+                total += if self.unfiltered_rows() {
                     (end - start + 1) as u64
                 } else {
                     (start..=end)
                         .filter(|day| self.build(data, subject, days, Some(*day)).is_some())
                         .count() as u64
                 };
-            } else if self.row_filters.is_empty() || self.build(data, subject, days, None).is_some()
-            {
+            } else if self.unfiltered_rows() || self.build(data, subject, days, None).is_some() {
                 total += 1;
             }
         }

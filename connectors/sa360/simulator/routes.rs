@@ -746,12 +746,16 @@ impl Sa360State {
             object.insert("summaryRow".to_owned(), execution.summary_row());
         }
         if let Some((next, emitted)) = page.more {
-            let token = self.cursors.lock().unwrap_or_else(|p| p.into_inner()).issue(Cursor {
-                execution: Arc::clone(&execution),
-                next,
-                emitted,
-                issued: now,
-            });
+            let token = self
+                .cursors
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .issue(Cursor {
+                    execution: Arc::clone(&execution),
+                    next,
+                    emitted,
+                    issued: now,
+                });
             object.insert("nextPageToken".to_owned(), Value::String(token));
         }
         let bytes = sized(self, &Value::Object(object))?;
