@@ -32,7 +32,8 @@
 //!   `restatement_days` days and never before; entities added, paused and removed on `advance`;
 //!   years of daily rows for thousands of keywords derived row by row, never stored;
 //! - query quotas (`429 RESOURCE_EXHAUSTED` with a `QuotaError` and its retry delay), the
-//!   oversized-response `429` with no `SearchAds360Failure` (the gRPC 4 MiB limit), a
+//!   oversized-response `429` with no `SearchAds360Failure` (the gRPC 4 MiB limit, on a search
+//!   page; a stream shrinks its batches instead, the documented way around it), a
 //!   `SizeLimitError` for result sets over a row limit, `5xx` with `InternalError`s from the shared
 //!   fault plan, and a `request-id` header on every response.
 //!

@@ -109,9 +109,10 @@ pub struct Limits {
     /// The largest page (`pageSize`) and stream batch (`batchSize`); larger requests are clamped,
     /// an unset one means this. 10,000 on the real API.
     pub max_page_size: u64,
-    /// The largest single response message in bytes (a search page or one stream batch); beyond it
-    /// the call fails with `429 RESOURCE_EXHAUSTED` and no `SearchAds360Failure` (the gRPC 4 MiB
-    /// message limit). `None`: unlimited.
+    /// The largest single response message in bytes, measured on the JSON body: a search page
+    /// over it fails with `429 RESOURCE_EXHAUSTED` and no `SearchAds360Failure` (the gRPC 4 MiB
+    /// message limit); a stream sends smaller batches instead (only a single row over it fails).
+    /// `None`: unlimited.
     pub max_response_bytes: Option<u64>,
     /// The most rows one query may produce (after `LIMIT`); beyond it the call fails with a
     /// `SizeLimitError` `RESPONSE_SIZE_LIMIT_EXCEEDED`. `None` (the default): unlimited.

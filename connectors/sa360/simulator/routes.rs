@@ -797,6 +797,26 @@ fn summary_json(execution: &Execution, request_id: &str) -> Value {
 }
 
 impl StreamState {
+    /// The batch starting at `next`, serialised. A batch over the message-size limit is not an
+    /// error on a stream: the server sends fewer rows per batch (halving until they fit), which is
+    /// why streaming is the documented way around the limit. Only a single row too big to send
+    /// fails.
+    fn fitted_batch(&mut self, next: u64, emitted: u64) -> Result<Vec<u8>, ApiError> {
+        loop {
+            let page = self.execution.page(next, emitted, self.batch_size);
+            let more = page.more;
+            let element = batch_json(&self.execution, page.rows, &self.request_id);
+            match sized(&self.state, &element) {
+                Ok(bytes) => {
+                    self.next = more;
+                    return Ok(bytes);
+                }
+                Err(_) if self.batch_size > 1 => self.batch_size = (self.batch_size / 2).max(1),
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
     /// The next chunk of the body (`,{...}` or the closing `]`), or `None` when done.
     fn next_chunk(&mut self) -> Option<Bytes> {
         if self.done {
@@ -811,10 +831,7 @@ impl StreamState {
             if self.fail_after.is_some_and(|after| self.sent >= after) {
                 return fail(self, ApiError::server(StatusCode::INTERNAL_SERVER_ERROR));
             }
-            let page = self.execution.page(next, emitted, self.batch_size);
-            self.next = page.more;
-            let element = batch_json(&self.execution, page.rows, &self.request_id);
-            return match sized(&self.state, &element) {
+            return match self.fitted_batch(next, emitted) {
                 Ok(bytes) => {
                     self.sent += 1;
                     let mut chunk = Vec::with_capacity(bytes.len() + 1);
@@ -917,15 +934,12 @@ impl Sa360State {
             summary_sent: false,
             done: false,
         };
-        let first = if summary == SummarySetting::Only {
+        let bytes = if summary == SummarySetting::Only {
             stream.summary_sent = true;
-            summary_json(&execution, &request_id)
+            sized(self, &summary_json(&execution, &request_id))?
         } else {
-            let page = execution.page(0, 0, batch_size);
-            stream.next = page.more;
-            batch_json(&execution, page.rows, &request_id)
+            stream.fitted_batch(0, 0)?
         };
-        let bytes = sized(self, &first)?;
         let mut chunk = Vec::with_capacity(bytes.len() + 1);
         chunk.push(b'[');
         chunk.extend_from_slice(&bytes);

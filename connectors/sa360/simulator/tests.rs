@@ -1146,16 +1146,27 @@ async fn oversized_responses_get_a_bare_429_and_a_smaller_window_succeeds() {
     let small_window = api.search(US, Some(MCC), json!({"query": window(1)})).await;
     assert_eq!(small_window.status, StatusCode::OK, "{}", small_window.text);
 
-    // The same limit applies to each stream batch: a big batch fails the stream up front.
+    // A smaller page works too; streaming works as is: the server shrinks batches to fit.
+    let paged = api.all_pages(US, Some(MCC), &window(30), &[40]).await;
     let streamed = api
         .stream(US, Some(MCC), json!({"query": window(30)}))
         .await;
-    assert_eq!(streamed.status, StatusCode::TOO_MANY_REQUESTS);
-    assert!(streamed.json[0]["error"]["details"].is_null());
-    let batched = api
-        .stream(US, Some(MCC), json!({"query": window(30), "batchSize": 20}))
-        .await;
-    assert_eq!(batched.status, StatusCode::OK);
+    assert_eq!(
+        streamed.status,
+        StatusCode::OK,
+        "{}",
+        &streamed.text[..streamed.text.len().min(300)]
+    );
+    let batches = streamed.json.as_array().unwrap();
+    assert!(batches.len() > 1);
+    for batch in batches {
+        assert!(serde_json::to_vec(batch).unwrap().len() <= 20_000);
+    }
+    let rows: Vec<Value> = batches
+        .iter()
+        .flat_map(|b| b["results"].as_array().unwrap().clone())
+        .collect();
+    assert_eq!(rows, paged);
 }
 
 #[tokio::test]
@@ -1544,4 +1555,85 @@ async fn years_of_thousands_of_keywords_answer_a_one_day_query_quickly() {
         answered.elapsed()
     );
     assert!(started.elapsed() < Duration::from_secs(40));
+}
+
+#[test]
+fn config_round_trips_through_json_and_rejects_contradictions() {
+    for config in [Sa360Config::default(), Sa360Config::small()] {
+        let text = serde_json::to_string(&config).unwrap();
+        let back: Sa360Config = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, config);
+        config.validate().unwrap();
+    }
+    let mut orphan = Sa360Config::small();
+    orphan.accounts[2].parent = Some(42);
+    assert!(orphan.validate().is_err());
+    let mut client_parent = Sa360Config::small();
+    client_parent.accounts[3].parent = Some(US);
+    assert!(client_parent.validate().is_err());
+    let mut stranger = Sa360Config::small();
+    stranger.accessible_customers.push(7);
+    assert!(stranger.validate().is_err());
+}
+
+#[tokio::test]
+async fn control_endpoints_advance_describe_and_empty_pages() {
+    let (sim, api) = small().await;
+    let http = client();
+    let advanced: Value = http
+        .post(format!("{}/__sim/advance", api.base))
+        .json(&json!({"generations": 1}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(advanced["generation"], 1);
+    assert!(!advanced["changes"].as_array().unwrap().is_empty());
+    let info: Value = http
+        .get(format!("{}/__sim/info", api.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["simulator"], "sa360");
+    assert_eq!(info["today"], iso(sim.data().today()));
+    assert_eq!(sim.data().generation(), 1);
+
+    let mut api = api;
+    api.refresh().await;
+    sim.control()
+        .faults()
+        .add(FaultRule::on_path(":search", Fault::EmptyPage).times(1));
+    let emptied = api
+        .search(
+            US,
+            Some(MCC),
+            json!({"query": "SELECT campaign.id FROM campaign"}),
+        )
+        .await;
+    assert_eq!(emptied.status, StatusCode::OK);
+    assert_eq!(emptied.json, json!({"fieldMask": "campaign.id"}));
+    let negative = api
+        .search(
+            US,
+            Some(MCC),
+            json!({"query": "SELECT campaign.id FROM campaign", "pageSize": -1}),
+        )
+        .await;
+    assert_eq!(
+        negative.error_code(),
+        ("requestError".into(), "INVALID_PAGE_SIZE".into())
+    );
+    let clamped = api
+        .search(
+            US,
+            Some(MCC),
+            json!({"query": "SELECT campaign.id FROM campaign", "pageSize": "50000"}),
+        )
+        .await;
+    assert_eq!(clamped.status, StatusCode::OK, "{}", clamped.text);
 }
