@@ -18,7 +18,7 @@
 //!   `validateOnly`) with opaque page tokens tied to their query and customer, and
 //!   `POST .../searchAds360:searchStream` (`batchSize`) answering one JSON array of batches,
 //!   streamed, errors included as an element holding `error`;
-//! - the query language of the [`gaql`](self) module (SELECT, FROM, WHERE with `=`, `!=`, `<`…,
+//! - the query language subset of the `gaql` module (SELECT, FROM, WHERE with `=`, `!=`, `<`…,
 //!   `IN`, `NOT IN`, `LIKE`, `BETWEEN`, `DURING`, `IS NULL`, joined by AND; ORDER BY; LIMIT), its
 //!   `QueryError` codes, and the catalogue of resources and fields in [`Resource`]: `customer`,
 //!   `customer_client`, `campaign`, `ad_group`, `ad_group_ad`, `ad_group_criterion`,

@@ -106,6 +106,24 @@ impl Execution {
         }
     }
 
+    /// A validated plan that is not run (`validateOnly`): no sorting, no counting.
+    pub(crate) fn unexecuted(
+        data: Arc<Sa360Data>,
+        plan: Plan,
+        binding: u64,
+        summary: SummarySetting,
+    ) -> Self {
+        Self {
+            data,
+            plan: Arc::new(plan),
+            sorted: None,
+            binding,
+            return_total: false,
+            total: None,
+            summary,
+        }
+    }
+
     /// Rows the query returns (LIMIT applied).
     pub(crate) fn returned_rows(&self) -> u64 {
         let all = match (&self.sorted, self.total) {

@@ -587,7 +587,7 @@ fn new_execution(
     }
     let binding = paging::binding(state.config.seed, data.accounts[account].spec.id, query);
     if validate_only {
-        return Ok(Execution::new(data, plan, binding, false, summary));
+        return Ok(Execution::unexecuted(data, plan, binding, summary));
     }
     // A valid query costs quota; a refused one does not.
     state.admit_query()?;
@@ -620,11 +620,9 @@ async fn search(
     body: Bytes,
 ) -> Response {
     let worker = Arc::clone(&state);
-    let rid = Arc::clone(&id.0);
-    let answer =
-        tokio::task::spawn_blocking(move || worker.search(&customer_id, &headers, &body, &rid))
-            .await
-            .unwrap_or_else(|_| Err(ApiError::server(StatusCode::INTERNAL_SERVER_ERROR)));
+    let answer = tokio::task::spawn_blocking(move || worker.search(&customer_id, &headers, &body))
+        .await
+        .unwrap_or_else(|_| Err(ApiError::server(StatusCode::INTERNAL_SERVER_ERROR)));
     match answer {
         Ok(bytes) => (
             StatusCode::OK,
@@ -643,7 +641,6 @@ impl Sa360State {
         customer_id: &str,
         headers: &HeaderMap,
         body: &[u8],
-        _request_id: &str,
     ) -> Result<Vec<u8>, ApiError> {
         let data = self.snapshot();
         let account = self.authorize(&data, customer_id, headers)?;
