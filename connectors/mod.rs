@@ -4,4 +4,5 @@
 pub mod demo;
 pub mod everyaction;
 pub mod ongage;
+pub mod sa360;
 pub mod virtuous;

@@ -11,6 +11,8 @@
 //!   [`RateLimiter`];
 //! - [`SimulatorHooks`]: what a simulator says about its API (its 429, its rate-limit headers,
 //!   its idea of an empty page, which headers are secret, how to advance its data);
+//! - [`oauth`]: the OAuth 2.0 refresh-token grant's bookkeeping (tokens expiring on the simulated
+//!   clock), for simulators of APIs that authenticate with it;
 //! - [`rng`]: deterministic hashing so record `i` can be derived from `(seed, i)` alone, which is
 //!   how simulators serve millions of records without holding them;
 //! - [`sparse`]: record counts per generation plus a sparse overlay of what `advance` touched,
@@ -27,6 +29,7 @@ mod hooks;
 pub mod http_control;
 pub mod launch;
 mod log;
+pub mod oauth;
 mod pipeline;
 mod rate_limit;
 pub mod rng;
@@ -39,6 +42,7 @@ pub use faults::{Fault, FaultPlan, FaultRule, FaultRuleState, FaultWhen};
 pub use generations::{AdvanceSummary, Evolving, Generational};
 pub use hooks::{empty_page_default, SimulatorHooks};
 pub use log::{Arrival, InFlight, LoggedRequest, RequestLog, DEFAULT_LOG_CAPACITY};
+pub use oauth::{OAuthClient, OAuthTokens, TokenStatus};
 pub use rate_limit::{RateDecision, RateLimitConfig, RateLimiter, WindowStatus};
 pub use server::SimServer;
 pub use sparse::{Origin, SparseTable, Volume};
