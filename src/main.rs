@@ -173,6 +173,7 @@ fn debug(args: DebugArgs) -> anyhow::Result<bool> {
         limit: args.limit,
         naming,
         show_progress: true,
+        simulator_settings: None,
     };
     eprintln!(
         "debug: connector '{}', configuration {}, warehouse {}",

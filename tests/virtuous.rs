@@ -15,12 +15,12 @@ use fivetran_source::connectors::virtuous::simulator::{
     Entity, PoisonRecord, VirtuousConfig, VirtuousData, VirtuousSimulator,
 };
 use fivetran_source::connectors::virtuous::Virtuous;
+use fivetran_source::debug::host::{self, HostOptions};
 use fivetran_source::debug::runner::{run_debug, DebugOptions};
-use fivetran_source::debug::warehouse::{Applied, LocalWarehouse, TableName, WarehouseOptions};
+use fivetran_source::debug::warehouse::{LocalWarehouse, TableName, WarehouseOptions};
 use fivetran_source::http::{RetryPolicy, Tuning};
 use fivetran_source::proto;
 use fivetran_source::sdk::DynConnector;
-use fivetran_source::server::{LocalServer, SourceService};
 use fivetran_source::simulator::{Fault, FaultRule, LoggedRequest};
 
 /// Millisecond retries and a 1 s request deadline, so faults cost little time.
@@ -55,59 +55,26 @@ struct Synced {
     failure: Option<String>,
 }
 
-/// One sync through the real server into the warehouse in `files` (like `debug`, with a connector
-/// tuned for tests and an optional selection).
+/// One sync through the host seam (the real server) into the warehouse in `files`, with a connector
+/// tuned for tests and an optional selection.
 async fn sync(
     files: &Path,
     config: &HashMap<String, String>,
     selection: Option<proto::Selection>,
 ) -> Synced {
-    let server = LocalServer::start(SourceService::new(Arc::new(Virtuous::with_tuning(fast()))))
+    let mut options = HostOptions::new(config.clone(), files);
+    options.selection = selection;
+    options.setup_tests = false;
+    let outcome = host::sync(Arc::new(Virtuous::with_tuning(fast())), options)
         .await
         .unwrap();
-    let mut client = server.client().await.unwrap();
-    let schema = client
-        .schema(proto::SchemaRequest {
-            configuration: config.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let mut warehouse = LocalWarehouse::open(files, WarehouseOptions::default()).unwrap();
-    warehouse.apply_schema(&schema).unwrap();
-    let request = proto::UpdateRequest {
-        configuration: config.clone(),
-        selection,
-        state_json: Some(warehouse.starting_state().to_owned()),
-    };
-    let mut stream = client.update(request).await.unwrap().into_inner();
-    let (mut warnings, mut failure) = (Vec::new(), None);
-    loop {
-        match stream.message().await {
-            Ok(Some(message)) => match warehouse.apply(&message).unwrap() {
-                Applied::Warning(alert) => warnings.push(alert.message),
-                Applied::Task(alert) => failure = Some(alert.message),
-                _ => {}
-            },
-            Ok(None) => break,
-            Err(status) => {
-                failure.get_or_insert_with(|| status.message().to_owned());
-                break;
-            }
-        }
-    }
-    if failure.is_some() {
-        warehouse.abort().unwrap();
-    } else {
-        warehouse.finish().unwrap();
-    }
-    server.stop().await;
+    let warehouse = LocalWarehouse::open(files, WarehouseOptions::default()).unwrap();
     let state = std::fs::read_to_string(files.join("state.json")).unwrap_or_else(|_| "{}".into());
     Synced {
         warehouse,
         state: serde_json::from_str(&state).unwrap(),
-        warnings,
-        failure,
+        warnings: outcome.warnings,
+        failure: outcome.failure,
     }
 }
 

@@ -1,5 +1,6 @@
 //! Local debug runner and its SQLite warehouse.
 
+pub mod host;
 pub mod inputs;
 pub mod naming;
 pub mod progress;
