@@ -8,7 +8,8 @@
 //! - [`server`]: the tonic service;
 //! - [`http`] and [`sync`]: the shared HTTP client and sync machinery every API connector composes;
 //! - [`simulator`]: shared machinery for the API simulators used by tests, benchmarks and `debug`;
-//! - [`debug`]: the local runner and its SQLite warehouse;
+//! - [`debug`]: the local runner, the host seam and its SQLite warehouse;
+//! - [`compliance`]: the suite every connector runs against its simulator;
 //! - [`connectors`]: one folder per connector, registered by name in [`registry`].
 
 /// The `fivetran_sdk.v2` messages and gRPC client, generated from `proto/` by `build.rs`.
@@ -17,6 +18,7 @@ pub mod proto {
     tonic::include_proto!("fivetran_sdk.v2");
 }
 
+pub mod compliance;
 pub mod debug;
 pub mod http;
 pub mod logging;

@@ -30,6 +30,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod compliance;
 mod config;
 mod dataset;
 mod records;

@@ -33,6 +33,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod compliance;
 mod config;
 mod dataset;
 mod entity;

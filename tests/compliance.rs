@@ -1,0 +1,229 @@
+//! The compliance suite for every registered connector (see `fivetran_source::compliance`), and the
+//! proof that it catches a connector that checkpoints ahead of its rows.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use fivetran_source::compliance::{self, Sim, Subject, Truth};
+use fivetran_source::registry;
+use fivetran_source::sdk::{
+    ColumnType, ConfigError, Configuration, Connector, ConnectorState, DynConnector, Emitter,
+    Error, Form, FromConfiguration, Row, Schema, TableDef,
+};
+use fivetran_source::simulator::SimControl;
+
+/// A fixed seed per run of the suite; `COMPLIANCE_SEED` picks another.
+fn seed() -> u64 {
+    std::env::var("COMPLIANCE_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20_261_201)
+}
+
+#[test]
+fn every_registered_connector_runs_the_suite() {
+    let subjects: Vec<&str> = compliance::subjects().iter().map(|s| s.name()).collect();
+    let missing: Vec<&str> = registry::valid_names()
+        .into_iter()
+        .filter(|name| !subjects.contains(name))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "registered connectors without a compliance subject: {missing:?}"
+    );
+}
+
+macro_rules! suite {
+    ($($subject:ident => $name:literal),* $(,)?) => {
+        $(mod $subject {
+            use super::*;
+
+            async fn check(f: for<'a> fn(&'a dyn Subject, u64) -> BoxFuture<'a, Result<(), String>>) {
+                let subject = compliance::subject($name);
+                if let Err(failure) = f(&*subject, seed()).await {
+                    panic!("{failure}");
+                }
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn full_sync_equals_truth() {
+                check(|s, seed| Box::pin(compliance::full_sync_equals_truth(s, seed))).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn second_sync_after_changes_equals_truth() {
+                check(|s, seed| Box::pin(compliance::second_sync_after_changes_equals_truth(s, seed))).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn kill_and_resume_loses_nothing() {
+                check(|s, seed| Box::pin(compliance::kill_and_resume_loses_nothing(s, seed))).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn bad_credentials_are_refused_with_advice() {
+                check(|s, seed| Box::pin(compliance::bad_credentials_are_refused_with_advice(s, seed))).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn unselected_tables_make_no_requests() {
+                check(|s, seed| Box::pin(compliance::unselected_tables_make_no_requests(s, seed))).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn random_faults_lose_nothing() {
+                check(|s, seed| Box::pin(compliance::random_faults_lose_nothing(s, seed))).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn single_faults_never_lose_rows() {
+                check(|s, seed| Box::pin(compliance::single_faults_never_lose_rows(s, seed))).await;
+            }
+        })*
+    };
+}
+
+suite! {
+    demo => "demo",
+    virtuous => "virtuous",
+    ongage => "ongage",
+}
+
+// ---- the suite catches a connector that checkpoints ahead of its rows ----
+
+/// 100 items in pages of 10, each page followed by a checkpoint of the next position; the broken
+/// variant saves the position after the page *before* emitting it.
+struct Counter {
+    checkpoint_ahead: bool,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CounterState {
+    next: u64,
+}
+
+impl ConnectorState for CounterState {
+    const VERSION: u32 = 1;
+}
+
+struct NoConfig;
+
+impl FromConfiguration for NoConfig {
+    fn from_configuration(_: &Configuration<'_>) -> Result<Self, ConfigError> {
+        Ok(NoConfig)
+    }
+}
+
+const COUNTED: u64 = 100;
+
+#[async_trait]
+impl Connector for Counter {
+    type Config = NoConfig;
+    type State = CounterState;
+
+    fn form(&self) -> Form {
+        Form::new()
+    }
+
+    async fn test(&self, _: &str, _: &NoConfig) -> Result<(), Error> {
+        Ok(())
+    }
+
+    async fn schema(&self, _: &NoConfig) -> Result<Schema, Error> {
+        Ok(Schema::new(vec![
+            TableDef::new("items").key("id", ColumnType::Long)
+        ]))
+    }
+
+    async fn update(
+        &self,
+        _: &NoConfig,
+        mut state: CounterState,
+        out: &mut Emitter,
+    ) -> Result<(), Error> {
+        while state.next < COUNTED {
+            let page = state.next..(state.next + 10).min(COUNTED);
+            if self.checkpoint_ahead {
+                out.checkpoint(&CounterState { next: page.end }).await?;
+            }
+            for id in page.clone() {
+                out.upsert("items", &Row::new().with("id", id as i64))
+                    .await?;
+            }
+            state.next = page.end;
+            out.checkpoint(&state).await?;
+        }
+        Ok(())
+    }
+}
+
+struct CounterSubject {
+    checkpoint_ahead: bool,
+}
+
+struct CounterSource;
+
+impl Sim for CounterSource {
+    fn configuration(&self) -> HashMap<String, String> {
+        HashMap::new()
+    }
+    fn bad_credentials(&self) -> HashMap<String, String> {
+        HashMap::new()
+    }
+    fn control(&self) -> Option<&SimControl> {
+        None
+    }
+    fn truth(&self) -> Truth {
+        let items = (0..COUNTED)
+            .map(|id| [("id".to_owned(), json!(id))].into_iter().collect())
+            .collect();
+        [("items".to_owned(), items)].into()
+    }
+    fn advance(&self) -> bool {
+        false
+    }
+}
+
+impl Subject for CounterSubject {
+    fn name(&self) -> &'static str {
+        if self.checkpoint_ahead {
+            "counter-checkpointing-ahead"
+        } else {
+            "counter"
+        }
+    }
+    fn connector(&self) -> Arc<dyn DynConnector> {
+        Arc::new(Counter {
+            checkpoint_ahead: self.checkpoint_ahead,
+        })
+    }
+    fn start(&self, _seed: u64) -> BoxFuture<'static, Box<dyn Sim>> {
+        Box::pin(async { Box::new(CounterSource) as Box<dyn Sim> })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_suite_fails_a_connector_that_checkpoints_ahead_of_its_rows() {
+    let honest = CounterSubject {
+        checkpoint_ahead: false,
+    };
+    let broken = CounterSubject {
+        checkpoint_ahead: true,
+    };
+    // Each run kills at three checkpoints; every other checkpoint of the broken counter leads its rows.
+    for seed in 0..3 {
+        compliance::kill_and_resume_loses_nothing(&honest, seed)
+            .await
+            .unwrap_or_else(|e| panic!("the honest counter failed: {e}"));
+        let failure = compliance::kill_and_resume_loses_nothing(&broken, seed)
+            .await
+            .expect_err("a connector that checkpoints ahead of its rows must fail");
+        assert!(failure.contains("lost"), "{failure}");
+    }
+}
