@@ -17,6 +17,30 @@ use fivetran_source::sdk::{
 };
 use fivetran_source::simulator::SimControl;
 
+#[path = "compliance/demo.rs"]
+mod demo_subject;
+#[path = "compliance/ongage.rs"]
+mod ongage_subject;
+#[path = "compliance/virtuous.rs"]
+mod virtuous_subject;
+
+/// Every registered connector's subject.
+fn subjects() -> Vec<Box<dyn Subject>> {
+    vec![
+        Box::new(demo_subject::DemoSubject),
+        Box::new(virtuous_subject::VirtuousSubject),
+        Box::new(ongage_subject::OngageSubject),
+    ]
+}
+
+/// The subject named `name`.
+fn subject(name: &str) -> Box<dyn Subject> {
+    subjects()
+        .into_iter()
+        .find(|s| s.name() == name)
+        .unwrap_or_else(|| panic!("no compliance subject named '{name}'"))
+}
+
 /// A fixed seed per run of the suite; `COMPLIANCE_SEED` picks another.
 fn seed() -> u64 {
     std::env::var("COMPLIANCE_SEED")
@@ -27,7 +51,7 @@ fn seed() -> u64 {
 
 #[test]
 fn every_registered_connector_runs_the_suite() {
-    let subjects: Vec<&str> = compliance::subjects().iter().map(|s| s.name()).collect();
+    let subjects: Vec<&str> = subjects().iter().map(|s| s.name()).collect();
     let missing: Vec<&str> = registry::valid_names()
         .into_iter()
         .filter(|name| !subjects.contains(name))
@@ -44,7 +68,7 @@ macro_rules! suite {
             use super::*;
 
             async fn check(f: for<'a> fn(&'a dyn Subject, u64) -> BoxFuture<'a, Result<(), String>>) {
-                let subject = compliance::subject($name);
+                let subject = super::subject($name);
                 if let Err(failure) = f(&*subject, seed()).await {
                     panic!("{failure}");
                 }

@@ -5,8 +5,6 @@
 //! key), and checkpoints every `checkpoint_every` items. `fail_after` makes the sync fail after that
 //! many items (to exercise the error path). Deterministic: item `i` always has the same values.
 
-pub mod compliance;
-
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};

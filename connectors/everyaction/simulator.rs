@@ -54,9 +54,11 @@
 
 mod config;
 mod dataset;
+mod errors;
 mod export;
 mod jobs;
 mod lists;
+mod mode;
 mod records;
 mod routes;
 #[cfg(test)]

@@ -30,7 +30,6 @@
 //! # Ok(()) }
 //! ```
 
-pub mod compliance;
 mod config;
 mod dataset;
 mod records;

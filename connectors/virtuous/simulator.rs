@@ -33,7 +33,6 @@
 //! # Ok(()) }
 //! ```
 
-pub mod compliance;
 mod config;
 mod dataset;
 mod entity;

@@ -3,8 +3,9 @@
 //!
 //! A connector takes part by describing itself as a [`Subject`] (how to start its simulator with small
 //! deterministic data, the simulator's truth in the connector's tables, the request paths of its
-//! endpoints) and listing it in [`subjects`]; `tests/compliance.rs` runs every check for every subject
-//! and fails when a registered connector has none. The checks:
+//! endpoints): `tests/compliance.rs` holds one subject per registered connector (`tests/compliance/`),
+//! runs every check for each, and fails when a registered connector has none. The subjects are test
+//! code, beside the tests: the library never depends on a connector. The checks:
 //! - [`full_sync_equals_truth`]: a first sync lands exactly the source's rows, by primary key;
 //! - [`second_sync_after_changes_equals_truth`]: after the source changes (edits, deletes, new records),
 //!   the next sync lands it again;
@@ -83,23 +84,6 @@ pub trait Subject: Send + Sync {
     fn stale_children(&self) -> &'static [&'static str] {
         &[]
     }
-}
-
-/// Every connector's subject. A registered connector missing here fails `tests/compliance.rs`.
-pub fn subjects() -> Vec<Box<dyn Subject>> {
-    vec![
-        Box::new(crate::connectors::demo::compliance::DemoSubject),
-        Box::new(crate::connectors::virtuous::simulator::compliance::VirtuousSubject),
-        Box::new(crate::connectors::ongage::simulator::compliance::OngageSubject),
-    ]
-}
-
-/// The subject named `name`.
-pub fn subject(name: &str) -> Box<dyn Subject> {
-    subjects()
-        .into_iter()
-        .find(|s| s.name() == name)
-        .unwrap_or_else(|| panic!("no compliance subject named '{name}'"))
 }
 
 /// One sync of `subject` into `files`; setup tests skipped (they are checked on their own).

@@ -12,8 +12,50 @@ use serde::de::{DeserializeSeed, Error as _, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
-use super::job::{CsvCheck, JobError};
+use super::job::JobError;
 use crate::http::{Download, HttpError};
+
+/// One CSV row as a JSON object keyed by the header (every value a string).
+pub type CsvRow = serde_json::Map<String, serde_json::Value>;
+
+/// What a CSV file must hold to count as the export asked for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CsvCheck {
+    /// Columns the header must have; each entry lists the accepted spellings of one column.
+    pub required: Vec<Vec<String>>,
+}
+
+impl CsvCheck {
+    /// A header that must have each of `columns` (each `a|b` accepting either spelling).
+    pub fn columns(columns: &[&str]) -> Self {
+        Self {
+            required: columns
+                .iter()
+                .map(|c| c.split('|').map(str::to_owned).collect())
+                .collect(),
+        }
+    }
+
+    /// `Err` naming the first required column the header lacks.
+    pub fn header(&self, header: &csv::StringRecord) -> Result<(), String> {
+        for spellings in &self.required {
+            if !spellings.iter().any(|s| header.iter().any(|h| h == s)) {
+                let shown: String = header
+                    .iter()
+                    .collect::<Vec<_>>()
+                    .join(",")
+                    .chars()
+                    .take(80)
+                    .collect();
+                return Err(format!(
+                    "the header has no '{}' column (it starts {shown:?}): not the export asked for",
+                    spellings.join("' or '")
+                ));
+            }
+        }
+        Ok(())
+    }
+}
 
 /// Chunks buffered between the network and the parser.
 const CHUNKS_IN_FLIGHT: usize = 8;

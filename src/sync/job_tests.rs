@@ -11,7 +11,9 @@ use serde_json::{json, Value};
 
 use super::*;
 use crate::http::{Endpoint, ManualClock};
-use crate::sync::{csv_rows, json_records, Window, WindowBatcher, WindowConfig};
+use crate::sync::{
+    csv_rows, json_records, CsvCheck, CsvFile, CsvRow, Window, WindowBatcher, WindowConfig,
+};
 
 /// A job that is pending `pending_polls` times, then ready (or failed), serving one file per body;
 /// the first `cut_downloads` downloads of each file break off halfway.

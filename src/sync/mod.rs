@@ -76,6 +76,7 @@
 #![warn(missing_docs)]
 
 pub mod decode;
+pub mod export;
 pub mod guards;
 pub mod id_pager;
 pub mod job;
@@ -84,13 +85,11 @@ pub mod page;
 pub mod token_pager;
 pub mod windows;
 
-pub use decode::{csv_rows, json_records};
+pub use decode::{csv_rows, json_records, CsvCheck, CsvRow};
+pub use export::{CsvFile, FILE_ATTEMPTS};
 pub use guards::{IdleLog, StallError, StallGuard};
 pub use id_pager::{ErroredRange, IdPager, IdPagerConfig, PageRequest, PagerError, PagerItem};
-pub use job::{
-    run_job, CsvCheck, CsvFile, CsvRow, ExportJob, JobConfig, JobError, JobOutput, JobStatus,
-    FILE_ATTEMPTS,
-};
+pub use job::{run_job, ExportJob, JobConfig, JobError, JobOutput, JobStatus};
 pub use offset_pager::{Numbering, OffsetPager, OffsetPagerConfig, OffsetRequest};
 pub use page::{Asked, Envelope, Next, Page};
 pub use token_pager::{Resume, TokenPage, TokenPager, TokenPagerConfig, TokenRequest};

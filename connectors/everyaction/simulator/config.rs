@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::simulator::{ClockMode, RateLimitConfig, ServerOptions, Volume};
 
-use super::dataset::Mode;
+use super::mode::Mode;
 
 /// One database a key can reach (`|0` MyVoters, `|1` MyCampaign): its names and sizes.
 ///

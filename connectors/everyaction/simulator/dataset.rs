@@ -23,6 +23,7 @@ use crate::simulator::rng::{self, tag};
 use crate::simulator::{SparseTable, Volume};
 
 use super::config::{DatabaseSpec, EveryActionConfig};
+pub use super::mode::Mode;
 
 /// 100-nanosecond units since the Unix epoch.
 pub(crate) type Ticks = i64;
@@ -49,50 +50,6 @@ pub(crate) fn utc_of(ticks: Ticks) -> DateTime<Utc> {
 
 fn ticks_of_duration(duration: std::time::Duration) -> Ticks {
     i64::try_from(duration.as_nanos() / 100).unwrap_or(i64::MAX)
-}
-
-/// The database a key works in: the digit after `|` in the password.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Mode {
-    /// `|0`: the voter file.
-    MyVoters,
-    /// `|1`: MyCampaign (EveryAction and MyMembers use it too).
-    MyCampaign,
-}
-
-impl Mode {
-    /// Both modes, in code order.
-    pub const ALL: [Mode; 2] = [Mode::MyVoters, Mode::MyCampaign];
-
-    /// The digit clients append to the key.
-    pub fn code(self) -> u8 {
-        match self {
-            Mode::MyVoters => 0,
-            Mode::MyCampaign => 1,
-        }
-    }
-
-    /// The mode for a digit, if it is one.
-    pub fn from_code(code: &str) -> Option<Mode> {
-        match code {
-            "0" => Some(Mode::MyVoters),
-            "1" => Some(Mode::MyCampaign),
-            _ => None,
-        }
-    }
-
-    pub(crate) fn slot(self) -> usize {
-        self.code() as usize
-    }
-
-    /// Added to every id of this database, so the two databases never share an id.
-    fn id_offset(self, entity: Entity) -> u64 {
-        match (self, entity) {
-            (Mode::MyCampaign, _) => 0,
-            (Mode::MyVoters, Entity::Contact) => 800_000_000,
-            (Mode::MyVoters, _) => 3_000_000,
-        }
-    }
 }
 
 /// The tables that change between generations.
@@ -501,13 +458,13 @@ impl ModeData {
     pub(crate) fn id(&self, entity: Entity, index: u64) -> u64 {
         let (base, stride) = entity.id_layout();
         let jitter = self.hash(&[entity.tag(), tag(b"id"), index]) % stride;
-        base + self.mode.id_offset(entity) + index * stride + jitter
+        base + id_offset(self.mode, entity) + index * stride + jitter
     }
 
     /// The index of the record with `id`, if it was ever created.
     pub(crate) fn index_of(&self, entity: Entity, id: u64) -> Option<u64> {
         let (base, stride) = entity.id_layout();
-        let index = id.checked_sub(base + self.mode.id_offset(entity))? / stride;
+        let index = id.checked_sub(base + id_offset(self.mode, entity))? / stride;
         (index < self.count(entity) && self.id(entity, index) == id).then_some(index)
     }
 
@@ -884,5 +841,14 @@ impl ModeData {
                 kind: reported,
             });
         }
+    }
+}
+
+/// Added to every id of `mode`'s database, so the two databases never share an id.
+fn id_offset(mode: Mode, entity: Entity) -> u64 {
+    match (mode, entity) {
+        (Mode::MyCampaign, _) => 0,
+        (Mode::MyVoters, Entity::Contact) => 800_000_000,
+        (Mode::MyVoters, _) => 3_000_000,
     }
 }

@@ -32,9 +32,9 @@ use crate::simulator::rng;
 
 use super::config::ExportBehaviour;
 use super::dataset::{ticks_of, Entity, EveryActionData, Mode, ModeData};
+use super::errors::ApiError;
 use super::export::{custom_column_name, Column, ExportSpec, Plan, Resource};
 use super::records::{fmt_local, fmt_precise, offset_of};
-use super::routes::ApiError;
 
 /// Export job ids start here.
 const FIRST_JOB_ID: u64 = 2_170_181_229;

@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::dataset::{ticks_of, Entity, ModeData, State, Ticks};
+use super::errors::ApiError;
 use super::records::{self, offset_of, EventExpand};
-use super::routes::ApiError;
 
 /// The list endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
 
-use super::{OngageConfig, OngageSimulator};
-use crate::compliance::{ExpectedRow, Sim, Subject, Truth};
-use crate::http::Tuning;
-use crate::sdk::DynConnector;
-use crate::simulator::SimControl;
+use fivetran_source::compliance::{ExpectedRow, Sim, Subject, Truth};
+use fivetran_source::connectors::ongage::simulator::{OngageConfig, OngageSimulator};
+use fivetran_source::http::Tuning;
+use fivetran_source::sdk::DynConnector;
+use fivetran_source::simulator::SimControl;
 
 /// The OnGage connector and its simulator.
 pub struct OngageSubject;
@@ -22,7 +22,7 @@ impl Subject for OngageSubject {
     }
 
     fn connector(&self) -> Arc<dyn DynConnector> {
-        Arc::new(crate::connectors::ongage::Ongage::with_tuning(
+        Arc::new(fivetran_source::connectors::ongage::Ongage::with_tuning(
             Tuning::fast(),
         ))
     }

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
 
-use super::{Entity, VirtuousConfig, VirtuousSimulator};
-use crate::compliance::{ExpectedRow, Sim, Subject, Truth};
-use crate::http::Tuning;
-use crate::sdk::DynConnector;
-use crate::simulator::SimControl;
+use fivetran_source::compliance::{ExpectedRow, Sim, Subject, Truth};
+use fivetran_source::connectors::virtuous::simulator::{Entity, VirtuousConfig, VirtuousSimulator};
+use fivetran_source::http::Tuning;
+use fivetran_source::sdk::DynConnector;
+use fivetran_source::simulator::SimControl;
 
 /// The Virtuous connector and its simulator.
 pub struct VirtuousSubject;
@@ -22,9 +22,7 @@ impl Subject for VirtuousSubject {
     }
 
     fn connector(&self) -> Arc<dyn DynConnector> {
-        Arc::new(crate::connectors::virtuous::Virtuous::with_tuning(
-            Tuning::fast(),
-        ))
+        Arc::new(fivetran_source::connectors::virtuous::Virtuous::with_tuning(Tuning::fast()))
     }
 
     fn start(&self, seed: u64) -> BoxFuture<'static, Box<dyn Sim>> {

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use serde_json::json;
 
-use crate::compliance::{Sim, Subject, Truth};
-use crate::sdk::DynConnector;
-use crate::simulator::SimControl;
+use fivetran_source::compliance::{Sim, Subject, Truth};
+use fivetran_source::sdk::DynConnector;
+use fivetran_source::simulator::SimControl;
 
 /// Items a compliance sync creates.
 const ITEMS: u64 = 250;
@@ -25,7 +25,7 @@ impl Subject for DemoSubject {
     }
 
     fn connector(&self) -> Arc<dyn DynConnector> {
-        Arc::new(super::Demo)
+        Arc::new(fivetran_source::connectors::demo::Demo)
     }
 
     fn start(&self, _seed: u64) -> BoxFuture<'static, Box<dyn Sim>> {
@@ -59,7 +59,7 @@ impl Sim for DemoSource {
     fn truth(&self) -> Truth {
         let items = (0..ITEMS)
             .map(|id| {
-                let row = super::item(id, 0);
+                let row = fivetran_source::connectors::demo::item(id, 0);
                 [
                     ("id".to_owned(), json!(id)),
                     ("name".to_owned(), json!(format!("item-{id}"))),
