@@ -27,7 +27,8 @@
 //!   what cannot be reached: records not changed since. The API's other bulk path, export jobs of a
 //!   saved list, is not in the simulator this connector is tested against, so it is not used.
 //!   **Incremental**: from the last walk's end minus an hour of overlap; a connection idle for more than
-//!   90 days restarts at the limit, with a warning naming the gap.
+//!   90 days restarts at the limit, with a warning naming the gap (as does a walk resumed after the
+//!   limit passed its start).
 //! - One walk per resource from there to "now", in windows ([`WindowBatcher`]): normally one job; a job
 //!   that ends in `Error`, does not complete within the job timeout, or whose rows disagree with its
 //!   `exportedRecordCount` is tried again over half the window, down to an hour.
@@ -615,6 +616,20 @@ impl Run<'_> {
                     self.walk(resource)?.job = None;
                 }
             }
+        }
+        // A walk resumed long after it began may start before what a new job can reach.
+        let floor = now - RETENTION + RETENTION_MARGIN;
+        let resume_at = self.walk(resource)?.resume_at;
+        if resume_at < floor {
+            let warning = format!(
+                "{}: this walk was resumed after EveryAction's 90-day export limit passed its start: changes between {} and {} cannot be exported, so records changed only in that time stay stale until they change again",
+                resource.table(),
+                resume_at.to_rfc3339(),
+                floor.to_rfc3339()
+            );
+            tracing::warn!("{warning}");
+            out.warning(&warning).await?;
+            self.walk(resource)?.resume_at = floor.min(walk.end);
         }
         let walk = self.walk(resource)?.clone();
         let config = WindowConfig {
