@@ -896,3 +896,58 @@ async fn debug_with_the_bundled_simulator_lands_every_table() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_list_pass_failed_midway_resumes_at_its_saved_link_and_deletes_nothing_meanwhile() {
+    let sim = EveryActionSimulator::start(EveryActionConfig::small())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path().join("files");
+    let config = configuration(&sim);
+    let first = sync(&files, &config, None).await;
+    assert_eq!(first.failure, None);
+    let events = |deleted| warehouse_rows(&files, "events", "eventId", &[], deleted);
+    let all = events(false).len();
+    assert!(all > 100);
+
+    // The next sync fails after the first page of events (50), retry after retry.
+    sim.control()
+        .faults()
+        .add(FaultRule::on_path("/v4/events", Fault::ServerError { status: 503 }).skipping(1));
+    let failed = sync(&files, &config, None).await;
+    assert!(failed.failure.is_some());
+    let pass = &failed.state["lists"]["events"]["pass"];
+    assert!(
+        pass["next"].as_str().unwrap().contains("$skip=50"),
+        "{pass}"
+    );
+    assert_eq!(pass["seen"].as_array().unwrap().len(), 50);
+    assert_eq!(
+        (events(false).len(), events(true).len()),
+        (all, 0),
+        "a failed pass leaves every row in place"
+    );
+
+    sim.control().faults().clear();
+    let before = sim.control().log().total_requests();
+    let resumed = sync(&files, &config, None).await;
+    assert_eq!(resumed.failure, None);
+    let first_events_request = sim
+        .control()
+        .log()
+        .entries()
+        .into_iter()
+        .filter(|r| r.number > before && r.path == "/v4/events")
+        .map(|r| r.query.unwrap_or_default())
+        .next()
+        .unwrap();
+    assert!(
+        first_events_request.contains("$skip=50"),
+        "resumed at the saved link: {first_events_request}"
+    );
+    assert_eq!(resumed.records["events"], (all - 50) as u64);
+    assert_eq!(events(true).len(), 0);
+    assert_matches_truth(&sim, &files, Mode::MyCampaign, true);
+    assert!(sim.refusals().is_empty());
+}
