@@ -19,11 +19,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value as Json};
 
-use super::config::CREDENTIALS_HINT;
 use super::models::{ListEndpoint, Resource};
 use crate::http::{Auth, Download, HttpClient, HttpConfig, HttpError, Request, Tuning, Verdict};
 use crate::sdk::Secret;
 use crate::sync::{Asked, Envelope, Page};
+
+/// What a refused key (401) tells the user to check.
+pub const CREDENTIALS_HINT: &str = "check the application name and API key (and the database mode)";
 
 /// Requests in flight at most: the API publishes no limit, so the client stays modest.
 pub const MAX_IN_FLIGHT: usize = 4;

@@ -14,8 +14,6 @@ pub const DEFAULT_BASE_URL: &str = "https://api.securevan.com/v4";
 pub const INTERNATIONAL_BASE_URL: &str = "https://intlapi.securevan.com/v4";
 /// The name of the setup test.
 pub const CONNECTION_TEST: &str = "connection";
-/// What a refused key (401) tells the user to check.
-pub const CREDENTIALS_HINT: &str = "check the application name and API key (and the database mode)";
 /// `fileSizeKbLimit` unless set: the example value of the API's docs.
 pub const DEFAULT_FILE_SIZE_KB: u64 = 100_000;
 

@@ -28,10 +28,10 @@ use async_trait::async_trait;
 use crate::http::Tuning;
 use crate::sdk::{Connector, Emitter, Error, Field, Form, Schema};
 
+pub use api::CREDENTIALS_HINT;
 use api::{ApiConfig, EveryActionApi};
 pub use config::{
-    DatabaseMode, Settings, CONNECTION_TEST, CREDENTIALS_HINT, DEFAULT_BASE_URL,
-    INTERNATIONAL_BASE_URL,
+    DatabaseMode, Settings, CONNECTION_TEST, DEFAULT_BASE_URL, INTERNATIONAL_BASE_URL,
 };
 
 /// The EveryAction connector.
