@@ -49,6 +49,12 @@ pub static CONNECTORS: &[Registration] = &[
         build: || Arc::new(crate::connectors::ongage::Ongage::new()),
         simulator: Some(launch::<crate::connectors::ongage::simulator::OngageSimulator>),
     },
+    Registration {
+        name: "everyaction",
+        description: "EveryAction / NGP VAN: reference lists, and contacts, contributions, activist codes and survey responses through changed-entity exports",
+        build: || Arc::new(crate::connectors::everyaction::EveryAction::new()),
+        simulator: Some(launch::<crate::connectors::everyaction::simulator::EveryActionSimulator>),
+    },
 ];
 
 /// An unknown connector name.

@@ -69,7 +69,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::simulator::{SimControl, SimError, SimServer, SimulatorHooks};
+use crate::simulator::launch::{BundledSimulator, Credential};
+use crate::simulator::{ServerOptions, SimControl, SimError, SimServer, SimulatorHooks};
 
 pub use crate::simulator::Volume;
 pub use config::{DatabaseSpec, EveryActionConfig, ExportBehaviour};
@@ -320,5 +321,51 @@ impl EveryActionSimulator {
     /// Serves until the process ends (for a `simulate everyaction --port N` command).
     pub async fn wait(self) {
         self.server.wait().await;
+    }
+}
+
+impl BundledSimulator for EveryActionSimulator {
+    type Config = EveryActionConfig;
+
+    fn server_options(config: &mut EveryActionConfig) -> &mut ServerOptions {
+        &mut config.server
+    }
+
+    /// The application name and the key, as the connector sends them (trimmed). The database mode
+    /// is not a credential: the key reaches both databases.
+    fn credentials(config: &mut EveryActionConfig) -> Vec<Credential<'_>> {
+        vec![
+            Credential::trimmed("application_name", &mut config.application_name),
+            Credential::trimmed("api_key", &mut config.api_key),
+        ]
+    }
+
+    fn describe(config: &EveryActionConfig) -> String {
+        let db = |spec: &DatabaseSpec| {
+            format!(
+                "{} people, {} contributions",
+                spec.contacts.initial, spec.contributions.initial
+            )
+        };
+        format!(
+            "everyaction: MyCampaign {}; MyVoters {}",
+            db(&config.my_campaign),
+            db(&config.my_voters)
+        )
+    }
+
+    /// Starts serving `config`. A key configured with its `|0`/`|1` suffix (which the connector
+    /// understands as the database mode) is accepted as the key without it, as the API sees it.
+    fn start(
+        mut config: EveryActionConfig,
+    ) -> futures::future::BoxFuture<'static, Result<Self, SimError>> {
+        if let Some((key, "0" | "1")) = config.api_key.rsplit_once('|') {
+            config.api_key = key.trim().to_owned();
+        }
+        Box::pin(Self::start(config))
+    }
+
+    fn base_url(&self) -> String {
+        self.api_url()
     }
 }

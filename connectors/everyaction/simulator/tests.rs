@@ -275,6 +275,40 @@ fn same_seed_same_changes_other_seed_differs() {
 // ---------------------------------------------------------------------------------------------
 // Auth and modes
 
+/// The `Date` header is the server's clock, the one its 90-day limit and default
+/// `dateChangedTo` use; the host's clock (years later here) would mislead a client that asks the
+/// server what time it is.
+#[tokio::test]
+async fn the_date_header_is_the_simulated_clock() {
+    let sim = small().await;
+    let date_of = |response: &reqwest::Response| {
+        let text = response.headers()["date"].to_str().unwrap().to_owned();
+        DateTime::<Utc>::from(httpdate::parse_http_date(&text).unwrap())
+    };
+    let api = Api::new(&sim, Mode::MyCampaign);
+    let profile = api
+        .http
+        .get(format!("{}/v4/apiKeyProfiles", api.base))
+        .basic_auth(&api.user, Some(&api.password))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(date_of(&profile), sim.now());
+    sim.advance(2);
+    let refused = client()
+        .get(format!("{}/v4/apiKeyProfiles", sim.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(date_of(&refused), sim.now());
+    assert_eq!(
+        sim.now(),
+        sim.config().data_end + TimeDelta::days(2),
+        "frozen, moved by advance only"
+    );
+}
+
 #[tokio::test]
 async fn modes_reach_different_databases_and_bad_credentials_get_401() {
     let sim = small().await;
