@@ -11,7 +11,7 @@
 //!   `nextPageLink` **followed exactly as given** ([`Request::follow`]): it already carries every
 //!   parameter, and re-adding them makes them pile up until the URL 404s. A link is followed only on
 //!   the configured API host, so neither the API nor a saved state can send the credentials elsewhere.
-//! - Export files are downloaded by a second client without credentials: download URLs point at blob
+//! - Export files are downloaded with no credentials (the shared client sends them to the API host only): download URLs point at blob
 //!   storage, which needs none, and the API key has no business there.
 
 use std::time::Duration;
@@ -111,21 +111,10 @@ fn asked_by(link: &str, default_top: u32) -> Asked {
     }
 }
 
-/// `scheme://host:port` of a URL.
-fn origin(url: &str) -> Option<(String, String, Option<u16>)> {
-    let url = reqwest::Url::parse(url).ok()?;
-    Some((
-        url.scheme().to_owned(),
-        url.host_str()?.to_ascii_lowercase(),
-        url.port_or_known_default(),
-    ))
-}
-
 /// The EveryAction API client. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct EveryActionApi {
     http: HttpClient,
-    files: HttpClient,
     base_url: String,
     download_timeout: Duration,
 }
@@ -140,13 +129,6 @@ impl EveryActionApi {
             username: config.application_name,
             password: config.password,
         };
-        let files = HttpClient::builder(HttpConfig {
-            max_in_flight: MAX_IN_FLIGHT,
-            ..HttpConfig::new(config.base_url.clone())
-        })
-        .tuning(tuning)
-        .hook(error_verdict)
-        .build()?;
         let http = HttpClient::builder(http)
             .tuning(tuning)
             .auth(auth)
@@ -154,7 +136,6 @@ impl EveryActionApi {
             .build()?;
         Ok(Self {
             http,
-            files,
             base_url: config.base_url,
             download_timeout: tuning.download_timeout,
         })
@@ -165,9 +146,9 @@ impl EveryActionApi {
         &self.http
     }
 
-    /// Whether `link` is on the configured API host (the only place credentials go).
+    /// Whether `link` is on the configured API host (the only place the client sends credentials).
     pub fn is_api_link(&self, link: &str) -> bool {
-        origin(link).is_some_and(|o| Some(o) == origin(&self.base_url))
+        self.http.is_api_origin(&Request::follow(link))
     }
 
     /// `GET apiKeyProfiles`: the key's profile (one item), with the server's clock (the `Date` header)
@@ -207,7 +188,10 @@ impl EveryActionApi {
             Some(link) => Err(HttpError::InvalidRequest {
                 endpoint: crate::http::Endpoint {
                     method: "GET".into(),
-                    path: origin(link).map_or_else(|| "?".into(), |(_, host, _)| host),
+                    path: reqwest::Url::parse(link)
+                        .ok()
+                        .and_then(|u| u.host_str().map(str::to_owned))
+                        .unwrap_or_else(|| "?".into()),
                 },
                 message: format!(
                     "the nextPageLink of {} leaves the api host {}: the credentials are not sent there",
@@ -276,10 +260,11 @@ impl EveryActionApi {
             .await
     }
 
-    /// Streams one file of a complete job, without credentials.
+    /// Streams one file of a complete job (a blob-storage URL: the client sends no credentials to
+    /// another host).
     pub async fn download(&self, url: &str) -> Result<Download, HttpError> {
         let request = Request::get(url).timeout(self.download_timeout);
-        self.files.download(&request).await
+        self.http.download(&request).await
     }
 
     /// A JSON object answer; anything else is retried like a 5xx.

@@ -49,7 +49,6 @@
 //!   warning per column (the kit's policy).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -62,8 +61,8 @@ use super::models::{self, JobState, ListEndpoint, Resource};
 use crate::http::{Download, HttpError};
 use crate::sdk::{key_row, Emitter, Error};
 use crate::sync::{
-    run_job, CsvFile, ExportJob, JobError, JobOutput, JobStatus, PagerError, Resume, TokenPager,
-    TokenPagerConfig, TokenRequest, Window, WindowBatcher, WindowConfig,
+    resume_job, run_job, CsvFile, ExportJob, JobError, JobOutput, JobStatus, PagerError, Resume,
+    TokenPager, TokenPagerConfig, TokenRequest, Window, WindowBatcher, WindowConfig,
 };
 
 /// How far back `dateChangedFrom` may reach.
@@ -179,22 +178,18 @@ impl std::fmt::Debug for ExportFile {
     }
 }
 
-/// One changed-entity export job: create (or attach to one already created), poll, download.
+/// One changed-entity export job: create, poll, download.
 struct ChangedEntityJob<'a> {
     api: &'a EveryActionApi,
     spec: JobSpec,
     /// A job created by an earlier sync, whose output is read instead of creating one.
     existing: Option<u64>,
-    created: Mutex<Option<u64>>,
 }
 
 impl ChangedEntityJob<'_> {
-    /// The job's id, once created or attached.
+    /// The job's id, when it was created by an earlier sync.
     fn id(&self) -> Option<u64> {
-        self.existing.or(*self
-            .created
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner))
+        self.existing
     }
 }
 
@@ -221,9 +216,6 @@ impl ExportJob for ChangedEntityJob<'_> {
     }
 
     async fn create(&self) -> Result<u64, HttpError> {
-        if let Some(id) = self.existing {
-            return Ok(id);
-        }
         let answer = self.api.create_job(job_body(&self.spec)).await?;
         let id = models::job_id(&answer).ok_or_else(|| HttpError::Decode {
             endpoint: crate::http::Endpoint {
@@ -232,10 +224,6 @@ impl ExportJob for ChangedEntityJob<'_> {
             },
             message: "the created job has no exportJobId".into(),
         })?;
-        *self
-            .created
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(id);
         Ok(id)
     }
 
@@ -400,14 +388,8 @@ impl Run<'_> {
             None => (None, BTreeSet::new(), None),
         };
         let resuming = token.is_some();
-        let total = Mutex::new(None::<u64>);
-        let total_ref = &total;
         let fetch = move |request: TokenRequest| async move {
-            let page = api.page(endpoint, request.token.as_deref()).await?;
-            *total_ref
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = page.total;
-            Ok::<_, HttpError>(page)
+            api.page(endpoint, request.token.as_deref()).await
         };
         let mut pager = TokenPager::new(
             format!("{table} pages"),
@@ -433,9 +415,7 @@ impl Run<'_> {
             }
             Err(e) => return Err(e.into()),
         } {
-            let count = *total
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let count = page.total;
             if first_count.is_none() && !resuming {
                 first_count = count;
             }
@@ -698,13 +678,16 @@ impl Run<'_> {
                 file_size_kb: self.settings.file_size_kb_limit,
             },
             existing: saved.as_ref().map(|p| p.id),
-            created: Mutex::new(None),
         };
-        let output = run_job(&job, &self.settings.jobs, self.api.http().clock())
-            .await
-            .map_err(job_failure)?;
+        let clock = self.api.http().clock();
+        let finished = match job.id() {
+            Some(id) => resume_job(&job, id, &self.settings.jobs, clock).await,
+            None => run_job(&job, &self.settings.jobs, clock).await,
+        }
+        .map_err(job_failure)?;
+        let output = finished.output;
         let mut progress = saved.unwrap_or(JobProgress {
-            id: job.id().unwrap_or_default(),
+            id: finished.handle,
             window_end: window.end,
             files_done: 0,
             rows: 0,

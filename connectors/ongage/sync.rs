@@ -408,7 +408,9 @@ impl Run<'_> {
                 list_id: &list.id,
                 spec,
             };
-            let output = run_job(&job, &self.settings.search, self.api.http().clock()).await?;
+            let output = run_job(&job, &self.settings.search, self.api.http().clock())
+                .await?
+                .output;
             let (mut read, mut exported) = (0u64, 0u64);
             for file in &output.files {
                 let mut rows = CsvFile::new(&job, file, models::contact_export_check());

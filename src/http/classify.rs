@@ -102,6 +102,19 @@ fn api_message(body: &[u8]) -> Option<String> {
             ["message", "Message", "error_description", "error", "detail"]
                 .iter()
                 .find_map(|k| v.get(k).and_then(|m| m.as_str()).map(str::to_owned))
+                // `{"error": {"message": …}}` (Google, Stripe) and `{"errors": [{"text"|"message"}]}`
+                // (VAN, GraphQL).
+                .or_else(|| {
+                    v.pointer("/error/message")
+                        .and_then(|m| m.as_str())
+                        .map(str::to_owned)
+                })
+                .or_else(|| {
+                    let first = v.get("errors")?.get(0)?;
+                    ["text", "message"]
+                        .iter()
+                        .find_map(|k| first.get(k).and_then(|m| m.as_str()).map(str::to_owned))
+                })
         });
     let message = from_json.unwrap_or_else(|| text.to_owned());
     Some(message.chars().take(200).collect())

@@ -407,6 +407,25 @@ impl HttpClient {
         }
     }
 
+    /// Whether `request` goes to the base URL's origin (scheme, host and port): relative paths always
+    /// do; an absolute URL only when it names the same origin.
+    pub fn is_api_origin(&self, request: &Request) -> bool {
+        let absolute = request.path.starts_with("http://") || request.path.starts_with("https://");
+        if !absolute {
+            return true;
+        }
+        let origin = |url: &str| {
+            reqwest::Url::parse(url).ok().map(|u| {
+                (
+                    u.scheme().to_owned(),
+                    u.host_str().map(str::to_ascii_lowercase),
+                    u.port_or_known_default(),
+                )
+            })
+        };
+        origin(&request.path).is_some_and(|o| Some(o) == origin(&self.inner.config.base_url))
+    }
+
     /// The method and path of `request`, as errors name it.
     pub fn endpoint(&self, request: &Request) -> Endpoint {
         endpoint_of(request.method.as_str(), &self.url(request))
@@ -549,7 +568,14 @@ impl HttpClient {
             builder = builder.header(header_name(name, endpoint).map_err(fail)?, value.as_str());
         }
         let mut token_generation = None;
-        builder = match &self.inner.auth {
+        // Credentials go only to the API's own origin: a next-page link or a download URL on another
+        // host (blob storage, a CDN) is fetched without them.
+        let auth = if self.is_api_origin(request) {
+            &self.inner.auth
+        } else {
+            &Auth::None
+        };
+        builder = match auth {
             Auth::None => builder,
             Auth::Bearer(token) => builder.header(
                 reqwest::header::AUTHORIZATION,

@@ -673,3 +673,33 @@ async fn a_pause_after_a_429_keeps_the_budget() {
     assert_eq!(clock.sleeps(), vec![Duration::from_secs(1)]);
     assert!(budget.available() > 4900.0, "{}", budget.available());
 }
+
+#[tokio::test]
+async fn credentials_go_only_to_the_api_origin() {
+    let mut api = Server::new_async().await;
+    let mut elsewhere = Server::new_async().await;
+    let _api = api
+        .mock("GET", "/items")
+        .match_header("authorization", "Bearer tok")
+        .with_body("{}")
+        .create_async()
+        .await;
+    let blob = elsewhere
+        .mock("GET", "/blob.csv")
+        .match_header("authorization", Matcher::Missing)
+        .with_body("{}")
+        .expect(1)
+        .create_async()
+        .await;
+    let clock = ManualClock::new(start_time());
+    let c = client(&api, &clock, Auth::Bearer(Secret::new("tok")));
+    c.json(&Request::get("/items")).await.unwrap();
+    c.json(&Request::get(format!("{}/items", api.url())))
+        .await
+        .unwrap();
+    c.json(&Request::follow(format!("{}/blob.csv", elsewhere.url())))
+        .await
+        .unwrap();
+    blob.assert_async().await;
+    assert!(!c.is_api_origin(&Request::follow(format!("{}/x", elsewhere.url()))));
+}

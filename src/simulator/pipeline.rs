@@ -81,6 +81,12 @@ pub(crate) async fn run(
     if let Some(window) = decision.window() {
         hooks.rate_limit_headers(&window, response.headers_mut());
     }
+    // Every answer carries the server's clock in `Date` (RFC 9110 §6.6.1): the simulated clock, which
+    // decides the simulator's "now" (retention limits, windows, expiry), not the host's.
+    let date = httpdate::fmt_http_date(std::time::SystemTime::from(control.clock().now()));
+    if let Ok(date) = header::HeaderValue::from_str(&date) {
+        response.headers_mut().insert(header::DATE, date);
+    }
     in_flight.set_status(response.status().as_u16());
     complete_when_sent(response, in_flight)
 }

@@ -175,24 +175,47 @@ impl JobError {
     }
 }
 
+/// A job that finished: the API's reference to it (save it to resume reading its files after a crash)
+/// and its output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FinishedJob<H, F> {
+    /// The job's reference.
+    pub handle: H,
+    /// Its files and record count.
+    pub output: JobOutput<F>,
+}
+
 /// Creates `job`, polls it with doubling intervals until it is ready or `config.deadline` passes, and
-/// returns its output (read each file with [`CsvFile`]).
+/// returns its handle and output (read each file with [`CsvFile`](super::CsvFile)).
 pub async fn run_job<J: ExportJob>(
     job: &J,
     config: &JobConfig,
     clock: &SharedClock,
-) -> Result<JobOutput<J::File>, JobError> {
+) -> Result<FinishedJob<J::Handle, J::File>, JobError> {
+    let handle = job.create().await.map_err(|source| JobError::Http {
+        job: job.describe(),
+        source: Box::new(source),
+    })?;
+    resume_job(job, handle, config, clock).await
+}
+
+/// Polls a job created earlier (its handle saved in state) until it is ready, as [`run_job`] does.
+pub async fn resume_job<J: ExportJob>(
+    job: &J,
+    handle: J::Handle,
+    config: &JobConfig,
+    clock: &SharedClock,
+) -> Result<FinishedJob<J::Handle, J::File>, JobError> {
     let what = job.describe();
     let http = |source: HttpError| JobError::Http {
         job: what.clone(),
         source: Box::new(source),
     };
-    let handle = job.create().await.map_err(http)?;
     let mut idle = IdleLog::new(clock.clone(), what.clone(), config.log_every);
     let mut interval = config.first_poll_interval;
     loop {
         match job.poll(&handle).await.map_err(http)? {
-            JobStatus::Ready(output) => return Ok(output),
+            JobStatus::Ready(output) => return Ok(FinishedJob { handle, output }),
             JobStatus::Failed(reason) => return Err(JobError::Failed { job: what, reason }),
             JobStatus::Pending => {}
         }

@@ -124,7 +124,10 @@ async fn a_job_is_polled_with_doubling_waits_then_downloaded() {
     let clock = clock();
     let config = JobConfig::default();
     let job = job(6, None, "a\n1\n");
-    let output = run_job(&job, &config, &clock.shared()).await.unwrap();
+    let output = run_job(&job, &config, &clock.shared())
+        .await
+        .unwrap()
+        .output;
     let secs: Vec<u64> = clock.sleeps().iter().map(Duration::as_secs).collect();
     assert_eq!(secs, vec![1, 2, 4, 8, 16, 30]);
     assert_eq!(read_all(&job, &output, no_check()).await.unwrap().len(), 1);
@@ -141,7 +144,8 @@ async fn a_job_of_several_files_is_read_file_by_file_and_its_count_checked() {
     job.reported = Some(5);
     let output = run_job(&job, &JobConfig::default(), &clock().shared())
         .await
-        .unwrap();
+        .unwrap()
+        .output;
     let rows = read_all(&job, &output, CsvCheck::columns(&["id"]))
         .await
         .unwrap();
@@ -150,7 +154,8 @@ async fn a_job_of_several_files_is_read_file_by_file_and_its_count_checked() {
     job.reported = Some(6);
     let output = run_job(&job, &JobConfig::default(), &clock().shared())
         .await
-        .unwrap();
+        .unwrap()
+        .output;
     let err = read_all(&job, &output, no_check()).await.unwrap_err();
     assert!(
         err.to_string()
@@ -167,7 +172,8 @@ async fn a_file_cut_mid_transfer_is_downloaded_again_without_repeating_rows() {
     job.cut_downloads = 2;
     let output = run_job(&job, &JobConfig::default(), &clock().shared())
         .await
-        .unwrap();
+        .unwrap()
+        .output;
     let rows = read_all(&job, &output, no_check()).await.unwrap();
     let ids: Vec<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["1", "2", "3", "4", "5", "6", "7", "8"]);
@@ -377,7 +383,8 @@ async fn the_window_batcher_shrinks_windows_whose_jobs_time_out() {
     while let Some(window) = batcher.next_window() {
         let job = WindowJob { window };
         match run_job(&job, &config, &clock.shared()).await {
-            Ok(output) => {
+            Ok(finished) => {
+                let output = finished.output;
                 assert_eq!(read_all(&job, &output, no_check()).await.unwrap().len(), 1);
                 done.push(batcher.complete(window).unwrap());
             }

@@ -46,12 +46,11 @@
 //! ```no_run
 //! # use fivetran_source::http::{Download, HttpError, SharedClock};
 //! # use fivetran_source::sync::*;
-//! # use futures::StreamExt;
 //! # struct ReportJob { window: Window }
-//! # #[async_trait::async_trait] impl ExportJob for ReportJob { type Handle = ();
+//! # #[async_trait::async_trait] impl ExportJob for ReportJob { type Handle = (); type File = ();
 //! #   fn describe(&self) -> String { String::new() }
 //! #   async fn create(&self) -> Result<(), HttpError> { Ok(()) }
-//! #   async fn poll(&self, _: &()) -> Result<JobStatus, HttpError> { Ok(JobStatus::Ready) }
+//! #   async fn poll(&self, _: &()) -> Result<JobStatus<()>, HttpError> { Ok(JobStatus::Ready(JobOutput::single(()))) }
 //! #   async fn download(&self, _: &()) -> Result<Download, HttpError> { unimplemented!() } }
 //! async fn backfill(last_end: Option<chrono::DateTime<chrono::Utc>>, clock: SharedClock)
 //!     -> Result<(), Box<dyn std::error::Error>> {
@@ -60,9 +59,14 @@
 //!     while let Some(window) = windows.next_window() {
 //!         let job = ReportJob { window };
 //!         match run_job(&job, &JobConfig::default(), &clock).await {
-//!             Ok(download) => {
-//!                 let mut rows = csv_rows(download, job.describe());
-//!                 while let Some(row) = rows.next().await { let _row = row?; /* emit */ }
+//!             Ok(finished) => {
+//!                 let mut read = 0;
+//!                 for file in &finished.output.files {
+//!                     let mut rows = CsvFile::new(&job, file, CsvCheck::columns(&["day"]));
+//!                     while let Some(row) = rows.next().await { let _row = row?; read += 1; /* emit */ }
+//!                     /* checkpoint: this file is done */
+//!                 }
+//!                 finished.output.check_count(&job.describe(), read)?;
 //!                 let _checkpoint = windows.complete(window)?; /* save it */
 //!             }
 //!             Err(e) if e.is_too_large() => windows.too_large(window, &e.to_string())?,
@@ -89,7 +93,9 @@ pub use decode::{csv_rows, json_records, CsvCheck, CsvRow};
 pub use export::{CsvFile, FILE_ATTEMPTS};
 pub use guards::{IdleLog, StallError, StallGuard};
 pub use id_pager::{ErroredRange, IdPager, IdPagerConfig, PageRequest, PagerError, PagerItem};
-pub use job::{run_job, ExportJob, JobConfig, JobError, JobOutput, JobStatus};
+pub use job::{
+    resume_job, run_job, ExportJob, FinishedJob, JobConfig, JobError, JobOutput, JobStatus,
+};
 pub use offset_pager::{Numbering, OffsetPager, OffsetPagerConfig, OffsetRequest};
 pub use page::{Asked, Envelope, Next, Page};
 pub use token_pager::{Resume, TokenPage, TokenPager, TokenPagerConfig, TokenRequest};

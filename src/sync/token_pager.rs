@@ -59,6 +59,8 @@ pub enum Resume {
 pub struct TokenPage {
     /// The page's records, in order.
     pub records: Vec<Value>,
+    /// The API's count of every record the pass matches, if the page reported one.
+    pub total: Option<u64>,
     /// The position to save once `records` are emitted.
     pub resume: Resume,
 }
@@ -188,6 +190,7 @@ where
             }
             return Ok(Some(TokenPage {
                 records: page.records,
+                total: page.total,
                 resume,
             }));
         }

@@ -187,20 +187,7 @@ pub(crate) fn router(state: Arc<EveryActionState>) -> Router {
             Arc::clone(&state),
             refuse_repeated_parameters,
         ))
-        .layer(from_fn_with_state(Arc::clone(&state), server_date))
         .with_state(state)
-}
-
-/// Every answer carries the server's clock in `Date` (RFC 9110 §6.6.1): the simulated clock that
-/// also decides the 90-day limit, a job's default `dateChangedTo` and link expiry, not the host's
-/// (which the HTTP server would otherwise write). It is how a client learns the server's "now".
-async fn server_date(State(state): Shared, request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
-    let now = std::time::SystemTime::from(state.control.clock().now());
-    if let Ok(date) = HeaderValue::from_str(&httpdate::fmt_http_date(now)) {
-        response.headers_mut().insert(header::DATE, date);
-    }
-    response
 }
 
 /// Standard base64 (with or without padding) to bytes.

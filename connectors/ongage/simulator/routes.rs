@@ -249,17 +249,11 @@ async fn require_credentials(State(state): Shared, request: Request, next: Next)
             .and_then(|value| value.to_str().ok())
             .is_some_and(|value| value == expected)
     });
-    let mut response = if valid {
+    if valid {
         next.run(request).await
     } else {
         failure(StatusCode::UNAUTHORIZED, "Unauthorized")
-    };
-    // The simulated clock, not the host's: the `Date` header is how a client learns the server's "now".
-    let now = std::time::SystemTime::from(state.control.clock().now());
-    if let Ok(date) = header::HeaderValue::from_str(&httpdate::fmt_http_date(now)) {
-        response.headers_mut().insert(header::DATE, date);
     }
-    response
 }
 
 fn envelope(status: StatusCode, body: &Value) -> Response {
