@@ -19,6 +19,8 @@ use fivetran_source::simulator::SimControl;
 
 #[path = "compliance/demo.rs"]
 mod demo_subject;
+#[path = "compliance/everyaction.rs"]
+mod everyaction_subject;
 #[path = "compliance/ongage.rs"]
 mod ongage_subject;
 #[path = "compliance/virtuous.rs"]
@@ -28,6 +30,7 @@ mod virtuous_subject;
 fn subjects() -> Vec<Box<dyn Subject>> {
     vec![
         Box::new(demo_subject::DemoSubject),
+        Box::new(everyaction_subject::EveryActionSubject),
         Box::new(virtuous_subject::VirtuousSubject),
         Box::new(ongage_subject::OngageSubject),
     ]
@@ -114,6 +117,7 @@ macro_rules! suite {
 
 suite! {
     demo => "demo",
+    everyaction => "everyaction",
     virtuous => "virtuous",
     ongage => "ongage",
 }

@@ -239,11 +239,14 @@ impl EveryActionApi {
             "changedEntityExportJobs/fields/{}",
             resource.api_name()
         ));
+        // A resource always has fields: an empty list is an emptied answer, never a real one (it
+        // would export every record with its columns missing).
         let check = |r: &crate::http::JsonResponse| {
             r.body
-                .is_array()
+                .as_array()
+                .is_some_and(|fields| !fields.is_empty())
                 .then_some(())
-                .ok_or_else(|| "the answer is not an array of fields".to_owned())
+                .ok_or_else(|| "the answer is not a non-empty array of fields".to_owned())
         };
         Ok(self.http.send_json_checked(&request, &check).await?.body)
     }

@@ -78,11 +78,19 @@ pub fn compare(files: &Path, schema: &Schema, truth: &Truth) -> Result<Diff, Str
             .table(None, table)
             .ok_or_else(|| format!("the truth names table '{table}', which the schema lacks"))?;
         let keys: Vec<&str> = def.primary_key().collect();
-        let types: BTreeMap<&str, ColumnType> = def
+        // Declared columns by their destination name: the truth may name a column as the API does
+        // (`activistCodeId`) or as declared (`activist_code_id`); both land as one destination column.
+        let types: BTreeMap<String, ColumnType> = def
             .columns
             .iter()
-            .map(|c| (c.name.as_str(), c.ty))
+            .map(|c| (naming.column(&c.name), c.ty))
             .collect();
+        let type_of = |c: &str| {
+            types
+                .get(&naming.column(c))
+                .copied()
+                .unwrap_or(ColumnType::String)
+        };
         let name = TableName::new(DEFAULT_DESTINATION_SCHEMA, naming.table(table));
         let rows = if expected.is_empty() && !warehouse.tables().iter().any(|t| t.name == name) {
             Vec::new()
@@ -98,9 +106,13 @@ pub fn compare(files: &Path, schema: &Schema, truth: &Truth) -> Result<Diff, Str
                     let value = if warehouse_side {
                         row.get(&column(k))
                     } else {
-                        row.get(*k)
+                        row.get(*k).or_else(|| {
+                            row.iter()
+                                .find(|(c, _)| column(c) == column(k))
+                                .map(|(_, v)| v)
+                        })
                     };
-                    canon(types[k], value.unwrap_or(&Json::Null))
+                    canon(type_of(k), value.unwrap_or(&Json::Null))
                 })
                 .collect::<Vec<_>>()
                 .join("|")
@@ -121,7 +133,7 @@ pub fn compare(files: &Path, schema: &Schema, truth: &Truth) -> Result<Diff, Str
             };
             diff.compared += 1;
             for (c, value) in want.iter() {
-                let ty = types.get(c.as_str()).copied().unwrap_or(ColumnType::String);
+                let ty = type_of(c);
                 let got_value = got.get(&column(c)).unwrap_or(&Json::Null);
                 let (a, b) = (canon(ty, got_value), canon(ty, value));
                 if !same(ty, &a, &b) {
