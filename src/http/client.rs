@@ -737,6 +737,10 @@ fn verdict_to_attempt(verdict: Verdict, endpoint: &Endpoint, status: u16) -> Att
             detail: String::new(),
         }),
         Verdict::Transient(why) => Attempt::Retry(why),
+        Verdict::RateLimited {
+            reason,
+            retry_after,
+        } => Attempt::RetryAfter(reason, retry_after),
         Verdict::TooLarge(reason) => Attempt::Fail(HttpError::TooLarge {
             endpoint: endpoint.clone(),
             reason,

@@ -56,6 +56,7 @@ pub struct Envelope {
     records: FieldPath,
     total: Option<FieldPath>,
     next: Next,
+    absent_when_empty: bool,
 }
 
 impl Envelope {
@@ -65,7 +66,17 @@ impl Envelope {
             records: FieldPath::parse(records),
             total: None,
             next: Next::Computed,
+            absent_when_empty: false,
         }
+    }
+
+    /// The API leaves the records array out of an empty answer (proto3 JSON omits an empty
+    /// repeated field: SA360's `results`, Google's list calls): an answer without it is an empty
+    /// page, unless the body names a next page (only the last page of a paged answer may be
+    /// empty, so that answer was emptied or cut, and is unreadable like a missing array).
+    pub fn absent_when_empty(mut self) -> Self {
+        self.absent_when_empty = true;
+        self
     }
 
     /// The API's total count at `path` (a number, or a numeric string).
@@ -91,6 +102,15 @@ impl Envelope {
             Some(Value::Array(records)) => records.len() as u64,
             Some(other) if !other.is_null() => {
                 return Err(format!("'{}' is not an array", self.records))
+            }
+            _ if self.absent_when_empty && response.body.is_object() => {
+                if self.read_next(&response.body, &response.headers).is_some() {
+                    return Err(format!(
+                        "the response has no '{}' array but names a next page: an emptied or cut page",
+                        self.records
+                    ));
+                }
+                0
             }
             _ => return Err(format!("the response has no '{}' array", self.records)),
         };
@@ -284,6 +304,26 @@ mod tests {
             .is_ok());
         assert!(envelope
             .check(&response(json!({"list": [], "total": "x"})), None)
+            .is_err());
+    }
+
+    #[test]
+    fn an_absent_array_is_an_empty_last_page_where_the_api_omits_empty_arrays() {
+        let envelope = Envelope::new("results")
+            .next_in_body("nextPageToken")
+            .absent_when_empty();
+        let page = envelope
+            .read(response(json!({"fieldMask": "campaign.id"})))
+            .unwrap();
+        assert_eq!((page.records.len(), page.next), (0, None));
+        let emptied = response(json!({"fieldMask": "campaign.id", "nextPageToken": "t"}));
+        assert!(envelope
+            .check(&emptied, None)
+            .unwrap_err()
+            .contains("next page"));
+        assert!(envelope.check(&response(json!([1])), None).is_err());
+        assert!(Envelope::new("results")
+            .check(&response(json!({})), None)
             .is_err());
     }
 
