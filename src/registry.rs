@@ -49,6 +49,12 @@ pub static CONNECTORS: &[Registration] = &[
         build: || Arc::new(crate::connectors::ongage::Ongage::new()),
         simulator: Some(launch::<crate::connectors::ongage::simulator::OngageSimulator>),
     },
+    Registration {
+        name: "sa360",
+        description: "Google Search Ads 360 Reporting API: accounts, campaigns, ad groups, ads, keywords and daily metrics",
+        build: || Arc::new(crate::connectors::sa360::Sa360::default()),
+        simulator: Some(launch::<crate::connectors::sa360::simulator::Sa360Simulator>),
+    },
 ];
 
 /// An unknown connector name.
