@@ -799,6 +799,19 @@ async fn a_customer_without_access_fails_its_test_naming_it() {
         "the account outside the manager is named: {message}"
     );
     assert!(!message.contains("4100000001 "), "{message}");
+
+    // A manager listed as a customer to sync is refused with what to do instead.
+    let config = configuration(&sim, &[("customer_ids", "9100000002")]);
+    let err = run_debug(DebugOptions::new("sa360", config, dir.path().join("files")))
+        .await
+        .unwrap_err();
+    let DebugError::SetupTest { message, .. } = err else {
+        panic!("unexpected {err}")
+    };
+    assert!(
+        message.contains("9100000002") && message.contains("is a manager account"),
+        "{message}"
+    );
 }
 
 fn selection(tables: &[(&str, &[&str])]) -> proto::Selection {

@@ -67,9 +67,13 @@ use crate::http::Verdict;
 use crate::sdk::table::TableSpec;
 use crate::sdk::{Emitter, Error, Value};
 use crate::sync::{
-    json_records, PagerError, TokenPager, TokenPagerConfig, TokenRequest, Window, WindowBatcher,
-    WindowConfig,
+    json_records_bounded, PagerError, TokenPager, TokenPagerConfig, TokenRequest, Window,
+    WindowBatcher, WindowConfig,
 };
+
+/// Parsed stream batches waiting for the emitter: a batch holds up to 10,000 rows (up to the API's
+/// 4 MiB message limit), so only a couple are read ahead.
+const BATCHES_IN_FLIGHT: usize = 2;
 
 /// `search` page sizes, largest first (the page size may change between pages).
 pub const PAGE_SIZES: [u32; 6] = [api::MAX_PAGE_SIZE, 5_000, 2_000, 1_000, 500, 100];
@@ -276,7 +280,11 @@ impl Reader<'_> {
             Err(e) if e.is_permanent() => return Err(ReadError::Failed(e.into())),
             Err(e) => return Err(ReadError::Fallback(e.to_string())),
         };
-        let mut batches = json_records(download, format!("searchStream of {account}"));
+        let mut batches = json_records_bounded(
+            download,
+            format!("searchStream of {account}"),
+            BATCHES_IN_FLIGHT,
+        );
         let mut read = 0;
         while let Some(batch) = batches.next().await {
             let batch = batch.map_err(|e| {
@@ -411,6 +419,15 @@ pub async fn discover(api: &Sa360Api, settings: &Settings) -> Result<Discovery, 
             })
             .collect()
     } else {
+        if let Some((manager, _)) = found
+            .iter()
+            .find(|(info, _)| info.manager && settings.customer_ids.contains(&info.id))
+        {
+            return Err(Error::SourceRejected(format!(
+                "customer {} (\"{}\") is a manager account, which has no campaigns or metrics: list its client accounts in customer ids, or leave them empty to sync every client under the manager",
+                manager.id, manager.name
+            )));
+        }
         settings
             .customer_ids
             .iter()

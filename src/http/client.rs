@@ -402,6 +402,7 @@ impl HttpClient {
                 endpoint,
                 self.inner.config.max_download_bytes,
                 permit,
+                request.shrinkable,
             )),
             Success::Json(_) => unreachable_mode(&endpoint),
         }

@@ -454,6 +454,40 @@ async fn downloads_stream_and_enforce_their_limit() {
 }
 
 #[tokio::test]
+async fn a_shrinkable_download_that_stalls_mid_body_is_too_large() {
+    use futures::StreamExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n5\r\n[1,2,\r\n";
+                let _ = socket.write_all(head.as_bytes()).await;
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            });
+        }
+    });
+    let mut cfg = HttpConfig::new(url);
+    cfg.request_timeout = Duration::from_millis(300);
+    let c = HttpClient::builder(cfg).build().unwrap();
+    for (shrinkable, too_large) in [(true, true), (false, false)] {
+        let download = c
+            .download(&Request::get("/stream").shrinkable_if(shrinkable))
+            .await
+            .unwrap();
+        let chunks: Vec<_> = download.into_stream().collect().await;
+        let err = chunks
+            .into_iter()
+            .find_map(Result::err)
+            .expect("the stall ends the body");
+        assert_eq!(err.is_too_large(), too_large, "{err}");
+    }
+}
+
+#[tokio::test]
 async fn connection_failures_are_retried_then_reported_as_transient() {
     // A port that was just released: connections are refused.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -84,7 +84,7 @@ pub mod page;
 pub mod token_pager;
 pub mod windows;
 
-pub use decode::{csv_rows, json_records};
+pub use decode::{csv_rows, json_records, json_records_bounded};
 pub use guards::{IdleLog, StallError, StallGuard};
 pub use id_pager::{ErroredRange, IdPager, IdPagerConfig, PageRequest, PagerError, PagerItem};
 pub use job::{
