@@ -1,6 +1,6 @@
 //! One SA360 sync: the accounts, then per client account its dimensions in full and its daily
 //! reports in date windows, built on the shared toolkit ([`WindowBatcher`], [`TokenPager`],
-//! [`json_records`]).
+//! [`json_records_bounded`]).
 //!
 //! # Accounts
 //! The starting points are the configured manager (`login_customer_id`) or, without one, every

@@ -4,8 +4,9 @@
 //! one means the same three steps for every API: make the simulator and the configuration agree on
 //! credentials (a value the user configured is what the simulator accepts; a missing one is filled in
 //! from the simulator's own), start it on a port, and point `base_url` (and any other
-//! [endpoint](BundledSimulator::endpoints) the API has, like an OAuth token URL) at it. A simulator takes part by
-//! implementing [`BundledSimulator`]; the registry names [`launch::<ItsSimulator>`](launch).
+//! [endpoint](BundledSimulator::endpoints) the API has, like an OAuth token URL) at it. A simulator
+//! takes part by implementing [`BundledSimulator`]; the registry names
+//! [`launch::<ItsSimulator>`](launch).
 
 use std::collections::HashMap;
 
