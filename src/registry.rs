@@ -55,6 +55,12 @@ pub static CONNECTORS: &[Registration] = &[
         build: || Arc::new(crate::connectors::everyaction::EveryAction::new()),
         simulator: Some(launch::<crate::connectors::everyaction::simulator::EveryActionSimulator>),
     },
+    Registration {
+        name: "sa360",
+        description: "Google Search Ads 360 Reporting API: accounts, campaigns, ad groups, ads, keywords and daily metrics",
+        build: || Arc::new(crate::connectors::sa360::Sa360::default()),
+        simulator: Some(launch::<crate::connectors::sa360::simulator::Sa360Simulator>),
+    },
 ];
 
 /// An unknown connector name.

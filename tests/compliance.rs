@@ -23,6 +23,8 @@ mod demo_subject;
 mod everyaction_subject;
 #[path = "compliance/ongage.rs"]
 mod ongage_subject;
+#[path = "compliance/sa360.rs"]
+mod sa360_subject;
 #[path = "compliance/virtuous.rs"]
 mod virtuous_subject;
 
@@ -33,6 +35,7 @@ fn subjects() -> Vec<Box<dyn Subject>> {
         Box::new(everyaction_subject::EveryActionSubject),
         Box::new(virtuous_subject::VirtuousSubject),
         Box::new(ongage_subject::OngageSubject),
+        Box::new(sa360_subject::Sa360Subject),
     ]
 }
 
@@ -120,6 +123,7 @@ suite! {
     everyaction => "everyaction",
     virtuous => "virtuous",
     ongage => "ongage",
+    sa360 => "sa360",
 }
 
 // ---- the suite catches a connector that checkpoints ahead of its rows ----

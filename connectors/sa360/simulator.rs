@@ -69,7 +69,8 @@ use std::sync::Arc;
 use chrono::{NaiveDate, NaiveTime};
 use serde_json::Value;
 
-use crate::simulator::{SimControl, SimError, SimServer, SimulatorHooks};
+use crate::simulator::launch::{BundledSimulator, Credential};
+use crate::simulator::{ServerOptions, SimControl, SimError, SimServer, SimulatorHooks};
 
 pub use config::{
     AccountSpec, ChangeRates, Credentials, CustomerStatus, EntityCounts, Limits, Sa360Config,
@@ -171,6 +172,29 @@ impl Sa360Data {
             true
         });
         out
+    }
+
+    /// The custom columns of `customer_id` exactly as `GET customers/{id}/customColumns` serves
+    /// them, in id order. Empty for a manager or an unknown customer.
+    pub fn custom_columns(&self, customer_id: u64) -> Vec<EntityTruth> {
+        let Some(client) = self
+            .account_index(customer_id)
+            .and_then(|account| self.client_of(account))
+        else {
+            return Vec::new();
+        };
+        client
+            .table(Kind::CustomColumn)
+            .iter()
+            .enumerate()
+            .map(|(index, column)| {
+                let json = routes::custom_column_json(customer_id, index, column.id);
+                EntityTruth {
+                    resource_name: json["resourceName"].as_str().unwrap_or_default().to_owned(),
+                    json,
+                }
+            })
+            .collect()
     }
 
     /// The report rows of `resource` for `customer_id` between `from` and `to` (inclusive), entity
@@ -417,5 +441,48 @@ impl Sa360Simulator {
     /// Serves until the process ends (for a `simulate sa360 --port N` command).
     pub async fn wait(self) {
         self.server.wait().await;
+    }
+}
+
+impl BundledSimulator for Sa360Simulator {
+    type Config = Sa360Config;
+
+    fn server_options(config: &mut Sa360Config) -> &mut ServerOptions {
+        &mut config.server
+    }
+
+    fn credentials(config: &mut Sa360Config) -> Vec<Credential<'_>> {
+        let credentials = &mut config.credentials;
+        vec![
+            Credential::trimmed("client_id", &mut credentials.client_id),
+            Credential::exact("client_secret", &mut credentials.client_secret),
+            Credential::exact("refresh_token", &mut credentials.refresh_token),
+        ]
+    }
+
+    fn describe(config: &Sa360Config) -> String {
+        let clients = config.client_accounts().count();
+        let e = &config.entities;
+        let keywords = e.campaigns_per_client * e.ad_groups_per_campaign * e.keywords_per_ad_group;
+        format!(
+            "sa360: {} accounts ({clients} clients), {} campaigns and {keywords} keywords per client, daily metrics {} to {}",
+            config.accounts.len(),
+            e.campaigns_per_client,
+            config.data_start,
+            config.today
+        )
+    }
+
+    fn start(config: Sa360Config) -> futures::future::BoxFuture<'static, Result<Self, SimError>> {
+        Box::pin(Self::start(config))
+    }
+
+    fn base_url(&self) -> String {
+        self.server.base_url()
+    }
+
+    /// Google's token endpoint lives on another host than the API: the simulator serves both.
+    fn endpoints(&self) -> Vec<(&'static str, String)> {
+        vec![("token_url", self.token_url())]
     }
 }

@@ -81,6 +81,33 @@ pub struct OAuth2Config {
     pub expiry_margin: Duration,
 }
 
+/// What a refused refresh means for the user, from the token endpoint's error body (RFC 6749 §5.2:
+/// `{"error": "invalid_grant", "error_description": "..."}`): the hint, and `": <error> (<description>)"`
+/// as the detail (empty when the body says nothing).
+fn refusal(body: &[u8]) -> (String, String) {
+    let parsed: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let code = parsed["error"].as_str().unwrap_or_default();
+    let description = parsed["error_description"].as_str().unwrap_or_default();
+    let hint = match code {
+        "invalid_grant" => {
+            "the refresh token was refused: reauthorize the connector to get a new one (it was revoked, expired or issued to another client)"
+        }
+        "invalid_client" | "unauthorized_client" => {
+            "the oauth client was refused: check the client id and client secret"
+        }
+        _ => "check the oauth client id, client secret and refresh token (reauthorize the connector)",
+    };
+    let detail = match (code, description) {
+        ("", _) => String::new(),
+        (code, "") => format!(": {code}"),
+        (code, description) => {
+            let description: String = description.chars().take(200).collect();
+            format!(": {code} ({description})")
+        }
+    };
+    (hint.to_owned(), detail)
+}
+
 /// A shared OAuth2 token source. Cloning shares the token; concurrent callers that need a refresh wait for
 /// the one refresh in flight instead of starting their own.
 #[derive(Clone)]
@@ -205,10 +232,12 @@ impl OAuth2 {
             return Err(self.transient(format!("token endpoint returned status {status}")));
         }
         if !(200..300).contains(&status) {
-            return Err(self.refresh_error(
-                "check the oauth client id, client secret and refresh token (reauthorize the connector)".into(),
-                status,
-            ));
+            let (hint, detail) = refusal(&body);
+            let mut error = self.refresh_error(hint, status);
+            if let HttpError::Permanent { detail: d, .. } = &mut error {
+                *d = detail;
+            }
+            return Err(error);
         }
         #[derive(serde::Deserialize)]
         struct TokenResponse {

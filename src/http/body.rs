@@ -41,6 +41,8 @@ pub(crate) async fn read_bounded(
 
 /// A successful response whose body is streamed, e.g. an export file. It holds the connector's
 /// concurrency slot until dropped, and yields an error once more than the download limit has arrived.
+/// The body of a shrinkable request that runs past its deadline yields [`HttpError::TooLarge`], as a
+/// timeout before the headers would: the caller asks for less.
 pub struct Download {
     /// HTTP status (2xx).
     pub status: u16,
@@ -63,6 +65,7 @@ impl Download {
         endpoint: Endpoint,
         limit: u64,
         permit: Option<OwnedSemaphorePermit>,
+        shrinkable: bool,
     ) -> Self {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
@@ -86,13 +89,19 @@ impl Download {
                         Some((Ok(chunk), (inner, seen, permit, false)))
                     }
                     Err(e) => {
-                        let err = HttpError::Transient {
-                            endpoint,
-                            attempts: 1,
-                            last: format!(
-                                "download interrupted: {}",
-                                super::error::describe_reqwest_error(e)
-                            ),
+                        let timed_out = e.is_timeout();
+                        let why = super::error::describe_reqwest_error(e);
+                        let err = if timed_out && shrinkable {
+                            HttpError::TooLarge {
+                                endpoint,
+                                reason: format!("the download timed out after {seen} bytes: {why}"),
+                            }
+                        } else {
+                            HttpError::Transient {
+                                endpoint,
+                                attempts: 1,
+                                last: format!("download interrupted: {why}"),
+                            }
                         };
                         Some((Err(err), (inner, seen, permit, true)))
                     }

@@ -402,6 +402,7 @@ impl HttpClient {
                 endpoint,
                 self.inner.config.max_download_bytes,
                 permit,
+                request.shrinkable,
             )),
             Success::Json(_) => unreachable_mode(&endpoint),
         }
@@ -763,6 +764,10 @@ fn verdict_to_attempt(verdict: Verdict, endpoint: &Endpoint, status: u16) -> Att
             detail: String::new(),
         }),
         Verdict::Transient(why) => Attempt::Retry(why),
+        Verdict::RateLimited {
+            reason,
+            retry_after,
+        } => Attempt::RetryAfter(reason, retry_after),
         Verdict::TooLarge(reason) => Attempt::Fail(HttpError::TooLarge {
             endpoint: endpoint.clone(),
             reason,

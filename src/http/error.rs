@@ -132,6 +132,15 @@ pub enum Verdict {
     Transient(String),
     /// Report as too large; the string says why.
     TooLarge(String),
+    /// Rate limited: retry after the wait the body asks for (APIs that put the delay in the body
+    /// rather than a `Retry-After` header, e.g. Google's `retryDelay`), capped like `Retry-After`
+    /// and shared through the rate budget; without a wait, retry with backoff.
+    RateLimited {
+        /// Why, for logs and the final error.
+        reason: String,
+        /// The wait the API asked for, if it gave one.
+        retry_after: Option<Duration>,
+    },
 }
 
 /// One failed attempt, before the retry loop decides what to do with it.

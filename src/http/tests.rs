@@ -376,6 +376,38 @@ async fn a_hook_turns_api_specific_bodies_into_verdicts() {
 }
 
 #[tokio::test]
+async fn a_hook_can_ask_for_the_wait_an_error_body_gives() {
+    let mut server = Server::new_async().await;
+    server
+        .mock("POST", "/query")
+        .with_status(429)
+        .with_body(r#"{"error":{"status":"RESOURCE_EXHAUSTED","retryDelay":"7s"}}"#)
+        .expect(1)
+        .create_async()
+        .await;
+    server
+        .mock("POST", "/query")
+        .with_body("{}")
+        .expect(1)
+        .create_async()
+        .await;
+    let clock = ManualClock::new(start_time());
+    let c = HttpClient::builder(config(&server))
+        .clock(clock.shared())
+        .hook(|status: u16, body: &[u8]| {
+            let text = String::from_utf8_lossy(body);
+            (status == 429 && text.contains("\"7s\"")).then(|| Verdict::RateLimited {
+                reason: "quota".into(),
+                retry_after: Some(Duration::from_secs(7)),
+            })
+        })
+        .build()
+        .unwrap();
+    c.json(&Request::post("/query")).await.unwrap();
+    assert_eq!(clock.sleeps(), vec![Duration::from_secs(7)]);
+}
+
+#[tokio::test]
 async fn downloads_stream_and_enforce_their_limit() {
     use futures::StreamExt;
     let mut server = Server::new_async().await;
@@ -422,6 +454,40 @@ async fn downloads_stream_and_enforce_their_limit() {
 }
 
 #[tokio::test]
+async fn a_shrinkable_download_that_stalls_mid_body_is_too_large() {
+    use futures::StreamExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n5\r\n[1,2,\r\n";
+                let _ = socket.write_all(head.as_bytes()).await;
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            });
+        }
+    });
+    let mut cfg = HttpConfig::new(url);
+    cfg.request_timeout = Duration::from_millis(300);
+    let c = HttpClient::builder(cfg).build().unwrap();
+    for (shrinkable, too_large) in [(true, true), (false, false)] {
+        let download = c
+            .download(&Request::get("/stream").shrinkable_if(shrinkable))
+            .await
+            .unwrap();
+        let chunks: Vec<_> = download.into_stream().collect().await;
+        let err = chunks
+            .into_iter()
+            .find_map(Result::err)
+            .expect("the stall ends the body");
+        assert_eq!(err.is_too_large(), too_large, "{err}");
+    }
+}
+
+#[tokio::test]
 async fn connection_failures_are_retried_then_reported_as_transient() {
     // A port that was just released: connections are refused.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -446,6 +512,54 @@ async fn connection_failures_are_retried_then_reported_as_transient() {
     assert_eq!(clock.sleeps().len(), 2, "three attempts, two backoffs");
     for shown in [err.to_string(), format!("{err:?}"), format!("{c:?}")] {
         assert!(!shown.contains("SECRET"), "{shown}");
+    }
+}
+
+#[tokio::test]
+async fn a_refused_refresh_says_which_credential_to_fix() {
+    let mut server = Server::new_async().await;
+    let token_url = format!("{}/token", server.url());
+    for (status, body, hint) in [
+        (
+            400,
+            r#"{"error":"invalid_grant","error_description":"Bad Request"}"#,
+            "the refresh token was refused: reauthorize",
+        ),
+        (
+            401,
+            r#"{"error":"invalid_client","error_description":"Unauthorized"}"#,
+            "check the client id and client secret",
+        ),
+        (400, "not json", "check the oauth client id"),
+    ] {
+        let mock = server
+            .mock("POST", "/token")
+            .with_status(status)
+            .with_body(body)
+            .expect(1)
+            .create_async()
+            .await;
+        let oauth = OAuth2::new(OAuth2Config {
+            token_url: token_url.clone(),
+            client_id: "client".into(),
+            client_secret: Secret::new("CLIENT-SECRET"),
+            refresh_token: Secret::new("REFRESH-SECRET"),
+            expiry_margin: Duration::from_secs(60),
+        });
+        let clock = ManualClock::new(start_time());
+        let err = client(&server, &clock, Auth::OAuth2(oauth))
+            .json(&Request::get("/data"))
+            .await
+            .unwrap_err();
+        mock.assert_async().await;
+        mock.remove_async().await;
+        let text = err.to_string();
+        assert!(err.is_permanent(), "{text}");
+        assert!(text.contains(hint), "{text}");
+        assert!(!text.contains("SECRET"), "{text}");
+        if status == 400 && body.starts_with('{') {
+            assert!(text.contains("invalid_grant (Bad Request)"), "{text}");
+        }
     }
 }
 

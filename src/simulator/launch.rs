@@ -3,8 +3,10 @@
 //! A configuration whose `base_url` is [`SIMULATOR_URL`] asks for the connector's simulator. Launching
 //! one means the same three steps for every API: make the simulator and the configuration agree on
 //! credentials (a value the user configured is what the simulator accepts; a missing one is filled in
-//! from the simulator's own), start it on a port, and point `base_url` at it. A simulator takes part by
-//! implementing [`BundledSimulator`]; the registry names [`launch::<ItsSimulator>`](launch).
+//! from the simulator's own), start it on a port, and point `base_url` (and any other
+//! [endpoint](BundledSimulator::endpoints) the API has, like an OAuth token URL) at it. A simulator
+//! takes part by implementing [`BundledSimulator`]; the registry names
+//! [`launch::<ItsSimulator>`](launch).
 
 use std::collections::HashMap;
 
@@ -98,6 +100,12 @@ pub trait BundledSimulator: Sized + Send + 'static {
     fn start(config: Self::Config) -> BoxFuture<'static, Result<Self, SimError>>;
     /// `http://127.0.0.1:<port>`.
     fn base_url(&self) -> String;
+    /// Configuration fields besides `base_url` that must point at the running simulator, such as
+    /// an OAuth token endpoint the API has on another host (`token_url`). They replace whatever the
+    /// configuration held: with `base_url` set to the simulator, a production URL there is wrong.
+    fn endpoints(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
 }
 
 /// Makes `configuration` and the simulator agree on every credential: a configured value becomes the
@@ -165,6 +173,9 @@ pub fn launch<S: BundledSimulator>(
         let sim = S::start(config).await.map_err(|e| e.to_string())?;
         let base_url = sim.base_url();
         configuration.insert("base_url".to_owned(), base_url.clone());
+        for (field, url) in sim.endpoints() {
+            configuration.insert(field.to_owned(), url);
+        }
         Ok(RunningSimulator {
             configuration,
             description: format!("{base_url}: {about}"),

@@ -71,44 +71,49 @@ pub fn csv_rows(
     job: impl Into<String>,
     check: CsvCheck,
 ) -> BoxStream<'static, Result<Map<String, Value>, JobError>> {
-    parse_with(download, job.into(), move |reader, tx, job| {
-        let mut csv = csv::ReaderBuilder::new()
-            .flexible(false)
-            .from_reader(reader);
-        let headers = csv.headers().map_err(|e| parse_error(&job, e))?.clone();
-        if headers.is_empty() || headers.iter().all(str::is_empty) {
-            return Err(parse_error(
-                &job,
-                "the file is empty: not even a header row",
-            ));
-        }
-        check.header(&headers).map_err(|e| parse_error(&job, e))?;
-        let mut record = csv::StringRecord::new();
-        loop {
-            match csv.read_record(&mut record) {
-                Ok(false) if csv.get_ref().last == Some(b'\n') => return Ok(()),
-                Ok(false) => {
-                    // Exports end every row with a line break; a last row without one was cut off
-                    // (possibly mid-field, which its width alone would not show).
-                    return Err(parse_error(
-                        &job,
-                        "the file ends in the middle of a row: it was cut off",
-                    ));
-                }
-                Ok(true) => {
-                    let row: Map<String, Value> = headers
-                        .iter()
-                        .zip(record.iter())
-                        .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
-                        .collect();
-                    if tx.blocking_send(Ok(row)).is_err() {
-                        return Ok(()); // the caller stopped reading
-                    }
-                }
-                Err(e) => return Err(parse_error(&job, e)),
+    parse_with(
+        download,
+        job.into(),
+        ROWS_IN_FLIGHT,
+        move |reader, tx, job| {
+            let mut csv = csv::ReaderBuilder::new()
+                .flexible(false)
+                .from_reader(reader);
+            let headers = csv.headers().map_err(|e| parse_error(&job, e))?.clone();
+            if headers.is_empty() || headers.iter().all(str::is_empty) {
+                return Err(parse_error(
+                    &job,
+                    "the file is empty: not even a header row",
+                ));
             }
-        }
-    })
+            check.header(&headers).map_err(|e| parse_error(&job, e))?;
+            let mut record = csv::StringRecord::new();
+            loop {
+                match csv.read_record(&mut record) {
+                    Ok(false) if csv.get_ref().last == Some(b'\n') => return Ok(()),
+                    Ok(false) => {
+                        // Exports end every row with a line break; a last row without one was cut off
+                        // (possibly mid-field, which its width alone would not show).
+                        return Err(parse_error(
+                            &job,
+                            "the file ends in the middle of a row: it was cut off",
+                        ));
+                    }
+                    Ok(true) => {
+                        let row: Map<String, Value> = headers
+                            .iter()
+                            .zip(record.iter())
+                            .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
+                            .collect();
+                        if tx.blocking_send(Ok(row)).is_err() {
+                            return Ok(()); // the caller stopped reading
+                        }
+                    }
+                    Err(e) => return Err(parse_error(&job, e)),
+                }
+            }
+        },
+    )
 }
 
 /// Streams the values of a JSON download: the elements of a top-level array, or each value of a
@@ -117,7 +122,18 @@ pub fn json_records(
     download: Download,
     job: impl Into<String>,
 ) -> BoxStream<'static, Result<Value, JobError>> {
-    parse_with(download, job.into(), |reader, tx, job| {
+    json_records_bounded(download, job, ROWS_IN_FLIGHT)
+}
+
+/// [`json_records`] with at most `in_flight` parsed values waiting for the caller: for downloads
+/// whose elements are large, such as a stream of batches of thousands of rows each (SA360's
+/// `searchStream`), where a few hundred parsed elements would hold gigabytes.
+pub fn json_records_bounded(
+    download: Download,
+    job: impl Into<String>,
+    in_flight: usize,
+) -> BoxStream<'static, Result<Value, JobError>> {
+    parse_with(download, job.into(), in_flight.max(1), |reader, tx, job| {
         let mut reader = BufReader::new(reader);
         let first = loop {
             let buf = reader.fill_buf().map_err(|e| parse_error(&job, e))?;
@@ -190,6 +206,7 @@ impl<'de> Visitor<'de> for SendEach<'_> {
 fn parse_with<T, P>(
     download: Download,
     job: String,
+    in_flight: usize,
     parse: P,
 ) -> BoxStream<'static, Result<T, JobError>>
 where
@@ -199,7 +216,7 @@ where
         + 'static,
 {
     let (chunk_tx, chunk_rx) = mpsc::channel(CHUNKS_IN_FLIGHT);
-    let (row_tx, row_rx) = mpsc::channel(ROWS_IN_FLIGHT);
+    let (row_tx, row_rx) = mpsc::channel(in_flight);
     let transport_error = Arc::new(Mutex::new(None));
     let mut body = download.into_stream();
     tokio::spawn(async move {

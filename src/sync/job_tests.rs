@@ -12,7 +12,8 @@ use serde_json::{json, Value};
 use super::*;
 use crate::http::{Endpoint, ManualClock};
 use crate::sync::{
-    csv_rows, json_records, CsvCheck, CsvFile, CsvRow, Window, WindowBatcher, WindowConfig,
+    csv_rows, json_records, json_records_bounded, CsvCheck, CsvFile, CsvRow, Window, WindowBatcher,
+    WindowConfig,
 };
 
 /// A job that is pending `pending_polls` times, then ready (or failed), serving one file per body;
@@ -306,6 +307,33 @@ async fn json_arrays_and_ndjson_stream_element_by_element() {
         .collect()
         .await;
     assert_eq!(values.len(), 2);
+}
+
+#[tokio::test]
+async fn a_bounded_json_decode_does_not_read_far_ahead_of_its_caller() {
+    use std::sync::Arc;
+    let pulled = Arc::new(AtomicU32::new(0));
+    let counter = Arc::clone(&pulled);
+    let elements = (0..200).map(move |i| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        let text = if i == 0 {
+            "[{\"n\":0}".to_owned()
+        } else {
+            format!(",{{\"n\":{i}}}")
+        };
+        Ok::<_, HttpError>(Bytes::from(text))
+    });
+    let body = futures::stream::iter(elements)
+        .chain(futures::stream::iter([Ok(Bytes::from("]"))]))
+        .boxed();
+    let download = Download::from_stream(200, HeaderMap::new(), body);
+    let mut values = json_records_bounded(download, "stream", 2);
+    assert_eq!(values.next().await.unwrap().unwrap(), json!({"n": 0}));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let ahead = pulled.load(Ordering::SeqCst);
+    assert!(ahead < 40, "{ahead} chunks pulled for one value read");
+    let rest: Vec<_> = values.collect().await;
+    assert_eq!(rest.len(), 199);
 }
 
 #[tokio::test]

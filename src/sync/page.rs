@@ -56,6 +56,7 @@ pub struct Envelope {
     records: FieldPath,
     total: Option<FieldPath>,
     next: Next,
+    absent_when_empty: bool,
 }
 
 impl Envelope {
@@ -65,7 +66,17 @@ impl Envelope {
             records: FieldPath::parse(records),
             total: None,
             next: Next::Computed,
+            absent_when_empty: false,
         }
+    }
+
+    /// The API leaves the records array out of an empty answer (proto3 JSON omits an empty
+    /// repeated field: SA360's `results`, Google's list calls): an answer without it is an empty
+    /// page, unless the body names a next page (only the last page of a paged answer may be
+    /// empty, so that answer was emptied or cut, and is unreadable like a missing array).
+    pub fn absent_when_empty(mut self) -> Self {
+        self.absent_when_empty = true;
+        self
     }
 
     /// The API's total count at `path` (a number, or a numeric string).
@@ -92,10 +103,22 @@ impl Envelope {
             Some(other) if !other.is_null() => {
                 return Err(format!("'{}' is not an array", self.records))
             }
+            _ if self.absent_when_empty && response.body.is_object() => {
+                if self.read_next(&response.body, &response.headers).is_some() {
+                    return Err(format!(
+                        "the response has no '{}' array but names a next page: an emptied or cut page",
+                        self.records
+                    ));
+                }
+                0
+            }
             _ => return Err(format!("the response has no '{}' array", self.records)),
         };
         let total = self.read_total(&response.body)?;
-        if let (Some(asked), Some(total)) = (asked, total) {
+        // A page that holds records and names the next one is not the last, whatever its length
+        // (servers clamp the page size); an empty page, or a last page, must square with the total.
+        let continues = records > 0 && self.read_next(&response.body, &response.headers).is_some();
+        if let (Some(asked), Some(total), false) = (asked, total, continues) {
             if records < asked.take && asked.skip + records < total {
                 return Err(format!(
                     "the page holds {records} records after skipping {} while the api counts {total}: an emptied or cut page",
@@ -257,6 +280,27 @@ mod tests {
     }
 
     #[test]
+    fn a_short_page_that_names_the_next_one_is_not_the_last() {
+        let envelope = Envelope::new("results")
+            .total("totalResultsCount")
+            .next_in_body("nextPageToken");
+        let clamped =
+            response(json!({"results": [1, 2], "totalResultsCount": "57", "nextPageToken": "t"}));
+        assert!(envelope
+            .check(&clamped, Some(Asked { skip: 0, take: 100 }))
+            .is_ok());
+        let cut = response(json!({"results": [1, 2], "totalResultsCount": "57"}));
+        assert!(envelope
+            .check(&cut, Some(Asked { skip: 0, take: 100 }))
+            .is_err());
+        let emptied =
+            response(json!({"results": [], "totalResultsCount": "57", "nextPageToken": "t"}));
+        assert!(envelope
+            .check(&emptied, Some(Asked { skip: 0, take: 100 }))
+            .is_err());
+    }
+
+    #[test]
     fn a_missing_array_or_a_page_contradicting_its_total_is_unreadable() {
         let envelope = Envelope::new("list").total("total");
         let err = envelope
@@ -284,6 +328,26 @@ mod tests {
             .is_ok());
         assert!(envelope
             .check(&response(json!({"list": [], "total": "x"})), None)
+            .is_err());
+    }
+
+    #[test]
+    fn an_absent_array_is_an_empty_last_page_where_the_api_omits_empty_arrays() {
+        let envelope = Envelope::new("results")
+            .next_in_body("nextPageToken")
+            .absent_when_empty();
+        let page = envelope
+            .read(response(json!({"fieldMask": "campaign.id"})))
+            .unwrap();
+        assert_eq!((page.records.len(), page.next), (0, None));
+        let emptied = response(json!({"fieldMask": "campaign.id", "nextPageToken": "t"}));
+        assert!(envelope
+            .check(&emptied, None)
+            .unwrap_err()
+            .contains("next page"));
+        assert!(envelope.check(&response(json!([1])), None).is_err());
+        assert!(Envelope::new("results")
+            .check(&response(json!({})), None)
             .is_err());
     }
 

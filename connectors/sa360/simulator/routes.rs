@@ -362,7 +362,7 @@ async fn list_accessible(State(state): Shared) -> Response {
 }
 
 /// A custom column as `customColumns` serves it.
-fn custom_column_json(customer_id: u64, index: usize, id: u64) -> Value {
+pub(crate) fn custom_column_json(customer_id: u64, index: usize, id: u64) -> Value {
     let (name, description, value_type, render) = records::custom_column(index);
     json!({
         "resourceName": format!("customers/{customer_id}/customColumns/{id}"),

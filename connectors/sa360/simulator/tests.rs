@@ -1295,6 +1295,14 @@ async fn custom_columns_are_listed_and_queryable() {
     assert_eq!(listed.status, StatusCode::OK, "{}", listed.text);
     let columns = listed.json["customColumns"].as_array().unwrap();
     assert_eq!(columns.len(), 2);
+    let truth: Vec<Value> = sim
+        .data()
+        .custom_columns(US)
+        .into_iter()
+        .map(|column| column.json)
+        .collect();
+    assert_eq!(columns, &truth, "the truth is what the endpoint serves");
+    assert!(sim.data().custom_columns(MCC).is_empty());
     let profit = columns.iter().find(|c| c["valueType"] == "INT64").unwrap();
     let id = profit["id"].as_str().unwrap();
     assert_eq!(
