@@ -62,8 +62,11 @@ impl Subject for Sa360Subject {
 
 struct Sa360Sim(Sa360Simulator);
 
-/// Dimension tables: the resource and compared columns with their JSON paths.
-const DIMENSIONS: &[(&str, Resource, &[(&str, &str)])] = &[
+/// Compared columns with the JSON paths of their values.
+type Columns = &'static [(&'static str, &'static str)];
+
+/// Dimension tables: the resource and compared columns.
+const DIMENSIONS: &[(&str, Resource, Columns)] = &[
     (
         "customers",
         Resource::Customer,
