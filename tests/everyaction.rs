@@ -464,7 +464,7 @@ async fn a_full_sync_then_an_incremental_one_equal_the_source_with_changes_and_d
     let synced = state(&files);
     for table in ["contacts", "contributions"] {
         assert_eq!(
-            synced["exports"][table]["synced_through"], "2025-01-01T00:00:00Z",
+            synced["exports"][table]["windows"]["synced_through"], "2025-01-01T00:00:00Z",
             "{synced}"
         );
     }
@@ -597,7 +597,7 @@ async fn a_sync_failed_midway_by_a_fault_resumes_at_the_next_file_of_the_same_jo
     );
     let failed = sync(&files, &config, None).await;
     assert!(failed.failure.is_some(), "the fault fails the sync");
-    let job = &failed.state["exports"]["contacts"]["walk"]["job"];
+    let job = &failed.state["exports"]["contacts"]["job"];
     assert_eq!(job["files_done"], 2, "{}", failed.state);
     let job_id = job["id"].as_u64().unwrap();
     assert!(job["rows"].as_u64().unwrap() > 0);
@@ -653,10 +653,7 @@ async fn expired_download_links_re_create_the_job_for_what_is_still_in_reach() {
     );
     let failed = sync(&files, &config, None).await;
     assert!(failed.failure.is_some());
-    assert_eq!(
-        failed.state["exports"]["contacts"]["walk"]["job"]["files_done"],
-        1
-    );
+    assert_eq!(failed.state["exports"]["contacts"]["job"]["files_done"], 1);
     sim.control().faults().clear();
     // Three weeks later the links (20 days) have expired, and the walk's start is past 90 days.
     sim.control()

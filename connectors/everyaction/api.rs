@@ -160,12 +160,7 @@ impl EveryActionApi {
             .http
             .send_json_checked(&request, &|r| envelope.check(r, None))
             .await?;
-        let server_time = response
-            .headers
-            .get(reqwest::header::DATE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| httpdate::parse_http_date(v).ok())
-            .map(DateTime::<Utc>::from);
+        let server_time = response.server_time();
         let page = envelope
             .read(response)
             .map_err(|message| HttpError::Decode {

@@ -69,8 +69,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::simulator::launch::{BundledSimulator, Credential};
-use crate::simulator::{ServerOptions, SimControl, SimError, SimServer, SimulatorHooks};
+use crate::simulator::launch::Credential;
+use crate::simulator::running::{ApiSimulator, Running};
+use crate::simulator::{ServerOptions, SimControl, SimError};
 
 pub use crate::simulator::Volume;
 pub use config::{DatabaseSpec, EveryActionConfig, ExportBehaviour};
@@ -83,7 +84,7 @@ pub use lists::{ListEndpoint, PageLimits};
 pub use routes::{AdvanceSummary, Refusal};
 
 use lists::RawQuery;
-use routes::EveryActionState;
+pub use routes::EveryActionState;
 
 /// A summary of one export job, for tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,39 +185,10 @@ impl Truth {
     }
 }
 
-/// A running EveryAction simulator. Dropping it shuts the server down.
-pub struct EveryActionSimulator {
-    state: Arc<EveryActionState>,
-    server: SimServer,
-}
+/// A running simulator (see [`Running`]). Dropping it shuts the server down.
+pub type EveryActionSimulator = Running<EveryActionState>;
 
-impl EveryActionSimulator {
-    /// Starts a simulator on `127.0.0.1:config.server.port` (0: a free port).
-    pub async fn start(config: EveryActionConfig) -> Result<Self, SimError> {
-        if config.application_name.is_empty() || config.api_key.is_empty() {
-            return Err(SimError::Config(
-                "an application name and an API key are required".into(),
-            ));
-        }
-        let control = Arc::new(SimControl::new(
-            config.seed,
-            config.data_end,
-            &config.server,
-            config.rate_limit.clone(),
-        ));
-        let port = config.server.port;
-        let state = Arc::new(EveryActionState::new(config, Arc::clone(&control)));
-        let hooks: Arc<dyn SimulatorHooks> = Arc::clone(&state) as Arc<dyn SimulatorHooks>;
-        let server =
-            SimServer::start(port, routes::router(Arc::clone(&state)), control, hooks).await?;
-        Ok(Self { state, server })
-    }
-
-    /// `http://127.0.0.1:<port>`.
-    pub fn base_url(&self) -> String {
-        self.server.base_url()
-    }
-
+impl Running<EveryActionState> {
     /// `http://127.0.0.1:<port>/v4`, what `https://api.securevan.com/v4` is to the real API.
     pub fn api_url(&self) -> String {
         format!("{}/v4", self.base_url())
@@ -224,22 +196,17 @@ impl EveryActionSimulator {
 
     /// The configuration it runs with.
     pub fn config(&self) -> &EveryActionConfig {
-        &self.state.config
+        &self.state().config
     }
 
     /// The accepted Basic-auth user name.
     pub fn application_name(&self) -> &str {
-        &self.state.config.application_name
+        &self.state().config.application_name
     }
 
     /// The Basic-auth password for `mode` (`<api key>|<0 or 1>`).
     pub fn password(&self, mode: Mode) -> String {
-        self.state.config.password(mode)
-    }
-
-    /// Clock, request log, faults and rate limiter.
-    pub fn control(&self) -> &SimControl {
-        self.server.control()
+        self.state().config.password(mode)
     }
 
     /// The simulated now.
@@ -251,35 +218,35 @@ impl EveryActionSimulator {
     /// as many `generation_interval`s. Deterministic: the same seed and generation number
     /// always make the same changes.
     pub fn advance(&self, generations: u32) -> AdvanceSummary {
-        self.state.advance(generations)
+        self.state().advance(generations)
     }
 
     /// The generation the data is at.
     pub fn generation(&self) -> u32 {
-        self.state.snapshot().generation()
+        self.state().snapshot().generation()
     }
 
     /// The data as it is now (an immutable snapshot; cheap).
     pub fn data(&self) -> Arc<EveryActionData> {
-        self.state.snapshot()
+        self.state().snapshot()
     }
 
     /// The current truth (see [`Truth`]).
     pub fn truth(&self) -> Truth {
         Truth {
-            state: Arc::clone(&self.state),
-            data: self.state.snapshot(),
+            state: self.shared_state(),
+            data: self.state().snapshot(),
         }
     }
 
     /// Requests refused because a query parameter was repeated, oldest first.
     pub fn refusals(&self) -> Vec<Refusal> {
-        self.state.refusals()
+        self.state().refusals()
     }
 
     /// Every export job so far, oldest first.
     pub fn jobs(&self) -> Vec<JobSummary> {
-        self.state
+        self.state()
             .jobs()
             .iter()
             .map(|job| {
@@ -312,19 +279,9 @@ impl EveryActionSimulator {
             })
             .collect()
     }
-
-    /// Stops the server and waits briefly for open connections.
-    pub async fn shutdown(self) {
-        self.server.shutdown().await;
-    }
-
-    /// Serves until the process ends (for a `simulate everyaction --port N` command).
-    pub async fn wait(self) {
-        self.server.wait().await;
-    }
 }
 
-impl BundledSimulator for EveryActionSimulator {
+impl ApiSimulator for EveryActionState {
     type Config = EveryActionConfig;
 
     fn server_options(config: &mut EveryActionConfig) -> &mut ServerOptions {
@@ -354,18 +311,39 @@ impl BundledSimulator for EveryActionSimulator {
         )
     }
 
-    /// Starts serving `config`. A key configured with its `|0`/`|1` suffix (which the connector
-    /// understands as the database mode) is accepted as the key without it, as the API sees it.
-    fn start(
-        mut config: EveryActionConfig,
-    ) -> futures::future::BoxFuture<'static, Result<Self, SimError>> {
+    fn control(config: &Self::Config) -> SimControl {
+        SimControl::new(
+            config.seed,
+            config.data_end,
+            &config.server,
+            config.rate_limit.clone(),
+        )
+    }
+
+    fn new(config: Self::Config, control: Arc<SimControl>) -> Self {
+        EveryActionState::new(config, control)
+    }
+
+    fn router(state: Arc<Self>) -> axum::Router {
+        routes::router(state)
+    }
+
+    /// A key configured with its `|0`/`|1` suffix (which the connector understands as the database
+    /// mode) is accepted as the key without it, as the API sees it; both credentials are required.
+    fn prepare(config: &mut Self::Config) -> Result<(), SimError> {
         if let Some((key, "0" | "1")) = config.api_key.rsplit_once('|') {
             config.api_key = key.trim().to_owned();
         }
-        Box::pin(Self::start(config))
+        if config.application_name.is_empty() || config.api_key.is_empty() {
+            return Err(SimError::Config(
+                "an application name and an API key are required".into(),
+            ));
+        }
+        Ok(())
     }
 
-    fn base_url(&self) -> String {
-        self.api_url()
+    /// The connector's `base_url` is the API's: `{server}/v4`.
+    fn connector_base_url(server: &str) -> String {
+        format!("{server}/v4")
     }
 }

@@ -62,7 +62,8 @@ use crate::http::{Download, HttpError};
 use crate::sdk::{key_row, Emitter, Error};
 use crate::sync::{
     resume_job, run_job, CsvFile, ExportJob, JobError, JobOutput, JobStatus, PagerError, Resume,
-    TokenPager, TokenPagerConfig, TokenRequest, Window, WindowBatcher, WindowConfig,
+    TokenPager, TokenPagerConfig, TokenRequest, Walk, WalkState, Window, WindowBatcher,
+    WindowConfig,
 };
 
 /// How far back `dateChangedFrom` may reach.
@@ -118,27 +119,15 @@ pub struct ListPass {
     pub count: Option<u64>,
 }
 
-/// Where an export table stands.
+/// Where an export table stands: the walk of windows (the kit's), and the job of the window starting
+/// at the walk's resume point, once it completed on the API's side.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExportState {
-    /// Every change before this instant (API time) is synced. `None` until the first walk completes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub synced_through: Option<DateTime<Utc>>,
-    /// The walk in progress, if a sync stopped in the middle of one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub walk: Option<Walk>,
-}
-
-/// A walk over `[resume_at, end)` in windows, one job each.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Walk {
-    /// The API's clock when the walk began; `synced_through` once it completes.
-    pub end: DateTime<Utc>,
-    /// Every window before this instant is done.
-    pub resume_at: DateTime<Utc>,
-    /// The job of the window starting at `resume_at`, once it completed on the API's side.
+    /// Changes synced for good, and the walk in progress.
+    #[serde(default)]
+    pub windows: WalkState,
+    /// How far the current window's job has been read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job: Option<JobProgress>,
 }
@@ -484,12 +473,22 @@ impl Run<'_> {
             .or_default()
     }
 
-    /// The walk in progress of `resource` (started by [`Run::export`]).
-    fn walk(&mut self, resource: Resource) -> Result<&mut Walk, Error> {
+    /// The walk in progress of `resource` (started by [`Run::export`]): the instant it began and
+    /// where the next window starts.
+    fn walk(&mut self, resource: Resource) -> Result<(DateTime<Utc>, DateTime<Utc>), Error> {
         self.export_state(resource)
+            .windows
             .walk
-            .as_mut()
+            .as_ref()
+            .map(|w| (w.started, w.resume_at.unwrap_or(w.started)))
             .ok_or_else(|| Error::Connector(format!("internal: {} has no walk", resource.table())))
+    }
+
+    /// Every window of `resource`'s walk before `end` is done, its job read.
+    fn window_done(&mut self, resource: Resource, end: DateTime<Utc>) {
+        let state = self.export_state(resource);
+        state.windows.completed(end);
+        state.job = None;
     }
 
     /// Starts a walk for `resource` if none is in progress; `false` when there is nothing to export.
@@ -503,10 +502,10 @@ impl Run<'_> {
         let floor = now - RETENTION + RETENTION_MARGIN;
         let start_date = self.settings.start_date;
         let state = self.export_state(resource);
-        if state.walk.is_some() {
+        if state.windows.walk.is_some() {
             return Ok(true);
         }
-        let (start, warning) = match state.synced_through {
+        let (start, warning) = match state.windows.synced_through {
             None => {
                 let start = start_date.map_or(floor, |s| s.max(floor));
                 let warning = start_date.is_none_or(|s| s < floor).then(|| format!(
@@ -528,11 +527,11 @@ impl Run<'_> {
         if start >= now {
             return Ok(false);
         }
-        state.walk = Some(Walk {
-            end: now,
-            resume_at: start,
-            job: None,
+        state.windows.walk = Some(Walk {
+            started: now,
+            resume_at: Some(start),
         });
+        state.job = None;
         if let Some(warning) = warning {
             tracing::warn!("{warning}");
             out.warning(&warning).await?;
@@ -572,11 +571,11 @@ impl Run<'_> {
             return Ok(());
         }
         let fields = self.fields(resource, out).await?;
-        let walk = self.walk(resource)?.clone();
-        tracing::info!(table = resource.table(), from = %walk.resume_at, to = %walk.end, "exporting changes");
-        if let Some(progress) = walk.job.clone() {
+        let (end, resume_at) = self.walk(resource)?;
+        tracing::info!(table = resource.table(), from = %resume_at, to = %end, "exporting changes");
+        if let Some(progress) = self.export_state(resource).job.clone() {
             let window = Window {
-                start: walk.resume_at,
+                start: resume_at,
                 end: progress.window_end,
             };
             match self
@@ -584,22 +583,20 @@ impl Run<'_> {
                 .await
             {
                 Ok(true) => {
-                    let walk = self.walk(resource)?;
-                    walk.resume_at = window.end;
-                    walk.job = None;
+                    self.window_done(resource, window.end);
                     out.checkpoint(&self.state).await?;
                 }
                 Ok(false) => return Ok(()),
                 Err(WindowFailure::Fatal(e)) => return Err(e),
                 Err(WindowFailure::Shrink(reason) | WindowFailure::Recreate(reason)) => {
                     tracing::info!(%reason, "the saved job cannot be finished; its window is exported again");
-                    self.walk(resource)?.job = None;
+                    self.export_state(resource).job = None;
                 }
             }
         }
         // A walk resumed long after it began may start before what a new job can reach.
         let floor = now - RETENTION + RETENTION_MARGIN;
-        let resume_at = self.walk(resource)?.resume_at;
+        let (end, resume_at) = self.walk(resource)?;
         if resume_at < floor {
             let warning = format!(
                 "{}: this walk was resumed after EveryAction's 90-day export limit passed its start: changes between {} and {} cannot be exported, so records changed only in that time stay stale until they change again",
@@ -609,35 +606,35 @@ impl Run<'_> {
             );
             tracing::warn!("{warning}");
             out.warning(&warning).await?;
-            self.walk(resource)?.resume_at = floor.min(walk.end);
+            self.export_state(resource)
+                .windows
+                .completed(floor.min(end));
         }
-        let walk = self.walk(resource)?.clone();
+        let (end, resume_at) = self.walk(resource)?;
         let config = WindowConfig {
-            initial: (walk.end - walk.resume_at).max(TimeDelta::seconds(1)),
+            initial: (end - resume_at).max(TimeDelta::seconds(1)),
             min: MIN_WINDOW,
             ..WindowConfig::default()
         };
-        let mut windows = WindowBatcher::backfill(walk.resume_at, walk.end, config);
+        let mut windows = WindowBatcher::backfill(resume_at, end, config);
         let mut recreated = 0;
         while let Some(window) = windows.next_window() {
             match self.window(resource, window, None, &fields, out).await {
                 Ok(true) => {
                     recreated = 0;
-                    let resume_at = windows.complete(window)?;
-                    let walk = self.walk(resource)?;
-                    walk.resume_at = resume_at;
-                    walk.job = None;
+                    let done = windows.complete(window)?;
+                    self.window_done(resource, done);
                     out.checkpoint(&self.state).await?;
                 }
                 Ok(false) => return Ok(()),
                 Err(WindowFailure::Shrink(reason)) => {
-                    self.walk(resource)?.job = None;
+                    self.export_state(resource).job = None;
                     windows.too_large(window, &reason).map_err(|e| {
                         Error::Unavailable(format!("{} cannot be exported: {e}", resource.table()))
                     })?;
                 }
                 Err(WindowFailure::Recreate(reason)) => {
-                    self.walk(resource)?.job = None;
+                    self.export_state(resource).job = None;
                     recreated += 1;
                     if recreated > RECREATE_ATTEMPTS {
                         return Err(Error::Unavailable(format!(
@@ -651,8 +648,8 @@ impl Run<'_> {
             }
         }
         let state = self.export_state(resource);
-        state.walk = None;
-        state.synced_through = Some(walk.end);
+        state.windows.finish();
+        state.job = None;
         Ok(())
     }
 
@@ -700,7 +697,7 @@ impl Run<'_> {
                 progress.files_done
             )));
         }
-        self.walk(resource)?.job = Some(progress.clone());
+        self.export_state(resource).job = Some(progress.clone());
         out.checkpoint(&self.state).await?;
         let (spec, key) = (resource.spec(), resource.key());
         for file in &output.files[progress.files_done..] {
@@ -721,7 +718,7 @@ impl Run<'_> {
             }
             progress.files_done += 1;
             progress.rows += rows.rows();
-            self.walk(resource)?.job = Some(progress.clone());
+            self.export_state(resource).job = Some(progress.clone());
             out.checkpoint(&self.state).await?;
         }
         output
@@ -788,29 +785,34 @@ mod tests {
                 (
                     "contacts".to_owned(),
                     ExportState {
-                        synced_through: Some(at("2025-01-01T00:00:00Z")),
-                        walk: None,
+                        windows: WalkState {
+                            synced_through: Some(at("2025-01-01T00:00:00Z")),
+                            walk: None,
+                        },
+                        job: None,
                     },
                 ),
                 (
                     "contributions".to_owned(),
                     ExportState {
-                        synced_through: None,
-                        walk: Some(Walk {
-                            end: at("2025-01-01T00:00:00Z"),
-                            resume_at: at("2024-10-03T01:00:00Z"),
-                            job: Some(JobProgress {
-                                id: 2_170_181_236,
-                                window_end: at("2024-11-17T00:30:00Z"),
-                                files_done: 2,
-                                rows: 812,
+                        windows: WalkState {
+                            synced_through: None,
+                            walk: Some(Walk {
+                                started: at("2025-01-01T00:00:00Z"),
+                                resume_at: Some(at("2024-10-03T01:00:00Z")),
                             }),
+                        },
+                        job: Some(JobProgress {
+                            id: 2_170_181_236,
+                            window_end: at("2024-11-17T00:30:00Z"),
+                            files_done: 2,
+                            rows: 812,
                         }),
                     },
                 ),
             ]),
         };
-        let golden = r#"{"version":1,"lists":{"codes":{"known":[1001,1002,1005]},"events":{"known":[7,8],"pass":{"next":"https://api.securevan.com/v4/events?$top=50&$expand=shifts%2Clocations&$skip=50","seen":[7],"count":130}}},"exports":{"contacts":{"synced_through":"2025-01-01T00:00:00Z"},"contributions":{"walk":{"end":"2025-01-01T00:00:00Z","resume_at":"2024-10-03T01:00:00Z","job":{"id":2170181236,"window_end":"2024-11-17T00:30:00Z","files_done":2,"rows":812}}}}}"#;
+        let golden = r#"{"version":1,"lists":{"codes":{"known":[1001,1002,1005]},"events":{"known":[7,8],"pass":{"next":"https://api.securevan.com/v4/events?$top=50&$expand=shifts%2Clocations&$skip=50","seen":[7],"count":130}}},"exports":{"contacts":{"windows":{"synced_through":"2025-01-01T00:00:00Z"}},"contributions":{"windows":{"walk":{"started":"2025-01-01T00:00:00Z","resume_at":"2024-10-03T01:00:00Z"}},"job":{"id":2170181236,"window_end":"2024-11-17T00:30:00Z","files_done":2,"rows":812}}}}"#;
         assert_eq!(serialize_state(&state).unwrap(), golden);
         assert_eq!(
             parse_state::<EveryActionState>(Some(golden)).unwrap(),

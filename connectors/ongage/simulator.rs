@@ -42,8 +42,9 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::simulator::launch::{BundledSimulator, Credential};
-use crate::simulator::{ServerOptions, SimControl, SimError, SimServer, SimulatorHooks};
+use crate::simulator::launch::Credential;
+use crate::simulator::running::{ApiSimulator, Running};
+use crate::simulator::{ServerOptions, SimControl, SimError};
 
 pub use config::{
     ExportDates, ListSpec, OngageConfig, QuietStretch, SearchBehaviour, TotalEncoding,
@@ -51,7 +52,7 @@ pub use config::{
 pub use dataset::{ContactChange, ContactChangeKind, OngageData, Status};
 pub use routes::{AdvanceSummary, SearchStatus};
 
-use routes::OngageState;
+pub use routes::OngageState;
 
 /// One contact as the simulator currently holds it: the oracle for warehouse comparisons.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,70 +107,36 @@ pub struct SearchSummary {
     pub status: SearchStatus,
 }
 
-/// A running OnGage simulator. Dropping it shuts the server down.
-pub struct OngageSimulator {
-    state: Arc<OngageState>,
-    server: SimServer,
-}
+/// A running simulator (see [`Running`]). Dropping it shuts the server down.
+pub type OngageSimulator = Running<OngageState>;
 
-impl OngageSimulator {
-    /// Starts a simulator on `127.0.0.1:config.server.port` (0: a free port).
-    pub async fn start(config: OngageConfig) -> Result<Self, SimError> {
-        if config.lists.is_empty() {
-            return Err(SimError::Config(
-                "an OnGage account needs at least one list".into(),
-            ));
-        }
-        let control = Arc::new(SimControl::new(
-            config.seed,
-            config.data_end,
-            &config.server,
-            config.rate_limit.clone(),
-        ));
-        let port = config.server.port;
-        let state = Arc::new(OngageState::new(config, Arc::clone(&control)));
-        let hooks: Arc<dyn SimulatorHooks> = Arc::clone(&state) as Arc<dyn SimulatorHooks>;
-        let server =
-            SimServer::start(port, routes::router(Arc::clone(&state)), control, hooks).await?;
-        Ok(Self { state, server })
-    }
-
-    /// `http://127.0.0.1:<port>`.
-    pub fn base_url(&self) -> String {
-        self.server.base_url()
-    }
-
+impl Running<OngageState> {
     /// The configuration it runs with (credentials, lists).
     pub fn config(&self) -> &OngageConfig {
-        &self.state.config
-    }
-
-    /// Clock, request log, faults and rate limiter.
-    pub fn control(&self) -> &SimControl {
-        self.server.control()
+        &self.state().config
     }
 
     /// Applies `generations` generations (status changes and new contacts in every list) and
     /// moves the clock by as many `generation_interval`s. Deterministic per seed and
     /// generation number.
     pub fn advance(&self, generations: u32) -> AdvanceSummary {
-        self.state.advance(generations)
+        self.state().advance(generations)
     }
 
     /// The data as it is now (an immutable snapshot; cheap).
     pub fn data(&self) -> Arc<OngageData> {
-        self.state.snapshot()
+        self.state().snapshot()
     }
 
     /// Contacts of `list_id` now, in creation order (see [`OngageData::truth`]).
     pub fn truth(&self, list_id: u64) -> impl Iterator<Item = ContactTruth> {
-        let data = self.state.snapshot();
+        let data = self.state().snapshot();
         (0..data.count(list_id)).filter_map(move |index| data.contact_truth(list_id, index))
     }
 
     /// Every search created so far, oldest first.
     pub fn searches(&self) -> Vec<SearchSummary> {
-        self.state
+        self.state()
             .searches()
             .iter()
             .map(|search| SearchSummary {
@@ -180,19 +147,9 @@ impl OngageSimulator {
             })
             .collect()
     }
-
-    /// Stops the server and waits briefly for open connections.
-    pub async fn shutdown(self) {
-        self.server.shutdown().await;
-    }
-
-    /// Serves until the process ends (for a `simulate ongage --port N` command).
-    pub async fn wait(self) {
-        self.server.wait().await;
-    }
 }
 
-impl BundledSimulator for OngageSimulator {
+impl ApiSimulator for OngageState {
     type Config = OngageConfig;
 
     fn server_options(config: &mut OngageConfig) -> &mut ServerOptions {
@@ -216,11 +173,29 @@ impl BundledSimulator for OngageSimulator {
         format!("ongage: lists {}", lists.join(", "))
     }
 
-    fn start(config: OngageConfig) -> futures::future::BoxFuture<'static, Result<Self, SimError>> {
-        Box::pin(Self::start(config))
+    fn prepare(config: &mut Self::Config) -> Result<(), SimError> {
+        if config.lists.is_empty() {
+            return Err(SimError::Config(
+                "an OnGage account needs at least one list".into(),
+            ));
+        }
+        Ok(())
     }
 
-    fn base_url(&self) -> String {
-        self.server.base_url()
+    fn control(config: &Self::Config) -> SimControl {
+        SimControl::new(
+            config.seed,
+            config.data_end,
+            &config.server,
+            config.rate_limit.clone(),
+        )
+    }
+
+    fn new(config: Self::Config, control: Arc<SimControl>) -> Self {
+        OngageState::new(config, control)
+    }
+
+    fn router(state: Arc<Self>) -> axum::Router {
+        routes::router(state)
     }
 }

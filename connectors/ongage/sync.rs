@@ -44,7 +44,7 @@ use crate::http::{Download, HttpError};
 use crate::sdk::{Emitter, Error, Value};
 use crate::sync::{
     run_job, CsvFile, ExportJob, JobError, JobOutput, JobStatus, OffsetPager, OffsetPagerConfig,
-    PagerItem, StallGuard, Window, WindowBatcher, WindowConfig, WindowError,
+    PagerItem, StallGuard, WalkState, Window, WindowBatcher, WindowConfig, WindowError,
 };
 
 /// Lists per `GET /api/lists` page.
@@ -63,30 +63,9 @@ impl crate::sdk::ConnectorState for OngageState {
     const VERSION: u32 = 1;
 }
 
-/// Where a list's contacts stand.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListState {
-    /// Every contact created, and every status change, before this instant (API time) is synced. `None`
-    /// until the first backfill completes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub synced_through: Option<DateTime<Utc>>,
-    /// The walk in progress, if a sync stopped in the middle of one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub walk: Option<Walk>,
-}
-
-/// A window walk in progress (backfill or incremental).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Walk {
-    /// API time when the walk began: every row it exports was read after this, so this becomes
-    /// `synced_through` when it completes.
-    pub started: DateTime<Utc>,
-    /// Every window before this instant is done (`None`: none yet).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resume_at: Option<DateTime<Utc>>,
-}
+/// Where a list's contacts stand: contacts created, and status changes, before `synced_through` (API
+/// time) are synced; `walk` is the walk of windows in progress.
+pub type ListState = WalkState;
 
 /// Which dates a walk filters on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -359,10 +338,7 @@ impl Run<'_> {
     async fn contacts(&mut self, list: &ListInfo, out: &mut Emitter) -> Result<(), Error> {
         let entry = self.state.lists.entry(list.id.clone()).or_default();
         let plan = Plan::new(list, entry, self.settings, self.now);
-        let mut walk = entry.walk.clone().unwrap_or(Walk {
-            started: self.now,
-            resume_at: None,
-        });
+        entry.walk_from(self.now);
         tracing::info!(list = %list.id, mode = ?plan.mode, from = %plan.from, "syncing contacts");
         let mut windows = plan.batcher();
         while let Some(window) = windows.next_window() {
@@ -371,8 +347,8 @@ impl Run<'_> {
             }
             match self.window(list, &plan, window, out).await {
                 Ok(()) => {
-                    walk.resume_at = Some(windows.complete(window)?);
-                    self.entry(list).walk = Some(walk.clone());
+                    let done = windows.complete(window)?;
+                    self.entry(list).completed(done);
                     out.checkpoint(&self.state).await?;
                 }
                 Err(WindowFailure::Shrink(reason)) => {
@@ -383,9 +359,7 @@ impl Run<'_> {
                 Err(WindowFailure::Fatal(e)) => return Err(e),
             }
         }
-        let entry = self.entry(list);
-        entry.walk = None;
-        entry.synced_through = Some(walk.started);
+        self.entry(list).finish();
         Ok(())
     }
 
@@ -454,6 +428,7 @@ fn gave_up(list: &ListInfo, e: WindowError) -> Error {
 mod tests {
     use super::*;
     use crate::sdk::state::{parse_state, serialize_state};
+    use crate::sync::Walk;
 
     fn at(text: &str) -> DateTime<Utc> {
         text.parse().unwrap()

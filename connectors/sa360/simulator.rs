@@ -69,8 +69,9 @@ use std::sync::Arc;
 use chrono::{NaiveDate, NaiveTime};
 use serde_json::Value;
 
-use crate::simulator::launch::{BundledSimulator, Credential};
-use crate::simulator::{ServerOptions, SimControl, SimError, SimServer, SimulatorHooks};
+use crate::simulator::launch::Credential;
+use crate::simulator::running::{ApiSimulator, Running};
+use crate::simulator::{ServerOptions, SimControl, SimError};
 
 pub use config::{
     AccountSpec, ChangeRates, Credentials, CustomerStatus, EntityCounts, Limits, Sa360Config,
@@ -83,7 +84,7 @@ pub use routes::AdvanceSummary;
 
 use dataset::{date_of, day_of, Entity};
 use metrics::Level;
-use routes::Sa360State;
+pub use routes::Sa360State;
 
 /// One account of the hierarchy, as the simulator holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -335,116 +336,71 @@ struct ReportSubject<'a> {
     end: i32,
 }
 
-/// A running SA360 simulator. Dropping it shuts the server down.
-pub struct Sa360Simulator {
-    state: Arc<Sa360State>,
-    server: SimServer,
-}
+/// A running simulator (see [`Running`]). Dropping it shuts the server down.
+pub type Sa360Simulator = Running<Sa360State>;
 
-impl Sa360Simulator {
-    /// Starts a simulator on `127.0.0.1:config.server.port` (0: a free port). The clock starts at
-    /// noon UTC of `config.today`.
-    pub async fn start(config: Sa360Config) -> Result<Self, SimError> {
-        config.validate()?;
-        let noon = config
-            .today
-            .and_time(NaiveTime::from_hms_opt(12, 0, 0).expect("valid time"))
-            .and_utc();
-        let control = Arc::new(SimControl::new(
-            config.seed,
-            noon,
-            &config.server,
-            config.rate_limit.clone(),
-        ));
-        let port = config.server.port;
-        let state = Arc::new(Sa360State::new(config, Arc::clone(&control)));
-        let hooks: Arc<dyn SimulatorHooks> = Arc::clone(&state) as Arc<dyn SimulatorHooks>;
-        let server =
-            SimServer::start(port, routes::router(Arc::clone(&state)), control, hooks).await?;
-        Ok(Self { state, server })
-    }
-
-    /// `http://127.0.0.1:<port>`; API paths start with `/v0/`.
-    pub fn base_url(&self) -> String {
-        self.server.base_url()
-    }
-
+impl Running<Sa360State> {
     /// The absolute URL of the token endpoint (`{base_url}/oauth2/v3/token`).
     pub fn token_url(&self) -> String {
-        format!("{}/oauth2/v3/token", self.server.base_url())
+        format!("{}/oauth2/v3/token", self.base_url())
     }
 
     /// The configuration it runs with (credentials, hierarchy, limits).
     pub fn config(&self) -> &Sa360Config {
-        &self.state.config
-    }
-
-    /// Clock, request log, faults and the per-request rate limiter.
-    pub fn control(&self) -> &SimControl {
-        self.server.control()
+        &self.state().config
     }
 
     /// Applies `generations` generations (new entities, status changes, one more day of data,
     /// restatement of recent days) and moves the clock one day for each.
     pub fn advance(&self, generations: u32) -> AdvanceSummary {
-        self.state.advance(generations)
+        self.state().advance(generations)
     }
 
     /// The data as it is now (an immutable snapshot; cheap).
     pub fn data(&self) -> Arc<Sa360Data> {
-        self.state.snapshot()
+        self.state().snapshot()
     }
 
     /// Successful token refreshes so far.
     pub fn token_refreshes(&self) -> u64 {
-        self.state.tokens.refreshes()
+        self.state().tokens.refreshes()
     }
 
     /// Queries admitted so far (a `search` without page token, or a `searchStream`): what the
     /// quota counts.
     pub fn queries(&self) -> u64 {
-        self.state.queries.load(Ordering::SeqCst)
+        self.state().queries.load(Ordering::SeqCst)
     }
 
     /// `search` responses served (every page).
     pub fn pages_served(&self) -> u64 {
-        self.state.pages.load(Ordering::SeqCst)
+        self.state().pages.load(Ordering::SeqCst)
     }
 
     /// `searchStream` calls that passed validation.
     pub fn streams(&self) -> u64 {
-        self.state.streams.load(Ordering::SeqCst)
+        self.state().streams.load(Ordering::SeqCst)
     }
 
     /// Makes every access token issued so far expire now (the next API call gets
     /// `OAUTH_TOKEN_EXPIRED`).
     pub fn expire_access_tokens(&self) {
-        self.state.tokens.expire_all(self.control().clock().now());
+        self.state().tokens.expire_all(self.control().clock().now());
     }
 
     /// Replaces the query quotas (`None`: unlimited) and starts fresh windows.
     pub fn set_query_quota(&self, per_minute: Option<u32>, per_day: Option<u32>) {
-        self.state.set_query_quota(per_minute, per_day);
+        self.state().set_query_quota(per_minute, per_day);
     }
 
     /// Makes the next `searchStream` send `after_batches` batches, then an element holding
     /// `error` (`INTERNAL`), and end; with 0 the call fails outright with HTTP 500.
     pub fn fail_next_stream(&self, after_batches: u32) {
-        self.state.fail_next_stream(after_batches);
-    }
-
-    /// Stops the server and waits briefly for open connections.
-    pub async fn shutdown(self) {
-        self.server.shutdown().await;
-    }
-
-    /// Serves until the process ends (for a `simulate sa360 --port N` command).
-    pub async fn wait(self) {
-        self.server.wait().await;
+        self.state().fail_next_stream(after_batches);
     }
 }
 
-impl BundledSimulator for Sa360Simulator {
+impl ApiSimulator for Sa360State {
     type Config = Sa360Config;
 
     fn server_options(config: &mut Sa360Config) -> &mut ServerOptions {
@@ -473,16 +429,28 @@ impl BundledSimulator for Sa360Simulator {
         )
     }
 
-    fn start(config: Sa360Config) -> futures::future::BoxFuture<'static, Result<Self, SimError>> {
-        Box::pin(Self::start(config))
+    fn control(config: &Self::Config) -> SimControl {
+        let noon = config
+            .today
+            .and_time(NaiveTime::from_hms_opt(12, 0, 0).expect("valid time"))
+            .and_utc();
+        SimControl::new(config.seed, noon, &config.server, config.rate_limit.clone())
     }
 
-    fn base_url(&self) -> String {
-        self.server.base_url()
+    fn new(config: Self::Config, control: Arc<SimControl>) -> Self {
+        Sa360State::new(config, control)
+    }
+
+    fn router(state: Arc<Self>) -> axum::Router {
+        routes::router(state)
+    }
+
+    fn prepare(config: &mut Self::Config) -> Result<(), SimError> {
+        config.validate()
     }
 
     /// Google's token endpoint lives on another host than the API: the simulator serves both.
-    fn endpoints(&self) -> Vec<(&'static str, String)> {
-        vec![("token_url", self.token_url())]
+    fn endpoints(server: &str) -> Vec<(&'static str, String)> {
+        vec![("token_url", format!("{server}/oauth2/v3/token"))]
     }
 }

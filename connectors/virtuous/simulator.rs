@@ -47,15 +47,16 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::simulator::launch::{BundledSimulator, Credential};
-use crate::simulator::{ServerOptions, SimControl, SimError, SimServer};
+use crate::simulator::launch::Credential;
+use crate::simulator::running::{ApiSimulator, Running};
+use crate::simulator::{ServerOptions, SimControl};
 
 pub use config::{DeadlineAction, Latency, PoisonRecord, VirtuousConfig, Volume};
 pub use dataset::{Change, ChangeKind, Entity, VirtuousData};
 pub use routes::AdvanceSummary;
 
 use records::Shape;
-use routes::VirtuousState;
+pub use routes::VirtuousState;
 
 /// One live record as the simulator currently holds it: the oracle for warehouse comparisons.
 #[derive(Debug, Clone, PartialEq)]
@@ -103,89 +104,46 @@ impl VirtuousData {
     }
 }
 
-/// A running Virtuous simulator. Dropping it shuts the server down.
-pub struct VirtuousSimulator {
-    state: Arc<VirtuousState>,
-    server: SimServer,
-}
+/// A running Virtuous simulator (see [`Running`]). Dropping it shuts the server down.
+pub type VirtuousSimulator = Running<VirtuousState>;
 
-impl VirtuousSimulator {
-    /// Starts a simulator on `127.0.0.1:config.server.port` (0: a free port).
-    pub async fn start(config: VirtuousConfig) -> Result<Self, SimError> {
-        let control = Arc::new(SimControl::new(
-            config.seed,
-            config.data_end,
-            &config.server,
-            config.rate_limit.clone(),
-        ));
-        let port = config.server.port;
-        let state = Arc::new(VirtuousState::new(config, Arc::clone(&control)));
-        let server = SimServer::start(
-            port,
-            routes::router(Arc::clone(&state)),
-            control,
-            Arc::clone(&state) as Arc<dyn crate::simulator::SimulatorHooks>,
-        )
-        .await?;
-        Ok(Self { state, server })
-    }
-
-    /// `http://127.0.0.1:<port>`; API paths start with `/api/`.
-    pub fn base_url(&self) -> String {
-        self.server.base_url()
-    }
-
+impl Running<VirtuousState> {
     /// The bearer token the simulator accepts.
     pub fn api_key(&self) -> &str {
-        &self.state.config.api_key
+        &self.state().config.api_key
     }
 
     /// The configuration it runs with.
     pub fn config(&self) -> &VirtuousConfig {
-        &self.state.config
-    }
-
-    /// Clock, request log, faults and rate limiter.
-    pub fn control(&self) -> &SimControl {
-        self.server.control()
+        &self.state().config
     }
 
     /// Applies `generations` generations of changes (edits, archives, gift deletions, new
     /// records) and moves the clock by as many `generation_interval`s. Deterministic: the same
     /// seed and generation number always make the same changes.
     pub fn advance(&self, generations: u32) -> AdvanceSummary {
-        self.state.advance(generations)
+        self.state().advance(generations)
     }
 
     /// The data as it is now (an immutable snapshot; cheap).
     pub fn data(&self) -> Arc<VirtuousData> {
-        self.state.snapshot()
+        self.state().snapshot()
     }
 
     /// Live records of `entity` by id, with current content (see [`VirtuousData::truth`]).
     pub fn truth(&self, entity: Entity) -> impl Iterator<Item = TruthRecord> {
-        let data = self.state.snapshot();
+        let data = self.state().snapshot();
         let count = data.count(entity);
         (0..count).filter_map(move |index| data.record(entity, data.id_at(entity, index)))
     }
 
     /// Ids of gifts deleted so far (contacts are archived, never deleted).
     pub fn deleted_ids(&self, entity: Entity) -> Vec<u64> {
-        self.state.snapshot().deleted_ids(entity)
-    }
-
-    /// Stops the server and waits briefly for open connections.
-    pub async fn shutdown(self) {
-        self.server.shutdown().await;
-    }
-
-    /// Serves until the process ends (for a `simulate virtuous --port N` command).
-    pub async fn wait(self) {
-        self.server.wait().await;
+        self.state().snapshot().deleted_ids(entity)
     }
 }
 
-impl BundledSimulator for VirtuousSimulator {
+impl ApiSimulator for VirtuousState {
     type Config = VirtuousConfig;
 
     fn server_options(config: &mut VirtuousConfig) -> &mut ServerOptions {
@@ -203,13 +161,20 @@ impl BundledSimulator for VirtuousSimulator {
         )
     }
 
-    fn start(
-        config: VirtuousConfig,
-    ) -> futures::future::BoxFuture<'static, Result<Self, SimError>> {
-        Box::pin(Self::start(config))
+    fn control(config: &Self::Config) -> SimControl {
+        SimControl::new(
+            config.seed,
+            config.data_end,
+            &config.server,
+            config.rate_limit.clone(),
+        )
     }
 
-    fn base_url(&self) -> String {
-        self.server.base_url()
+    fn new(config: Self::Config, control: Arc<SimControl>) -> Self {
+        VirtuousState::new(config, control)
+    }
+
+    fn router(state: Arc<Self>) -> axum::Router {
+        routes::router(state)
     }
 }

@@ -231,6 +231,17 @@ pub struct JsonResponse {
     pub body: Value,
 }
 
+impl JsonResponse {
+    /// The server's clock, from the `Date` header, if it sent one: an API's own "now", which its
+    /// date filters and retention limits are measured against.
+    pub fn server_time(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let value = self.headers.get(reqwest::header::DATE)?.to_str().ok()?;
+        httpdate::parse_http_date(value)
+            .ok()
+            .map(chrono::DateTime::<chrono::Utc>::from)
+    }
+}
+
 /// The connector's HTTP client. Cheap to clone; clones share the connection pool, token, rate budget and
 /// concurrency limit. `Debug` shows no secret.
 #[derive(Clone)]

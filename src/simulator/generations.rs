@@ -43,6 +43,19 @@ impl<D: Generational> Evolving<D> {
         Arc::clone(&self.data.read().unwrap_or_else(|p| p.into_inner()))
     }
 
+    /// Applies `generations` generations and moves `clock` on by `interval` for each: simulated time
+    /// passes between the syncs that see the changes.
+    pub fn advance_over(
+        &self,
+        generations: u32,
+        clock: &super::SimClock,
+        interval: std::time::Duration,
+    ) -> AdvanceSummary<D::Change> {
+        let summary = self.advance(generations);
+        clock.advance(interval.saturating_mul(generations));
+        summary
+    }
+
     /// Applies `generations` generations on a copy and publishes it.
     pub fn advance(&self, generations: u32) -> AdvanceSummary<D::Change> {
         let mut guard = self.data.write().unwrap_or_else(|p| p.into_inner());

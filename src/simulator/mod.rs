@@ -33,6 +33,7 @@ pub mod oauth;
 mod pipeline;
 mod rate_limit;
 pub mod rng;
+pub mod running;
 mod server;
 pub mod sparse;
 

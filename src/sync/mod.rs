@@ -99,4 +99,4 @@ pub use job::{
 pub use offset_pager::{Numbering, OffsetPager, OffsetPagerConfig, OffsetRequest};
 pub use page::{Asked, Envelope, Next, Page};
 pub use token_pager::{Resume, TokenPage, TokenPager, TokenPagerConfig, TokenRequest};
-pub use windows::{Window, WindowBatcher, WindowConfig, WindowError};
+pub use windows::{Walk, WalkState, Window, WindowBatcher, WindowConfig, WindowError};

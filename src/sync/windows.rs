@@ -33,6 +33,74 @@ impl std::fmt::Display for Window {
     }
 }
 
+/// Where a walk of date windows stands, to keep in state: the instant before which everything is
+/// synced for good, and the walk in progress (OnGage's lists, EveryAction's exports). A walk begins at
+/// the API's "now" and ends there; when it completes, that instant becomes `synced_through`, so the
+/// next walk starts from it (minus a lookback).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WalkState {
+    /// Everything before this instant (API time) is synced. `None` until the first walk completes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synced_through: Option<DateTime<Utc>>,
+    /// The walk in progress, if a sync stopped in the middle of one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub walk: Option<Walk>,
+}
+
+/// A walk of windows in progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Walk {
+    /// The API's clock when the walk began: every row it reads was read after this, so this becomes
+    /// `synced_through` when it completes.
+    pub started: DateTime<Utc>,
+    /// Every window before this instant is done (`None`: none yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_at: Option<DateTime<Utc>>,
+}
+
+impl WalkState {
+    /// The walk in progress, begun now (`now`, API time) if there is none.
+    pub fn walk_from(&mut self, now: DateTime<Utc>) -> &mut Walk {
+        self.walk.get_or_insert(Walk {
+            started: now,
+            resume_at: None,
+        })
+    }
+
+    /// Where the next window starts: the walk's resume point, else `synced_through` minus
+    /// `lookback` (not before `floor`), else `origin` (a first walk).
+    pub fn next_start(
+        &self,
+        origin: DateTime<Utc>,
+        lookback: TimeDelta,
+        floor: DateTime<Utc>,
+    ) -> DateTime<Utc> {
+        if let Some(at) = self.walk.as_ref().and_then(|w| w.resume_at) {
+            return at;
+        }
+        match self.synced_through {
+            Some(done) => (done - lookback).max(floor),
+            None => origin,
+        }
+    }
+
+    /// Records that every window before `end` is done.
+    pub fn completed(&mut self, end: DateTime<Utc>) {
+        if let Some(walk) = self.walk.as_mut() {
+            walk.resume_at = Some(end);
+        }
+    }
+
+    /// Ends the walk: everything before the instant it began is synced.
+    pub fn finish(&mut self) {
+        if let Some(walk) = self.walk.take() {
+            self.synced_through = Some(walk.started);
+        }
+    }
+}
+
 /// Tuning of a [`WindowBatcher`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WindowConfig {

@@ -45,7 +45,7 @@ pub struct Refusal {
 }
 
 /// Shared state of a running EveryAction simulator.
-pub(crate) struct EveryActionState {
+pub struct EveryActionState {
     pub(crate) config: EveryActionConfig,
     pub(crate) control: Arc<SimControl>,
     data: Evolving<EveryActionData>,
@@ -76,11 +76,11 @@ impl EveryActionState {
 
     /// Applies `generations` generations and moves the clock by as many intervals.
     pub(crate) fn advance(&self, generations: u32) -> AdvanceSummary {
-        let summary = self.data.advance(generations);
-        self.control
-            .clock()
-            .advance(self.config.generation_interval.saturating_mul(generations));
-        summary
+        self.data.advance_over(
+            generations,
+            self.control.clock(),
+            self.config.generation_interval,
+        )
     }
 
     pub(crate) fn jobs(&self) -> Vec<Arc<Job>> {

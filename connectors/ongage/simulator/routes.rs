@@ -117,7 +117,7 @@ impl SearchRecord {
 }
 
 /// Shared state of a running OnGage simulator.
-pub(crate) struct OngageState {
+pub struct OngageState {
     pub(crate) config: OngageConfig,
     pub(crate) control: Arc<SimControl>,
     data: Evolving<OngageData>,
@@ -144,11 +144,11 @@ impl OngageState {
 
     /// Applies `generations` generations and moves the clock by as many intervals.
     pub(crate) fn advance(&self, generations: u32) -> AdvanceSummary {
-        let summary = self.data.advance(generations);
-        self.control
-            .clock()
-            .advance(self.config.generation_interval.saturating_mul(generations));
-        summary
+        self.data.advance_over(
+            generations,
+            self.control.clock(),
+            self.config.generation_interval,
+        )
     }
 
     /// Every search so far, oldest first.

@@ -39,7 +39,7 @@ pub(crate) const SCOPE: &str = "https://www.googleapis.com/auth/doubleclicksearc
 pub(crate) struct RequestId(Arc<str>);
 
 /// Shared state of a running SA360 simulator.
-pub(crate) struct Sa360State {
+pub struct Sa360State {
     pub(crate) config: Sa360Config,
     pub(crate) control: Arc<SimControl>,
     data: Evolving<Sa360Data>,
@@ -97,11 +97,11 @@ impl Sa360State {
 
     /// Applies `generations` generations and moves the clock a day for each.
     pub(crate) fn advance(&self, generations: u32) -> AdvanceSummary {
-        let summary = self.data.advance(generations);
-        self.control
-            .clock()
-            .advance(Duration::from_secs(86_400) * generations);
-        summary
+        self.data.advance_over(
+            generations,
+            self.control.clock(),
+            Duration::from_secs(86_400),
+        )
     }
 
     /// Replaces the query quotas (and starts fresh windows).

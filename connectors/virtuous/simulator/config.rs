@@ -5,34 +5,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use crate::simulator::Volume;
 use crate::simulator::{ClockMode, RateLimitConfig, ServerOptions};
 
 use super::entity::Entity;
-
-/// How many records of one entity exist and how they change per generation (`advance`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Volume {
-    /// Records at generation 0.
-    pub initial: u64,
-    /// Records created by each generation.
-    pub added_per_generation: u64,
-    /// Record edits per generation (each bumps `modifiedDateTimeUtc`).
-    pub modified_per_generation: u64,
-    /// Contacts archived / gifts hard-deleted per generation; ignored for projects and campaigns.
-    pub removed_per_generation: u64,
-}
-
-impl Volume {
-    /// `initial` records that never change.
-    pub const fn fixed(initial: u64) -> Self {
-        Self {
-            initial,
-            added_per_generation: 0,
-            modified_per_generation: 0,
-            removed_per_generation: 0,
-        }
-    }
-}
 
 /// What a request that would take longer than the deadline gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

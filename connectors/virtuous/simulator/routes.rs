@@ -32,7 +32,7 @@ pub(crate) const UNAUTHORIZED_BODY: &str = "Authorization has been denied for th
 pub type AdvanceSummary = crate::simulator::AdvanceSummary<Change>;
 
 /// Shared state of a running Virtuous simulator.
-pub(crate) struct VirtuousState {
+pub struct VirtuousState {
     pub(crate) config: VirtuousConfig,
     pub(crate) control: Arc<SimControl>,
     data: Evolving<VirtuousData>,
@@ -55,11 +55,11 @@ impl VirtuousState {
 
     /// Applies `generations` generations and moves the clock by as many intervals.
     pub(crate) fn advance(&self, generations: u32) -> AdvanceSummary {
-        let summary = self.data.advance(generations);
-        self.control
-            .clock()
-            .advance(self.config.generation_interval.saturating_mul(generations));
-        summary
+        self.data.advance_over(
+            generations,
+            self.control.clock(),
+            self.config.generation_interval,
+        )
     }
 }
 
