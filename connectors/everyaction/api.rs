@@ -155,18 +155,9 @@ impl EveryActionApi {
     /// when it sent one.
     pub async fn profile(&self) -> Result<(Vec<Json>, Option<DateTime<Utc>>), HttpError> {
         let request = Request::get("apiKeyProfiles");
-        let envelope = page_envelope();
-        let response = self
-            .http
-            .send_json_checked(&request, &|r| envelope.check(r, None))
+        let (page, server_time) = page_envelope()
+            .fetch_with_server_time(&self.http, &request, None)
             .await?;
-        let server_time = response.server_time();
-        let page = envelope
-            .read(response)
-            .map_err(|message| HttpError::Decode {
-                endpoint: self.http.endpoint(&request),
-                message,
-            })?;
         Ok((page.records, server_time))
     }
 

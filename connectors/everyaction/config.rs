@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::sdk::{ConfigError, Configuration, FromConfiguration, Secret};
-use crate::sync::JobConfig;
+use crate::sync::{JobConfig, JobSettings};
 
 /// The API's address.
 pub const DEFAULT_BASE_URL: &str = "https://api.securevan.com/v4";
@@ -92,17 +92,16 @@ impl Settings {
     }
 }
 
-/// A positive number of seconds (decimals allowed), or `default` when absent.
-fn seconds(c: &Configuration<'_>, field: &str, default: Duration) -> Result<Duration, ConfigError> {
-    let value: f64 = c.parse_or(field, default.as_secs_f64())?;
-    if !(value > 0.0 && value <= 7.0 * 86_400.0) {
-        return Err(ConfigError::Invalid {
-            field: field.to_owned(),
-            reason: format!("{value} is not a number of seconds in (0, 604800]"),
-        });
-    }
-    Ok(Duration::from_secs_f64(value))
-}
+/// The export jobs' polling settings: `job_poll_seconds` (5 s, doubling up to 12 times that) and
+/// `job_timeout_seconds` (an hour).
+pub const JOB_SETTINGS: JobSettings = JobSettings {
+    prefix: "job",
+    noun: "export job",
+    poll: Duration::from_secs(5),
+    max_poll_factor: 12,
+    timeout: Duration::from_secs(3_600),
+    max_timeout: Duration::from_secs(7 * 86_400),
+};
 
 /// The key and the mode a `key|mode` suffix names, if it has one.
 fn split_key(raw: &str) -> Result<(String, Option<DatabaseMode>), ConfigError> {
@@ -152,7 +151,6 @@ impl FromConfiguration for Settings {
             (Some(mode), _) | (None, Some(mode)) => mode,
             (None, None) => DatabaseMode::MyCampaign,
         };
-        let poll = seconds(c, "job_poll_seconds", Duration::from_secs(5))?;
         Ok(Self {
             application_name,
             api_key: Secret::new(key),
@@ -165,13 +163,7 @@ impl FromConfiguration for Settings {
                 1,
                 10_000_000,
             )?,
-            jobs: JobConfig {
-                deadline: seconds(c, "job_timeout_seconds", Duration::from_secs(3_600))?,
-                first_poll_interval: poll,
-                // Doubling from the first interval: 5 s grows to a minute.
-                max_poll_interval: poll * 12,
-                log_every: Duration::from_secs(60),
-            },
+            jobs: JOB_SETTINGS.parse(c)?,
         })
     }
 }

@@ -98,25 +98,16 @@ impl Connector for EveryAction {
                         "the first sync exports records changed since then; EveryAction's exports reach back at most 90 days",
                     ),
             )
-            .field(Field::toggle("advanced", "Advanced settings"))
-            .field(Field::shown_when(
-                "advanced",
-                true,
-                vec![
+            .advanced(
+                std::iter::once(
                     Field::text("file_size_kb_limit", "Export file size (KB)")
                         .optional()
                         .default_value("100000")
                         .description("an export job's output is split into files of about this size"),
-                    Field::text("job_poll_seconds", "Job poll interval (seconds)")
-                        .optional()
-                        .default_value("5")
-                        .description("first wait between polls of an export job; it doubles up to 12 times this"),
-                    Field::text("job_timeout_seconds", "Job timeout (seconds)")
-                        .optional()
-                        .default_value("3600")
-                        .description("an export job not complete by then is tried again over half its date range"),
-                ],
-            ))
+                )
+                .chain(config::JOB_SETTINGS.fields())
+                .collect(),
+            )
             .test(CONNECTION_TEST, "Check the application name, API key and database")
     }
 

@@ -194,11 +194,6 @@ impl Running<EveryActionState> {
         format!("{}/v4", self.base_url())
     }
 
-    /// The configuration it runs with.
-    pub fn config(&self) -> &EveryActionConfig {
-        &self.state().config
-    }
-
     /// The accepted Basic-auth user name.
     pub fn application_name(&self) -> &str {
         &self.state().config.application_name
@@ -214,21 +209,9 @@ impl Running<EveryActionState> {
         self.control().clock().now()
     }
 
-    /// Applies `generations` generations of changes to both databases and moves the clock by
-    /// as many `generation_interval`s. Deterministic: the same seed and generation number
-    /// always make the same changes.
-    pub fn advance(&self, generations: u32) -> AdvanceSummary {
-        self.state().advance(generations)
-    }
-
     /// The generation the data is at.
     pub fn generation(&self) -> u32 {
         self.state().snapshot().generation()
-    }
-
-    /// The data as it is now (an immutable snapshot; cheap).
-    pub fn data(&self) -> Arc<EveryActionData> {
-        self.state().snapshot()
     }
 
     /// The current truth (see [`Truth`]).
@@ -282,6 +265,7 @@ impl Running<EveryActionState> {
 }
 
 impl ApiSimulator for EveryActionState {
+    type Data = EveryActionData;
     type Config = EveryActionConfig;
 
     fn server_options(config: &mut EveryActionConfig) -> &mut ServerOptions {
@@ -322,6 +306,14 @@ impl ApiSimulator for EveryActionState {
 
     fn new(config: Self::Config, control: Arc<SimControl>) -> Self {
         EveryActionState::new(config, control)
+    }
+
+    fn config(&self) -> &Self::Config {
+        &self.config
+    }
+
+    fn timeline(&self) -> &crate::simulator::Timeline<Self::Data> {
+        &self.data
     }
 
     fn router(state: Arc<Self>) -> axum::Router {

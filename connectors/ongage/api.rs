@@ -263,23 +263,13 @@ impl OngageApi {
             .query("order", "asc")
             .query("offset", offset)
             .query("limit", limit);
-        let envelope = envelope();
         let asked = Asked {
             skip: offset,
             take: u64::from(limit),
         };
-        let response = self
-            .http
-            .send_json_checked(&request, &|r| envelope.check(r, Some(asked)))
-            .await?;
-        let server_time = response.server_time();
-        let page = envelope
-            .read(response)
-            .map_err(|message| HttpError::Decode {
-                endpoint: self.http.endpoint(&request),
-                message,
-            })?;
-        Ok((page, server_time))
+        envelope()
+            .fetch_with_server_time(&self.http, &request, Some(asked))
+            .await
     }
 
     /// `GET /{list_id}/api/list_fields`: the list's field records (all of them: a page shorter than

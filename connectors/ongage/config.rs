@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::api;
 use crate::sdk::{ConfigError, Configuration, FromConfiguration, Secret};
-use crate::sync::JobConfig;
+use crate::sync::{JobConfig, JobSettings};
 
 /// The default API address.
 pub const DEFAULT_BASE_URL: &str = "https://api.ongage.net";
@@ -75,21 +75,19 @@ pub struct Settings {
     pub calls_per_minute: u32,
 }
 
-/// A positive number of seconds (decimals allowed), or `default` when absent.
-fn seconds(c: &Configuration<'_>, field: &str, default: Duration) -> Result<Duration, ConfigError> {
-    let value: f64 = c.parse_or(field, default.as_secs_f64())?;
-    if !(value > 0.0 && value <= 86_400.0) {
-        return Err(ConfigError::Invalid {
-            field: field.to_owned(),
-            reason: format!("{value} is not a number of seconds in (0, 86400]"),
-        });
-    }
-    Ok(Duration::from_secs_f64(value))
-}
+/// The contact search's polling settings: `search_poll_seconds` (1 s, doubling up to 30 times that)
+/// and `search_timeout_seconds` (600 s).
+pub const SEARCH_SETTINGS: JobSettings = JobSettings {
+    prefix: "search",
+    noun: "contact search",
+    poll: Duration::from_secs(1),
+    max_poll_factor: 30,
+    timeout: Duration::from_secs(600),
+    max_timeout: Duration::from_secs(86_400),
+};
 
 impl FromConfiguration for Settings {
     fn from_configuration(c: &Configuration<'_>) -> Result<Self, ConfigError> {
-        let poll = seconds(c, "search_poll_seconds", Duration::from_secs(1))?;
         Ok(Self {
             username: c.required("username")?.to_owned(),
             password: c.secret("password")?,
@@ -103,13 +101,7 @@ impl FromConfiguration for Settings {
                 1,
                 u64::MAX,
             )?,
-            search: JobConfig {
-                deadline: seconds(c, "search_timeout_seconds", Duration::from_secs(600))?,
-                first_poll_interval: poll,
-                // Doubling from the first interval: 1 s grows to 30 s.
-                max_poll_interval: poll * 30,
-                log_every: Duration::from_secs(60),
-            },
+            search: SEARCH_SETTINGS.parse(c)?,
             calls_per_minute: u32::try_from(c.int_in_range(
                 "calls_per_minute",
                 u64::from(api::CALLS_PER_MINUTE),

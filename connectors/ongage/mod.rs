@@ -95,29 +95,21 @@ impl Connector for Ongage {
                         "comma-separated list ids or pieces of list names (case-insensitive); empty: every list",
                     ),
             )
-            .field(Field::toggle("advanced", "Advanced settings"))
-            .field(Field::shown_when(
-                "advanced",
-                true,
-                vec![
+            .advanced(
+                [
                     Field::text("big_list_threshold", "Big list threshold")
                         .optional()
                         .default_value("200000")
                         .description("lists with at least this many contacts are first synced in 3-month windows"),
-                    Field::text("search_timeout_seconds", "Search timeout (seconds)")
-                        .optional()
-                        .default_value("600")
-                        .description("a contact search not completed by then is retried over a shorter window"),
-                    Field::text("search_poll_seconds", "Search poll interval (seconds)")
-                        .optional()
-                        .default_value("1")
-                        .description("first wait between polls of a search; it doubles up to 30 times this"),
                     Field::text("calls_per_minute", "API calls per minute")
                         .optional()
                         .default_value("300")
                         .description("the account's rate limit, shown on its OnGage Profile page"),
-                ],
-            ))
+                ]
+                .into_iter()
+                .chain(config::SEARCH_SETTINGS.fields())
+                .collect(),
+            )
             .test(CONNECTION_TEST, "Check the username, password and account code")
     }
 

@@ -111,23 +111,6 @@ pub struct SearchSummary {
 pub type OngageSimulator = Running<OngageState>;
 
 impl Running<OngageState> {
-    /// The configuration it runs with (credentials, lists).
-    pub fn config(&self) -> &OngageConfig {
-        &self.state().config
-    }
-
-    /// Applies `generations` generations (status changes and new contacts in every list) and
-    /// moves the clock by as many `generation_interval`s. Deterministic per seed and
-    /// generation number.
-    pub fn advance(&self, generations: u32) -> AdvanceSummary {
-        self.state().advance(generations)
-    }
-
-    /// The data as it is now (an immutable snapshot; cheap).
-    pub fn data(&self) -> Arc<OngageData> {
-        self.state().snapshot()
-    }
-
     /// Contacts of `list_id` now, in creation order (see [`OngageData::truth`]).
     pub fn truth(&self, list_id: u64) -> impl Iterator<Item = ContactTruth> {
         let data = self.state().snapshot();
@@ -150,6 +133,7 @@ impl Running<OngageState> {
 }
 
 impl ApiSimulator for OngageState {
+    type Data = OngageData;
     type Config = OngageConfig;
 
     fn server_options(config: &mut OngageConfig) -> &mut ServerOptions {
@@ -193,6 +177,14 @@ impl ApiSimulator for OngageState {
 
     fn new(config: Self::Config, control: Arc<SimControl>) -> Self {
         OngageState::new(config, control)
+    }
+
+    fn config(&self) -> &Self::Config {
+        &self.config
+    }
+
+    fn timeline(&self) -> &crate::simulator::Timeline<Self::Data> {
+        &self.data
     }
 
     fn router(state: Arc<Self>) -> axum::Router {

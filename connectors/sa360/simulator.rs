@@ -345,22 +345,6 @@ impl Running<Sa360State> {
         format!("{}/oauth2/v3/token", self.base_url())
     }
 
-    /// The configuration it runs with (credentials, hierarchy, limits).
-    pub fn config(&self) -> &Sa360Config {
-        &self.state().config
-    }
-
-    /// Applies `generations` generations (new entities, status changes, one more day of data,
-    /// restatement of recent days) and moves the clock one day for each.
-    pub fn advance(&self, generations: u32) -> AdvanceSummary {
-        self.state().advance(generations)
-    }
-
-    /// The data as it is now (an immutable snapshot; cheap).
-    pub fn data(&self) -> Arc<Sa360Data> {
-        self.state().snapshot()
-    }
-
     /// Successful token refreshes so far.
     pub fn token_refreshes(&self) -> u64 {
         self.state().tokens.refreshes()
@@ -401,6 +385,7 @@ impl Running<Sa360State> {
 }
 
 impl ApiSimulator for Sa360State {
+    type Data = Sa360Data;
     type Config = Sa360Config;
 
     fn server_options(config: &mut Sa360Config) -> &mut ServerOptions {
@@ -439,6 +424,14 @@ impl ApiSimulator for Sa360State {
 
     fn new(config: Self::Config, control: Arc<SimControl>) -> Self {
         Sa360State::new(config, control)
+    }
+
+    fn config(&self) -> &Self::Config {
+        &self.config
+    }
+
+    fn timeline(&self) -> &crate::simulator::Timeline<Self::Data> {
+        &self.data
     }
 
     fn router(state: Arc<Self>) -> axum::Router {

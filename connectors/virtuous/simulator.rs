@@ -113,23 +113,6 @@ impl Running<VirtuousState> {
         &self.state().config.api_key
     }
 
-    /// The configuration it runs with.
-    pub fn config(&self) -> &VirtuousConfig {
-        &self.state().config
-    }
-
-    /// Applies `generations` generations of changes (edits, archives, gift deletions, new
-    /// records) and moves the clock by as many `generation_interval`s. Deterministic: the same
-    /// seed and generation number always make the same changes.
-    pub fn advance(&self, generations: u32) -> AdvanceSummary {
-        self.state().advance(generations)
-    }
-
-    /// The data as it is now (an immutable snapshot; cheap).
-    pub fn data(&self) -> Arc<VirtuousData> {
-        self.state().snapshot()
-    }
-
     /// Live records of `entity` by id, with current content (see [`VirtuousData::truth`]).
     pub fn truth(&self, entity: Entity) -> impl Iterator<Item = TruthRecord> {
         let data = self.state().snapshot();
@@ -144,6 +127,7 @@ impl Running<VirtuousState> {
 }
 
 impl ApiSimulator for VirtuousState {
+    type Data = VirtuousData;
     type Config = VirtuousConfig;
 
     fn server_options(config: &mut VirtuousConfig) -> &mut ServerOptions {
@@ -172,6 +156,14 @@ impl ApiSimulator for VirtuousState {
 
     fn new(config: Self::Config, control: Arc<SimControl>) -> Self {
         VirtuousState::new(config, control)
+    }
+
+    fn config(&self) -> &Self::Config {
+        &self.config
+    }
+
+    fn timeline(&self) -> &crate::simulator::Timeline<Self::Data> {
+        &self.data
     }
 
     fn router(state: Arc<Self>) -> axum::Router {

@@ -114,6 +114,27 @@ impl<'a> Configuration<'a> {
         Ok(v)
     }
 
+    /// A positive number of seconds (decimals allowed, so tests can use milliseconds) up to `max`, or
+    /// `default` when absent.
+    pub fn seconds_or(
+        &self,
+        field: &str,
+        default: std::time::Duration,
+        max: std::time::Duration,
+    ) -> Result<std::time::Duration, ConfigError> {
+        let value: f64 = self.parse_or(field, default.as_secs_f64())?;
+        if !(value > 0.0 && value <= max.as_secs_f64()) {
+            return Err(ConfigError::Invalid {
+                field: field.to_owned(),
+                reason: format!(
+                    "{value} is not a number of seconds in (0, {}]",
+                    max.as_secs_f64()
+                ),
+            });
+        }
+        Ok(std::time::Duration::from_secs_f64(value))
+    }
+
     /// An `http://` or `https://` base URL without a trailing slash, or `default` when absent.
     pub fn base_url_or(&self, field: &str, default: &str) -> Result<String, ConfigError> {
         let raw = self.optional(field).unwrap_or(default);

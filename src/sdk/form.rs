@@ -115,6 +115,12 @@ impl Form {
         self
     }
 
+    /// Adds an "Advanced settings" toggle (field `advanced`) and, shown when it is on, `fields`.
+    pub fn advanced(self, fields: Vec<Field>) -> Self {
+        self.field(Field::toggle("advanced", "Advanced settings"))
+            .field(Field::shown_when("advanced", true, fields))
+    }
+
     /// Adds a setup test named `name` (what `Test` receives) with a label for the UI.
     pub fn test(mut self, name: &str, label: &str) -> Self {
         self.tests.push((name.to_owned(), label.to_owned()));

@@ -73,6 +73,41 @@ impl<D: Generational> Evolving<D> {
     }
 }
 
+/// A dataset's timeline: its generations, and the simulated clock that moves `interval` with each, so
+/// syncs between generations see time pass as they see the data change.
+#[derive(Debug)]
+pub struct Timeline<D> {
+    data: Evolving<D>,
+    control: std::sync::Arc<super::SimControl>,
+    interval: std::time::Duration,
+}
+
+impl<D: Generational> Timeline<D> {
+    /// `data` at its generation, moving `control`'s clock by `interval` per generation.
+    pub fn new(
+        data: D,
+        control: std::sync::Arc<super::SimControl>,
+        interval: std::time::Duration,
+    ) -> Self {
+        Self {
+            data: Evolving::new(data),
+            control,
+            interval,
+        }
+    }
+
+    /// The data as of now; later advances do not change the returned snapshot.
+    pub fn snapshot(&self) -> Arc<D> {
+        self.data.snapshot()
+    }
+
+    /// Applies `generations` generations and moves the clock on by as many intervals.
+    pub fn advance(&self, generations: u32) -> AdvanceSummary<D::Change> {
+        self.data
+            .advance_over(generations, self.control.clock(), self.interval)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -40,7 +40,7 @@ pub mod sparse;
 pub use clock::{ClockMode, SimClock};
 pub use control::{ServerOptions, SimControl};
 pub use faults::{Fault, FaultPlan, FaultRule, FaultRuleState, FaultWhen};
-pub use generations::{AdvanceSummary, Evolving, Generational};
+pub use generations::{AdvanceSummary, Evolving, Generational, Timeline};
 pub use hooks::{empty_page_default, SimulatorHooks};
 pub use log::{Arrival, InFlight, LoggedRequest, RequestLog, DEFAULT_LOG_CAPACITY};
 pub use oauth::{OAuthClient, OAuthTokens, TokenStatus};

@@ -14,12 +14,22 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::launch::{BundledSimulator, Credential};
-use super::{ServerOptions, SimControl, SimError, SimServer, SimulatorHooks};
+use super::{
+    AdvanceSummary, Generational, ServerOptions, SimControl, SimError, SimServer, SimulatorHooks,
+    Timeline,
+};
 
 /// What an API simulator's state tells the shared machinery.
 pub trait ApiSimulator: SimulatorHooks + Sized {
     /// Its settings; `Default` is the `debug` run's data.
     type Config: Default + DeserializeOwned + Serialize + Send + 'static;
+    /// Its data, changing in generations.
+    type Data: Generational;
+
+    /// The settings it runs with.
+    fn config(&self) -> &Self::Config;
+    /// Its data's timeline.
+    fn timeline(&self) -> &Timeline<Self::Data>;
 
     /// Settles `config` before anything starts (normalising what a launch filled in) and refuses a
     /// contradictory one.
@@ -94,6 +104,22 @@ impl<S: ApiSimulator> Running<S> {
     /// The API's state (its settings, data and counters).
     pub fn state(&self) -> &S {
         &self.state
+    }
+
+    /// The settings it runs with.
+    pub fn config(&self) -> &S::Config {
+        self.state.config()
+    }
+
+    /// The data as it is now (an immutable snapshot; cheap).
+    pub fn data(&self) -> Arc<S::Data> {
+        self.state.timeline().snapshot()
+    }
+
+    /// Applies `generations` generations of changes and moves the simulated clock on with them.
+    /// Deterministic: the same seed and generation number always make the same changes.
+    pub fn advance(&self, generations: u32) -> AdvanceSummary<<S::Data as Generational>::Change> {
+        self.state.timeline().advance(generations)
     }
 
     /// The API's state, shared (for views that outlive a borrow of the simulator).

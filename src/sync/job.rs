@@ -103,6 +103,85 @@ impl Default for JobConfig {
     }
 }
 
+/// The two settings that tune an API's export jobs, as a connector's form offers them:
+/// `<prefix>_poll_seconds` (the first wait between polls; it doubles up to `max_poll_factor` times
+/// that) and `<prefix>_timeout_seconds` (a job not ready by then counts as too large, and its window
+/// shrinks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobSettings {
+    /// The fields' prefix, e.g. `search` or `job`.
+    pub prefix: &'static str,
+    /// What the API calls a job, for the labels, e.g. "contact search" or "export job".
+    pub noun: &'static str,
+    /// The default first wait between polls.
+    pub poll: Duration,
+    /// How many times the first wait the wait may grow to.
+    pub max_poll_factor: u32,
+    /// The default deadline.
+    pub timeout: Duration,
+    /// The longest deadline accepted.
+    pub max_timeout: Duration,
+}
+
+impl JobSettings {
+    fn poll_field(&self) -> String {
+        format!("{}_poll_seconds", self.prefix)
+    }
+
+    fn timeout_field(&self) -> String {
+        format!("{}_timeout_seconds", self.prefix)
+    }
+
+    /// The two form fields (optional, with their defaults).
+    pub fn fields(&self) -> Vec<crate::sdk::Field> {
+        use crate::sdk::Field;
+        vec![
+            Field::text(
+                &self.timeout_field(),
+                &format!("{} timeout (seconds)", capitalised(self.noun)),
+            )
+            .optional()
+            .default_value(&self.timeout.as_secs().to_string())
+            .description(&format!(
+                "a {} not complete by then is tried again over a shorter date range",
+                self.noun
+            )),
+            Field::text(
+                &self.poll_field(),
+                &format!("{} poll interval (seconds)", capitalised(self.noun)),
+            )
+            .optional()
+            .default_value(&format!("{}", self.poll.as_secs_f64()))
+            .description(&format!(
+                "first wait between polls of a {}; it doubles up to {} times this",
+                self.noun, self.max_poll_factor
+            )),
+        ]
+    }
+
+    /// The polling settings the configuration gives (each error names its field).
+    pub fn parse(
+        &self,
+        c: &crate::sdk::Configuration<'_>,
+    ) -> Result<JobConfig, crate::sdk::ConfigError> {
+        let poll = c.seconds_or(&self.poll_field(), self.poll, Duration::from_secs(86_400))?;
+        Ok(JobConfig {
+            deadline: c.seconds_or(&self.timeout_field(), self.timeout, self.max_timeout)?,
+            first_poll_interval: poll,
+            max_poll_interval: poll * self.max_poll_factor,
+            log_every: Duration::from_secs(60),
+        })
+    }
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
 /// Why a job produced no data.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {

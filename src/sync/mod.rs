@@ -94,7 +94,8 @@ pub use export::{CsvFile, FILE_ATTEMPTS};
 pub use guards::{IdleLog, StallError, StallGuard};
 pub use id_pager::{ErroredRange, IdPager, IdPagerConfig, PageRequest, PagerError, PagerItem};
 pub use job::{
-    resume_job, run_job, ExportJob, FinishedJob, JobConfig, JobError, JobOutput, JobStatus,
+    resume_job, run_job, ExportJob, FinishedJob, JobConfig, JobError, JobOutput, JobSettings,
+    JobStatus,
 };
 pub use offset_pager::{Numbering, OffsetPager, OffsetPagerConfig, OffsetRequest};
 pub use page::{Asked, Envelope, Next, Page};

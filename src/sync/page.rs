@@ -156,13 +156,25 @@ impl Envelope {
         request: &Request,
         asked: Option<Asked>,
     ) -> Result<Page, HttpError> {
+        Ok(self.fetch_with_server_time(http, request, asked).await?.0)
+    }
+
+    /// [`Envelope::fetch`], with the server's clock (its `Date` header) when it sent one.
+    pub async fn fetch_with_server_time(
+        &self,
+        http: &HttpClient,
+        request: &Request,
+        asked: Option<Asked>,
+    ) -> Result<(Page, Option<chrono::DateTime<chrono::Utc>>), HttpError> {
         let response = http
             .send_json_checked(request, &|r| self.check(r, asked))
             .await?;
-        self.read(response).map_err(|message| HttpError::Decode {
+        let server_time = response.server_time();
+        let page = self.read(response).map_err(|message| HttpError::Decode {
             endpoint: http.endpoint(request),
             message,
-        })
+        })?;
+        Ok((page, server_time))
     }
 
     fn read_total(&self, body: &Value) -> Result<Option<u64>, String> {

@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 use serde_json::{json, Value};
 
-use crate::simulator::generations::Evolving;
+use crate::simulator::Timeline;
 use crate::simulator::{empty_page_default, SimControl, SimulatorHooks};
 
 use super::config::EveryActionConfig;
@@ -48,7 +48,7 @@ pub struct Refusal {
 pub struct EveryActionState {
     pub(crate) config: EveryActionConfig,
     pub(crate) control: Arc<SimControl>,
-    data: Evolving<EveryActionData>,
+    pub(crate) data: Timeline<EveryActionData>,
     jobs: Mutex<Vec<Arc<Job>>>,
     refusals: Mutex<Vec<Refusal>>,
 }
@@ -61,9 +61,9 @@ impl EveryActionState {
     pub(crate) fn new(config: EveryActionConfig, control: Arc<SimControl>) -> Self {
         let data = EveryActionData::new(&config);
         Self {
+            data: Timeline::new(data, Arc::clone(&control), config.generation_interval),
             config,
             control,
-            data: Evolving::new(data),
             jobs: Mutex::new(Vec::new()),
             refusals: Mutex::new(Vec::new()),
         }
@@ -72,15 +72,6 @@ impl EveryActionState {
     /// The data as of now; later advances do not change the returned snapshot.
     pub(crate) fn snapshot(&self) -> Arc<EveryActionData> {
         self.data.snapshot()
-    }
-
-    /// Applies `generations` generations and moves the clock by as many intervals.
-    pub(crate) fn advance(&self, generations: u32) -> AdvanceSummary {
-        self.data.advance_over(
-            generations,
-            self.control.clock(),
-            self.config.generation_interval,
-        )
     }
 
     pub(crate) fn jobs(&self) -> Vec<Arc<Job>> {
@@ -593,7 +584,7 @@ impl SimulatorHooks for EveryActionState {
     }
 
     fn advance(&self, generations: u32) -> Value {
-        serde_json::to_value(EveryActionState::advance(self, generations)).unwrap_or_default()
+        serde_json::to_value(self.data.advance(generations)).unwrap_or_default()
     }
 
     fn info(&self) -> Value {

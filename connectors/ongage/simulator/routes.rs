@@ -17,7 +17,7 @@ use axum::Router;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::simulator::generations::Evolving;
+use crate::simulator::Timeline;
 use crate::simulator::{rng, SimControl, SimulatorHooks};
 
 use super::config::{ExportDates, OngageConfig, TotalEncoding};
@@ -120,7 +120,7 @@ impl SearchRecord {
 pub struct OngageState {
     pub(crate) config: OngageConfig,
     pub(crate) control: Arc<SimControl>,
-    data: Evolving<OngageData>,
+    pub(crate) data: Timeline<OngageData>,
     searches: Mutex<Vec<Arc<SearchRecord>>>,
     counts: Mutex<HashMap<(u64, u32), ListCounts>>,
 }
@@ -129,9 +129,9 @@ impl OngageState {
     pub(crate) fn new(config: OngageConfig, control: Arc<SimControl>) -> Self {
         let data = OngageData::new(&config);
         Self {
+            data: Timeline::new(data, Arc::clone(&control), config.generation_interval),
             config,
             control,
-            data: Evolving::new(data),
             searches: Mutex::new(Vec::new()),
             counts: Mutex::new(HashMap::new()),
         }
@@ -140,15 +140,6 @@ impl OngageState {
     /// The data as of now; later advances do not change the returned snapshot.
     pub(crate) fn snapshot(&self) -> Arc<OngageData> {
         self.data.snapshot()
-    }
-
-    /// Applies `generations` generations and moves the clock by as many intervals.
-    pub(crate) fn advance(&self, generations: u32) -> AdvanceSummary {
-        self.data.advance_over(
-            generations,
-            self.control.clock(),
-            self.config.generation_interval,
-        )
     }
 
     /// Every search so far, oldest first.
@@ -707,7 +698,7 @@ impl SimulatorHooks for OngageState {
     }
 
     fn advance(&self, generations: u32) -> Value {
-        serde_json::to_value(OngageState::advance(self, generations)).unwrap_or_default()
+        serde_json::to_value(self.data.advance(generations)).unwrap_or_default()
     }
 
     fn info(&self) -> Value {

@@ -16,9 +16,9 @@ use axum::{Extension, Router};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::simulator::generations::Evolving;
 use crate::simulator::oauth::{OAuthClient, OAuthTokens, RefreshRejection, TokenStatus};
 use crate::simulator::rng::{self, tag};
+use crate::simulator::Timeline;
 use crate::simulator::{RateDecision, RateLimitConfig, RateLimiter, SimControl, SimulatorHooks};
 
 use super::config::{Sa360Config, StreamFailure};
@@ -42,7 +42,7 @@ pub(crate) struct RequestId(Arc<str>);
 pub struct Sa360State {
     pub(crate) config: Sa360Config,
     pub(crate) control: Arc<SimControl>,
-    data: Evolving<Sa360Data>,
+    pub(crate) data: Timeline<Sa360Data>,
     pub(crate) tokens: OAuthTokens,
     cursors: Mutex<Cursors>,
     per_minute: RateLimiter,
@@ -70,7 +70,11 @@ impl Sa360State {
             refresh_token: config.credentials.refresh_token.clone(),
         };
         Self {
-            data: Evolving::new(Sa360Data::new(&config)),
+            data: Timeline::new(
+                Sa360Data::new(&config),
+                Arc::clone(&control),
+                Duration::from_secs(86_400),
+            ),
             tokens: OAuthTokens::new(
                 config.seed,
                 "ya29.sim-",
@@ -93,15 +97,6 @@ impl Sa360State {
     /// The data as of now; later advances do not change the returned snapshot.
     pub(crate) fn snapshot(&self) -> Arc<Sa360Data> {
         self.data.snapshot()
-    }
-
-    /// Applies `generations` generations and moves the clock a day for each.
-    pub(crate) fn advance(&self, generations: u32) -> AdvanceSummary {
-        self.data.advance_over(
-            generations,
-            self.control.clock(),
-            Duration::from_secs(86_400),
-        )
     }
 
     /// Replaces the query quotas (and starts fresh windows).
@@ -997,7 +992,7 @@ impl SimulatorHooks for Sa360State {
     }
 
     fn advance(&self, generations: u32) -> Value {
-        serde_json::to_value(Sa360State::advance(self, generations)).unwrap_or_default()
+        serde_json::to_value(self.data.advance(generations)).unwrap_or_default()
     }
 
     fn info(&self) -> Value {

@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json, Value};
 
-use crate::simulator::generations::Evolving;
+use crate::simulator::Timeline;
 use crate::simulator::{SimControl, SimulatorHooks, WindowStatus};
 
 use super::config::{DeadlineAction, VirtuousConfig};
@@ -35,31 +35,22 @@ pub type AdvanceSummary = crate::simulator::AdvanceSummary<Change>;
 pub struct VirtuousState {
     pub(crate) config: VirtuousConfig,
     pub(crate) control: Arc<SimControl>,
-    data: Evolving<VirtuousData>,
+    pub(crate) data: Timeline<VirtuousData>,
 }
 
 impl VirtuousState {
     pub(crate) fn new(config: VirtuousConfig, control: Arc<SimControl>) -> Self {
         let data = VirtuousData::new(&config);
         Self {
+            data: Timeline::new(data, Arc::clone(&control), config.generation_interval),
             config,
             control,
-            data: Evolving::new(data),
         }
     }
 
     /// The data as of now; later advances do not change the returned snapshot.
     pub(crate) fn snapshot(&self) -> Arc<VirtuousData> {
         self.data.snapshot()
-    }
-
-    /// Applies `generations` generations and moves the clock by as many intervals.
-    pub(crate) fn advance(&self, generations: u32) -> AdvanceSummary {
-        self.data.advance_over(
-            generations,
-            self.control.clock(),
-            self.config.generation_interval,
-        )
     }
 }
 
@@ -382,7 +373,7 @@ impl SimulatorHooks for VirtuousState {
     }
 
     fn advance(&self, generations: u32) -> Value {
-        serde_json::to_value(VirtuousState::advance(self, generations)).unwrap_or_default()
+        serde_json::to_value(self.data.advance(generations)).unwrap_or_default()
     }
 
     fn info(&self) -> Value {
