@@ -5,13 +5,16 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::{Args, Parser, Subcommand};
+use clap::{Arg, ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
 
 use fivetran_source::debug::inputs;
 use fivetran_source::debug::naming::Naming;
 use fivetran_source::debug::runner::{run_debug, DebugOptions};
 use fivetran_source::registry;
 use fivetran_source::simulator::launch::SimulatorRequest;
+use fivetran_source::simulator::options::{SimulatorOptions, FAULT_KINDS};
+use fivetran_source::simulator::FaultRule;
 use fivetran_source::{logging, server};
 
 /// A Fivetran SourceConnector gRPC server and local connector toolkit.
@@ -36,17 +39,22 @@ enum Command {
     Debug(DebugArgs),
     /// Delete files/ (the local warehouse and state).
     Reset(ResetArgs),
-    /// Run a connector's API simulator on loopback and print the configuration to use against it.
-    Simulate(SimulateArgs),
+    /// Run a connector's API simulator on loopback and print the configuration to use against it
+    /// (`simulate NAME --help` lists its options).
+    Simulate,
     /// List the registered connectors.
     Connectors,
 }
 
 #[derive(Debug, Args)]
 struct ServeArgs {
-    /// Port to listen on (IPv4 and IPv6).
+    /// Port to listen on (IPv4 and IPv6); 0 picks a free one (logged).
     #[arg(long, default_value_t = server::DEFAULT_PORT)]
     port: u16,
+    /// On SIGTERM or SIGINT, how long a running sync may go on without reaching a checkpoint before
+    /// it is stopped; a second signal exits at once.
+    #[arg(long, value_name = "SECONDS", default_value_t = server::DEFAULT_SHUTDOWN_GRACE.as_secs())]
+    shutdown_grace: u64,
     /// Connector to serve.
     #[arg(long, env = "FIVETRAN_SOURCE_CONNECTOR", default_value = registry::DEFAULT_CONNECTOR)]
     connector: String,
@@ -72,6 +80,10 @@ struct DebugArgs {
     /// Where the warehouse and state live.
     #[arg(long, default_value = "files")]
     files: PathBuf,
+    /// An option of the bundled simulator, NAME=VALUE (repeatable), as in the configuration's
+    /// `simulator` object: a knob of `simulate NAME --help`, fault_rate, fault_kinds, latency_ms.
+    #[arg(long = "sim", value_name = "NAME=VALUE")]
+    sim: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -84,23 +96,23 @@ struct ResetArgs {
     files: PathBuf,
 }
 
-#[derive(Debug, Args)]
-struct SimulateArgs {
-    /// Connector whose simulator to run.
-    name: String,
-    /// Port on 127.0.0.1 (default: any free port).
-    #[arg(long)]
-    port: Option<u16>,
-}
-
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command()
+        .mut_subcommand("simulate", with_simulators)
+        .get_matches();
+    if let Some(("simulate", matches)) = matches.subcommand() {
+        return report(run_simulate(matches));
+    }
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let result = match cli.command {
         None => run_serve(cli.serve),
         Some(Command::Serve(args)) => run_serve(args),
         Some(Command::Debug(args)) => return run_debug_command(args),
         Some(Command::Reset(args)) => run_reset(args),
-        Some(Command::Simulate(args)) => run_simulate(args),
+        Some(Command::Simulate) => unreachable!("simulate is dispatched above"),
         Some(Command::Connectors) => {
             for r in registry::CONNECTORS {
                 let sim = if r.simulator.is_some() {
@@ -113,13 +125,42 @@ fn main() -> ExitCode {
             Ok(())
         }
     };
+    report(result)
+}
+
+fn report(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", describe(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line, each cause once: errors that already print their source
+/// (`cannot read x: Is a directory`) would otherwise show it twice.
+fn describe(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
+/// Resolves on the first SIGINT or SIGTERM after `stop` is cancelled by an earlier one: the caller
+/// stops gracefully on the first signal, and this second one means "now".
+async fn on_signals(stop: CancellationToken, first: &'static str) {
+    server::shutdown_signal().await;
+    eprintln!("{first}");
+    stop.cancel();
+    server::shutdown_signal().await;
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -134,13 +175,39 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     let registration = registry::find(&args.connector)?;
     runtime()?.block_on(async {
         let listener = server::bind(args.port)?;
+        let port = listener.local_addr().map_or(args.port, |a| a.port());
         tracing::info!(
             connector = registration.name,
-            port = args.port,
+            port,
             version = env!("CARGO_PKG_VERSION"),
             "fivetran_source listening"
         );
-        server::serve((registration.build)(), listener, server::shutdown_signal()).await?;
+        let grace = std::time::Duration::from_secs(args.shutdown_grace);
+        let stop = CancellationToken::new();
+        let signals = on_signals(
+            stop.clone(),
+            "stopping: running syncs end at their next checkpoint; a second signal exits now",
+        );
+        tokio::spawn(async move {
+            signals.await;
+            tracing::warn!("second signal: exiting now; syncs resume from their last checkpoint");
+            std::process::exit(130);
+        });
+        {
+            // A sync that ignores its grace (stuck outside any await) must not hold the process.
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                stop.cancelled().await;
+                tracing::info!(
+                    grace_seconds = args.shutdown_grace,
+                    "stopping: running syncs end at their next checkpoint"
+                );
+                tokio::time::sleep(grace + std::time::Duration::from_secs(5)).await;
+                tracing::warn!("shutdown took longer than the grace period; exiting");
+                std::process::exit(1);
+            });
+        }
+        server::serve((registration.build)(), listener, stop, grace).await?;
         tracing::info!("server stopped");
         Ok(())
     })
@@ -152,7 +219,7 @@ fn run_debug_command(args: DebugArgs) -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", describe(&e));
             println!("SYNC FAILED");
             ExitCode::FAILURE
         }
@@ -163,17 +230,25 @@ fn run_debug_command(args: DebugArgs) -> ExitCode {
 fn debug(args: DebugArgs) -> anyhow::Result<bool> {
     let naming: Naming = args.naming.parse()?;
     let config_path = inputs::configuration_path(args.configuration.as_deref());
-    let configuration = inputs::read_configuration(&config_path)?;
+    let file = inputs::read_configuration(&config_path)?;
+    let mut simulator = file.simulator;
+    for pair in &args.sim {
+        simulator
+            .set(pair)
+            .map_err(|e| anyhow::anyhow!("--sim: {e}"))?;
+    }
+    let stop = CancellationToken::new();
     let options = DebugOptions {
         connector: args.connector.clone(),
-        configuration,
+        configuration: file.values,
         configuration_source: config_path.clone(),
         files_dir: args.files.clone(),
         state_file: args.state,
         limit: args.limit,
         naming,
         show_progress: true,
-        simulator_settings: None,
+        simulator,
+        stop: Some(stop.clone()),
     };
     eprintln!(
         "debug: connector '{}', configuration {}, warehouse {}",
@@ -181,7 +256,24 @@ fn debug(args: DebugArgs) -> anyhow::Result<bool> {
         config_path.display(),
         args.files.join("warehouse.db").display()
     );
-    let outcome = runtime()?.block_on(run_debug(options))?;
+    let signals = on_signals(
+        stop.clone(),
+        "debug: stopping at the next checkpoint (a second Ctrl-C exits now)",
+    );
+    let outcome = runtime()?.block_on(async {
+        tokio::select! {
+            outcome = run_debug(options) => Ok(outcome),
+            () = signals => Err(()),
+        }
+    });
+    let Ok(outcome) = outcome else {
+        // SQLite's journal keeps the warehouse at its last committed checkpoint.
+        println!(
+            "SYNC FAILED: interrupted twice; the warehouse and state hold the last checkpoint"
+        );
+        std::process::exit(130);
+    };
+    let outcome = outcome?;
     if let Some(sim) = &outcome.simulator {
         eprintln!("debug: synced from the bundled simulator ({sim})");
     }
@@ -205,6 +297,13 @@ fn debug(args: DebugArgs) -> anyhow::Result<bool> {
                 "Run `fivetran_source debug` again for an incremental sync, `fivetran_source reset` to start over."
             );
             Ok(true)
+        }
+        Some(_) if stop.is_cancelled() => {
+            println!(
+                "SYNC FAILED: interrupted; stopped at a checkpoint. The warehouse and {} hold it; the next run resumes from there.",
+                args.files.join("state.json").display()
+            );
+            Ok(false)
         }
         Some(error) => {
             println!("SYNC FAILED: {error}");
@@ -253,22 +352,174 @@ fn confirm(files: &Path) -> anyhow::Result<bool> {
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
-fn run_simulate(args: SimulateArgs) -> anyhow::Result<()> {
+/// `simulate`'s subcommands: one per bundled simulator, with the common options and its knobs.
+fn with_simulators(simulate: clap::Command) -> clap::Command {
+    let mut simulate = simulate
+        .subcommand_required(true)
+        .arg_required_else_help(true);
+    for registration in registry::CONNECTORS {
+        let Some(entry) = registration.simulator else {
+            continue;
+        };
+        let mut command = clap::Command::new(registration.name)
+            .about(format!("Run the {} API simulator", registration.name))
+            .after_help(
+                "Knobs set paths in the settings; --print-settings shows them all, and --settings FILE \
+                 changes any of them. Fault rules take the control API's JSON (POST /__sim/faults).",
+            )
+            .arg(
+                Arg::new("port")
+                    .long("port")
+                    .value_parser(clap::value_parser!(u16))
+                    .help("Port on 127.0.0.1 (default: any free port)"),
+            )
+            .arg(
+                Arg::new("settings")
+                    .long("settings")
+                    .value_name("FILE")
+                    .help("A JSON object of settings merged over the defaults"),
+            )
+            .arg(
+                Arg::new("print-settings")
+                    .long("print-settings")
+                    .action(ArgAction::SetTrue)
+                    .help("Print the settings these options give, as JSON, and exit"),
+            )
+            .arg(
+                Arg::new("fault-rate")
+                    .long("fault-rate")
+                    .value_name("FRACTION")
+                    .help("Fault this fraction of API requests (0.1: 10 %), the kinds mixed evenly"),
+            )
+            .arg(
+                Arg::new("fault-kinds")
+                    .long("fault-kinds")
+                    .value_delimiter(',')
+                    .value_name("KINDS")
+                    .help(format!(
+                        "The kinds the fault rate mixes (default: all but empty_page): {}",
+                        FAULT_KINDS.join(", ")
+                    )),
+            )
+            .arg(
+                Arg::new("fault-rules")
+                    .long("fault-rules")
+                    .value_name("FILE")
+                    .help("Fault rules as JSON (one rule or a list), as POST /__sim/faults takes them"),
+            )
+            .arg(
+                Arg::new("latency-ms")
+                    .long("latency-ms")
+                    .value_parser(clap::value_parser!(u64))
+                    .help("Delay every API response by this many milliseconds"),
+            );
+        for knob in (entry.knobs)() {
+            let action = if knob.repeats() {
+                ArgAction::Append
+            } else {
+                ArgAction::Set
+            };
+            command = command.arg(
+                Arg::new(knob.name)
+                    .long(knob.name)
+                    .value_name("VALUE")
+                    .action(action)
+                    .help(knob.help),
+            );
+        }
+        simulate = simulate.subcommand(command);
+    }
+    simulate
+}
+
+fn read_json(path: &str, what: &str) -> anyhow::Result<serde_json::Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {what} file {path}"))?;
+    serde_json::from_str(text.strip_prefix('\u{feff}').unwrap_or(&text))
+        .with_context(|| format!("{what} file {path} is not JSON"))
+}
+
+/// The options `simulate NAME` was given.
+fn simulator_options(matches: &ArgMatches) -> anyhow::Result<SimulatorOptions> {
+    let mut options = SimulatorOptions::default();
+    if let Some(path) = matches.get_one::<String>("settings") {
+        options.settings = Some(read_json(path, "settings")?);
+    }
+    if let Some(rate) = matches.get_one::<String>("fault-rate") {
+        options
+            .set(&format!("fault_rate={rate}"))
+            .map_err(anyhow::Error::msg)?;
+    }
+    if let Some(kinds) = matches.get_many::<String>("fault-kinds") {
+        options.fault_kinds = kinds.cloned().collect();
+    }
+    if let Some(path) = matches.get_one::<String>("fault-rules") {
+        let rules = match read_json(path, "fault rules")? {
+            list @ serde_json::Value::Array(_) => serde_json::from_value::<Vec<FaultRule>>(list),
+            one => serde_json::from_value::<FaultRule>(one).map(|r| vec![r]),
+        };
+        options.fault_rules =
+            rules.with_context(|| format!("fault rules file {path} does not hold fault rules"))?;
+    }
+    options.latency_ms = matches.get_one::<u64>("latency-ms").copied();
+    for id in matches.ids() {
+        let name = id.as_str();
+        if matches!(
+            name,
+            "port"
+                | "settings"
+                | "print-settings"
+                | "fault-rate"
+                | "fault-kinds"
+                | "fault-rules"
+                | "latency-ms"
+        ) {
+            continue;
+        }
+        if let Ok(Some(values)) = matches.try_get_many::<String>(name) {
+            for value in values {
+                options.knobs.push((name.to_owned(), value.clone()));
+            }
+        }
+    }
+    Ok(options)
+}
+
+fn run_simulate(matches: &ArgMatches) -> anyhow::Result<()> {
     logging::init(logging::LogMode::Human);
-    let registration = registry::find(&args.name)?;
-    let start = registration
+    let Some((name, matches)) = matches.subcommand() else {
+        anyhow::bail!("name a simulator: fivetran_source simulate NAME");
+    };
+    let registration = registry::find(name)?;
+    let entry = registration
         .simulator
         .with_context(|| format!("connector '{}' has no simulator", registration.name))?;
+    let options = simulator_options(matches)?;
+    if matches.get_flag("print-settings") {
+        let settings = options
+            .settings_over((entry.defaults)(), &(entry.knobs)())
+            .map_err(anyhow::Error::msg)?;
+        println!("{}", serde_json::to_string_pretty(&settings)?);
+        return Ok(());
+    }
+    let faults = options.fault_plan().map_err(anyhow::Error::msg)?.len();
     runtime()?.block_on(async {
-        let running = start(SimulatorRequest {
-            port: args.port,
+        let running = (entry.start)(SimulatorRequest {
+            port: matches.get_one::<u16>("port").copied(),
+            options,
             ..SimulatorRequest::default()
         })
         .await
         .map_err(|e| anyhow::anyhow!("starting the simulator: {e}"))?;
         eprintln!(
-            "{} simulator running: {}",
-            registration.name, running.description
+            "{} simulator running: {}{}",
+            registration.name,
+            running.description,
+            if faults > 0 {
+                format!(" ({faults} fault rules; GET /__sim/faults shows them)")
+            } else {
+                String::new()
+            }
         );
         eprintln!("configuration to sync against it (Ctrl-C stops the simulator):");
         let config: std::collections::BTreeMap<_, _> = running.configuration.iter().collect();

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use crate::sdk::DynConnector;
-use crate::simulator::launch::{launch, StartSimulator};
+use crate::simulator::launch::{bundled, SimulatorEntry};
 
 /// A registered connector.
 pub struct Registration {
@@ -16,8 +16,8 @@ pub struct Registration {
     pub description: &'static str,
     /// Builds the connector.
     pub build: fn() -> Arc<dyn DynConnector>,
-    /// Starts its bundled simulator, for API connectors.
-    pub simulator: Option<StartSimulator>,
+    /// Its bundled simulator, for API connectors.
+    pub simulator: Option<SimulatorEntry>,
 }
 
 /// The connector a bare `fivetran_source --port N` serves: `virtuous`, unless the build sets
@@ -41,25 +41,25 @@ pub static CONNECTORS: &[Registration] = &[
         name: "virtuous",
         description: "Virtuous CRM+: contacts, individuals, contact methods, gifts, designations, projects, campaigns",
         build: || Arc::new(crate::connectors::virtuous::Virtuous::default()),
-        simulator: Some(launch::<crate::connectors::virtuous::simulator::VirtuousSimulator>),
+        simulator: Some(bundled::<crate::connectors::virtuous::simulator::VirtuousSimulator>()),
     },
     Registration {
         name: "ongage",
         description: "OnGage email platform: lists, list fields and contacts of every status",
         build: || Arc::new(crate::connectors::ongage::Ongage::new()),
-        simulator: Some(launch::<crate::connectors::ongage::simulator::OngageSimulator>),
+        simulator: Some(bundled::<crate::connectors::ongage::simulator::OngageSimulator>()),
     },
     Registration {
         name: "everyaction",
         description: "EveryAction / NGP VAN: reference lists, and contacts, contributions, activist codes and survey responses through changed-entity exports",
         build: || Arc::new(crate::connectors::everyaction::EveryAction::new()),
-        simulator: Some(launch::<crate::connectors::everyaction::simulator::EveryActionSimulator>),
+        simulator: Some(bundled::<crate::connectors::everyaction::simulator::EveryActionSimulator>()),
     },
     Registration {
         name: "sa360",
         description: "Google Search Ads 360 Reporting API: accounts, campaigns, ad groups, ads, keywords and daily metrics",
         build: || Arc::new(crate::connectors::sa360::Sa360::default()),
-        simulator: Some(launch::<crate::connectors::sa360::simulator::Sa360Simulator>),
+        simulator: Some(bundled::<crate::connectors::sa360::simulator::Sa360Simulator>()),
     },
 ];
 

@@ -8,10 +8,11 @@
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
 use tonic::{Request, Response, Status};
 
@@ -33,10 +34,15 @@ pub const MAX_MESSAGE_BYTES: usize = 128 * 1024 * 1024;
 /// The port the partner pipeline and Fivetran's docs use.
 pub const DEFAULT_PORT: u16 = 50051;
 
+/// How long a sync may run on after a shutdown began, when no checkpoint comes first.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
 /// The `SourceConnector` service for one connector.
 pub struct SourceService {
     connector: Arc<dyn DynConnector>,
     options: EmitterOptions,
+    stop: CancellationToken,
+    grace: Duration,
 }
 
 impl SourceService {
@@ -47,7 +53,20 @@ impl SourceService {
 
     /// A service whose `Update` emitters use `options` (the debug runner's `--limit`).
     pub fn with_options(connector: Arc<dyn DynConnector>, options: EmitterOptions) -> Self {
-        Self { connector, options }
+        Self {
+            connector,
+            options,
+            stop: CancellationToken::new(),
+            grace: DEFAULT_SHUTDOWN_GRACE,
+        }
+    }
+
+    /// Stops on `stop`: new `Update`s are refused, running ones end at their next checkpoint, or
+    /// after `grace` without one, with `UNAVAILABLE` (the next sync resumes from the last checkpoint).
+    pub fn stopping_on(mut self, stop: CancellationToken, grace: Duration) -> Self {
+        self.stop = stop;
+        self.grace = grace;
+        self
     }
 
     /// The tonic service: gzip accepted and sent, 128 MiB message limits both ways.
@@ -110,21 +129,36 @@ impl SourceConnector for SourceService {
         &self,
         request: Request<proto::UpdateRequest>,
     ) -> Result<Response<Self::UpdateStream>, Status> {
+        if self.stop.is_cancelled() {
+            return Err(Error::ShuttingDown.into());
+        }
         let request = request.into_inner();
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
         let connector = Arc::clone(&self.connector);
-        let options = self.options.clone();
-        tokio::spawn(run_update(connector, request, tx, options));
+        let options = EmitterOptions {
+            stop: Some(self.stop.clone()),
+            ..self.options.clone()
+        };
+        let deadline = {
+            let (stop, grace) = (self.stop.clone(), self.grace);
+            async move {
+                stop.cancelled().await;
+                tokio::time::sleep(grace).await;
+            }
+        };
+        tokio::spawn(run_update(connector, request, tx, options, deadline));
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 }
 
-/// One sync on its own task: schema, emitter, connector; errors become a Task then a status.
+/// One sync on its own task: schema, emitter, connector; errors become a Task then a status. The
+/// sync also ends when the client goes away, and when `deadline` passes (a shutdown's grace).
 async fn run_update(
     connector: Arc<dyn DynConnector>,
     request: proto::UpdateRequest,
     tx: mpsc::Sender<Result<UpdateResponse, Status>>,
     options: EmitterOptions,
+    deadline: impl std::future::Future<Output = ()>,
 ) {
     let started = Instant::now();
     tracing::info!("sync started");
@@ -133,6 +167,7 @@ async fn run_update(
     let result = tokio::select! {
         r = work => r,
         () = closed.closed() => Err(Error::Cancelled),
+        () = deadline => Err(Error::ShuttingDown),
     };
     match result {
         Ok(stats) => tracing::info!(
@@ -143,6 +178,11 @@ async fn run_update(
             "sync finished"
         ),
         Err(Error::Cancelled) => tracing::warn!("client disconnected; sync stopped"),
+        // Not a Task: nothing is wrong with the connection, the next sync just resumes.
+        Err(e @ Error::ShuttingDown) => {
+            tracing::warn!("sync stopped for shutdown");
+            let _ = tx.send(Err(e.into())).await;
+        }
         Err(e) => {
             tracing::error!(error = %e, "sync failed");
             let _ = tx
@@ -234,15 +274,18 @@ fn bind_one(addr: SocketAddr, dual_stack: bool) -> std::io::Result<tokio::net::T
     tokio::net::TcpListener::from_std(socket.into())
 }
 
-/// Serves `connector` on `listener` until `shutdown` resolves, then drains in-flight calls.
+/// Serves `connector` on `listener` until `stop` is cancelled; running syncs then end at their next
+/// checkpoint or after `grace` (see [`SourceService::stopping_on`]) and the server returns.
 pub async fn serve(
     connector: Arc<dyn DynConnector>,
     listener: tokio::net::TcpListener,
-    shutdown: impl std::future::Future<Output = ()> + Send,
+    stop: CancellationToken,
+    grace: Duration,
 ) -> Result<(), ServeError> {
+    let service = SourceService::new(connector).stopping_on(stop.clone(), grace);
     tonic::transport::Server::builder()
-        .add_service(SourceService::new(connector).into_server())
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .add_service(service.into_server())
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop.cancelled_owned())
         .await?;
     Ok(())
 }

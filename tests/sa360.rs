@@ -759,7 +759,7 @@ async fn a_refused_refresh_token_fails_the_setup_test_saying_so() {
         .await
         .unwrap_err();
     match err {
-        DebugError::SetupTest { test, message } => {
+        DebugError::SetupTest { test, message, .. } => {
             assert_eq!(test, "token");
             assert!(
                 message.contains("the refresh token was refused: reauthorize"),
@@ -785,7 +785,7 @@ async fn a_customer_without_access_fails_its_test_naming_it() {
     let err = run_debug(DebugOptions::new("sa360", config, dir.path().join("files")))
         .await
         .unwrap_err();
-    let DebugError::SetupTest { test, message } = err else {
+    let DebugError::SetupTest { test, message, .. } = err else {
         panic!("unexpected {err}")
     };
     assert_eq!(test, "customers");

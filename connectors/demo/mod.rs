@@ -86,7 +86,7 @@ pub fn item(id: u64, revision: u64) -> Row {
     Row::with_capacity(15)
         .with("id", i)
         .with("name", format!("item-{id}"))
-        .with("active", id % 3 != 0)
+        .with("active", !id.is_multiple_of(3))
         .with("short_code", (id % 1000) as i16)
         .with("quantity", (id % 100_000) as i32)
         .with(
@@ -114,7 +114,7 @@ pub fn item(id: u64, revision: u64) -> Row {
 pub fn narrow_item(id: u64) -> Row {
     Row::with_capacity(4)
         .with("id", id as i64)
-        .with("active", id % 3 != 0)
+        .with("active", !id.is_multiple_of(3))
         .with("score", id as f64 / 3.0)
         .with("created_at", epoch() + Duration::seconds(id as i64 * 61))
 }
@@ -215,7 +215,7 @@ impl Connector for Demo {
             out.upsert("items", &row).await?;
             state.next_id += 1;
             emitted += 1;
-            if emitted % config.checkpoint_every == 0 {
+            if emitted.is_multiple_of(config.checkpoint_every) {
                 out.checkpoint(&state).await?;
             }
         }

@@ -70,6 +70,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::simulator::launch::Credential;
+use crate::simulator::options::whole_number;
+use crate::simulator::options::Knob;
 use crate::simulator::running::{ApiSimulator, Running};
 use crate::simulator::{ServerOptions, SimControl, SimError};
 
@@ -293,6 +295,47 @@ impl ApiSimulator for EveryActionState {
             db(&config.my_campaign),
             db(&config.my_voters)
         )
+    }
+
+    fn knobs() -> Vec<Knob> {
+        vec![
+            Knob::count(
+                "contacts",
+                "/my_campaign/contacts/initial",
+                "MyCampaign contacts at the start",
+            ),
+            Knob::count(
+                "contributions",
+                "/my_campaign/contributions/initial",
+                "MyCampaign contributions at the start",
+            ),
+            Knob::count(
+                "voters",
+                "/my_voters/contacts/initial",
+                "MyVoters contacts at the start",
+            ),
+            Knob::text(
+                "now",
+                "/data_end",
+                "the simulated 'now' of the initial data (RFC 3339)",
+            ),
+            Knob::flag(
+                "users-forbidden",
+                "/users_forbidden",
+                "answer 403 on /users",
+            ),
+            Knob::count(
+                "pending-polls",
+                "/export/pending_polls",
+                "export job polls answered Pending",
+            ),
+            Knob::each(
+                "fail-job",
+                "/export/fail_jobs",
+                "the N-th export job created ends in Error; repeatable",
+                whole_number,
+            ),
+        ]
     }
 
     fn control(config: &Self::Config) -> SimControl {

@@ -43,6 +43,8 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::simulator::launch::Credential;
+use crate::simulator::options::whole_number;
+use crate::simulator::options::Knob;
 use crate::simulator::running::{ApiSimulator, Running};
 use crate::simulator::{ServerOptions, SimControl, SimError};
 
@@ -164,6 +166,32 @@ impl ApiSimulator for OngageState {
             ));
         }
         Ok(())
+    }
+
+    fn knobs() -> Vec<Knob> {
+        vec![
+            Knob::text(
+                "now",
+                "/data_end",
+                "the simulated 'now' of the initial data (RFC 3339)",
+            ),
+            Knob::count(
+                "new-contacts",
+                "/new_contacts_per_generation",
+                "contacts added per list and generation",
+            ),
+            Knob::count(
+                "status-changes",
+                "/status_changes_per_generation",
+                "status changes per list and generation",
+            ),
+            Knob::each(
+                "fail-search",
+                "/search/fail_searches",
+                "the N-th search created ends failed; repeatable",
+                whole_number,
+            ),
+        ]
     }
 
     fn control(config: &Self::Config) -> SimControl {

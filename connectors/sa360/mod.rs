@@ -176,7 +176,10 @@ mod tests {
         .collect();
         let running = start(SimulatorRequest {
             configuration: given,
-            settings: Some(serde_json::json!({"entities": {"campaigns_per_client": 1}})),
+            options: crate::simulator::options::SimulatorOptions {
+                settings: Some(serde_json::json!({"entities": {"campaigns_per_client": 1}})),
+                ..Default::default()
+            },
             ..SimulatorRequest::default()
         })
         .await

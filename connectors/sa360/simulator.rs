@@ -70,6 +70,7 @@ use chrono::{NaiveDate, NaiveTime};
 use serde_json::Value;
 
 use crate::simulator::launch::Credential;
+use crate::simulator::options::Knob;
 use crate::simulator::running::{ApiSimulator, Running};
 use crate::simulator::{ServerOptions, SimControl, SimError};
 
@@ -412,6 +413,32 @@ impl ApiSimulator for Sa360State {
             config.data_start,
             config.today
         )
+    }
+
+    fn knobs() -> Vec<Knob> {
+        vec![
+            Knob::text("today", "/today", "the simulated 'today' (YYYY-MM-DD)"),
+            Knob::text(
+                "data-start",
+                "/data_start",
+                "the first day with metrics (YYYY-MM-DD)",
+            ),
+            Knob::count(
+                "campaigns",
+                "/entities/campaigns_per_client",
+                "campaigns per client account",
+            ),
+            Knob::count(
+                "ad-groups",
+                "/entities/ad_groups_per_campaign",
+                "ad groups per campaign",
+            ),
+            Knob::count(
+                "restatement-days",
+                "/restatement_days",
+                "days whose metrics still change",
+            ),
+        ]
     }
 
     fn control(config: &Self::Config) -> SimControl {

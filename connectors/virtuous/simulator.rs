@@ -48,6 +48,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::simulator::launch::Credential;
+use crate::simulator::options::Knob;
 use crate::simulator::running::{ApiSimulator, Running};
 use crate::simulator::{ServerOptions, SimControl};
 
@@ -145,6 +146,31 @@ impl ApiSimulator for VirtuousState {
         )
     }
 
+    fn knobs() -> Vec<Knob> {
+        vec![
+            Knob::count("contacts", "/contacts/initial", "contacts at the start"),
+            Knob::count("gifts", "/gifts/initial", "gifts at the start"),
+            Knob::count("projects", "/projects/initial", "projects at the start"),
+            Knob::count("campaigns", "/campaigns/initial", "campaigns at the start"),
+            Knob::text(
+                "now",
+                "/data_end",
+                "the simulated 'now' of the initial data (RFC 3339)",
+            ),
+            Knob::flag(
+                "total-as-string",
+                "/total_as_string",
+                "send page totals as strings",
+            ),
+            Knob::each(
+                "poison",
+                "/poison",
+                "ENTITY:ID (e.g. gift:25) whose pages always fail with 500; repeatable",
+                poison_record,
+            ),
+        ]
+    }
+
     fn control(config: &Self::Config) -> SimControl {
         SimControl::new(
             config.seed,
@@ -169,4 +195,17 @@ impl ApiSimulator for VirtuousState {
     fn router(state: Arc<Self>) -> axum::Router {
         routes::router(state)
     }
+}
+
+/// Reads `ENTITY:ID` (`gift:25`, `Contact:7`) as a [`PoisonRecord`] in its settings form.
+fn poison_record(text: &str) -> Result<Value, String> {
+    let bad =
+        || format!("'{text}' is not ENTITY:ID (contact, gift, project or campaign, and a number)");
+    let (entity, id) = text.split_once(':').ok_or_else(bad)?;
+    let entity = Entity::ALL
+        .into_iter()
+        .find(|e| format!("{e:?}").eq_ignore_ascii_case(entity.trim()))
+        .ok_or_else(bad)?;
+    let id: u64 = id.trim().parse().map_err(|_| bad())?;
+    serde_json::to_value(PoisonRecord { entity, id }).map_err(|e| e.to_string())
 }

@@ -54,7 +54,13 @@ pub struct HostOptions {
     pub setup_tests: bool,
     /// Go away right after this many checkpoints were committed (a worker killed there).
     pub stop_after_checkpoints: Option<u64>,
+    /// Cancelled to stop the sync at its next checkpoint (a signal), or within
+    /// [`DEBUG_STOP_GRACE`] without one; the outcome is then a failure saying so.
+    pub stop: Option<tokio_util::sync::CancellationToken>,
 }
+
+/// How long a stopped `debug` sync may run on without reaching a checkpoint.
+pub const DEBUG_STOP_GRACE: Duration = Duration::from_secs(10);
 
 impl HostOptions {
     /// A sync of `configuration` into `files_dir` from its `state.json`: setup tests run, Fivetran
@@ -73,6 +79,7 @@ impl HostOptions {
             show_progress: false,
             setup_tests: true,
             stop_after_checkpoints: None,
+            stop: None,
         }
     }
 }
@@ -100,10 +107,12 @@ pub enum DebugError {
     #[error("simulator: {0}")]
     Simulator(String),
     /// A setup test failed.
-    #[error("setup test '{test}' failed: {message}")]
+    #[error("setup test '{test}' failed with configuration file {}: {message}", path.display())]
     SetupTest {
         /// The test's name.
         test: String,
+        /// The configuration file.
+        path: PathBuf,
         /// Its message.
         message: String,
     },
@@ -171,12 +180,16 @@ pub async fn sync(
             reason: e.to_string(),
         })?;
 
-    let service = SourceService::with_options(
+    let mut service = SourceService::with_options(
         Arc::clone(&connector),
         EmitterOptions {
             record_limit_per_table: options.limit,
+            ..EmitterOptions::default()
         },
     );
+    if let Some(stop) = &options.stop {
+        service = service.stopping_on(stop.clone(), DEBUG_STOP_GRACE);
+    }
     let server = LocalServer::start(service)
         .await
         .map_err(|e| DebugError::Rpc(format!("cannot start the local server: {e}")))?;
@@ -190,7 +203,11 @@ pub async fn sync(
         .await
         .map_err(|s| DebugError::Rpc(format!("ConfigurationForm failed: {}", s.message())))?
         .into_inner();
-    inputs::check_required(&form, &options.configuration, &options.configuration_source)?;
+    let input_warnings =
+        inputs::check_against_form(&form, &options.configuration, &options.configuration_source)?;
+    for warning in &input_warnings {
+        tracing::warn!("{warning}");
+    }
     if options.setup_tests {
         for test in &form.tests {
             let response = client
@@ -206,6 +223,7 @@ pub async fn sync(
             if let Some(proto::test_response::Response::Failure(message)) = response.response {
                 return Err(DebugError::SetupTest {
                     test: test.name.clone(),
+                    path: options.configuration_source.clone(),
                     message,
                 });
             }
@@ -265,7 +283,10 @@ pub async fn sync(
     Ok(DebugOutcome {
         summary,
         failure: streamed.failure.or(wh_failure),
-        warnings: streamed.warnings,
+        warnings: input_warnings
+            .into_iter()
+            .chain(streamed.warnings)
+            .collect(),
         records_by_table: progress.tables().clone(),
         checkpoints: streamed.checkpoints,
         stopped_early: streamed.stopped_early,

@@ -13,6 +13,7 @@ use crate::debug::inputs;
 use crate::debug::naming::Naming;
 use crate::registry;
 use crate::simulator::launch::{RunningSimulator, SimulatorRequest, SIMULATOR_URL};
+use crate::simulator::options::SimulatorOptions;
 
 pub use crate::debug::host::{DebugError, DebugOutcome};
 
@@ -35,8 +36,10 @@ pub struct DebugOptions {
     pub naming: Naming,
     /// Print progress on stderr.
     pub show_progress: bool,
-    /// Settings for the bundled simulator (its `Config` as JSON, over its defaults).
-    pub simulator_settings: Option<serde_json::Value>,
+    /// What to set on the bundled simulator (knobs, settings, faults).
+    pub simulator: SimulatorOptions,
+    /// Cancelled to stop at the next checkpoint (see [`HostOptions::stop`]).
+    pub stop: Option<tokio_util::sync::CancellationToken>,
 }
 
 impl DebugOptions {
@@ -56,7 +59,8 @@ impl DebugOptions {
             limit: None,
             naming: Naming::Fivetran,
             show_progress: false,
-            simulator_settings: None,
+            simulator: SimulatorOptions::default(),
+            stop: None,
         }
     }
 }
@@ -84,7 +88,7 @@ pub async fn run_debug(options: DebugOptions) -> Result<DebugOutcome, DebugError
     let (configuration, _simulator_guard, simulator) = start_simulator_if_asked(
         registration,
         &options.configuration,
-        options.simulator_settings.clone(),
+        options.simulator.clone(),
     )
     .await?;
     let host_options = HostOptions {
@@ -99,6 +103,7 @@ pub async fn run_debug(options: DebugOptions) -> Result<DebugOutcome, DebugError
         show_progress: options.show_progress,
         setup_tests: true,
         stop_after_checkpoints: None,
+        stop: options.stop,
     };
     let mut outcome = host::sync(connector, host_options).await?;
     outcome.simulator = simulator;
@@ -114,20 +119,25 @@ type SimulatorStart = (
 async fn start_simulator_if_asked(
     registration: &registry::Registration,
     configuration: &HashMap<String, String>,
-    settings: Option<serde_json::Value>,
+    simulator: SimulatorOptions,
 ) -> Result<SimulatorStart, DebugError> {
     if configuration.get("base_url").map(String::as_str) != Some(SIMULATOR_URL) {
+        if simulator != SimulatorOptions::default() {
+            return Err(DebugError::Simulator(format!(
+                "simulator options apply only with \"base_url\": \"{SIMULATOR_URL}\" in the configuration"
+            )));
+        }
         return Ok((configuration.clone(), None, None));
     }
-    let Some(start) = registration.simulator else {
+    let Some(entry) = registration.simulator else {
         return Err(DebugError::Simulator(format!(
             "connector '{}' has no bundled simulator; set base_url to the API's URL",
             registration.name
         )));
     };
-    let running = start(SimulatorRequest {
+    let running = (entry.start)(SimulatorRequest {
         configuration: configuration.clone(),
-        settings,
+        options: simulator,
         ..SimulatorRequest::default()
     })
     .await

@@ -53,6 +53,7 @@
 mod catalog;
 mod clock;
 mod error;
+mod lock;
 mod query;
 mod records;
 mod row_id;
@@ -204,6 +205,9 @@ pub struct LocalWarehouse {
     /// Counts of tables forgotten by a rollback.
     retired: SyncSummary,
     file_chunks_reported: bool,
+    /// Held while open: one writer per directory. Declared last, so it is released after the
+    /// connection closes.
+    _lock: lock::DirLock,
 }
 
 impl LocalWarehouse {
@@ -215,6 +219,7 @@ impl LocalWarehouse {
             path: dir.to_owned(),
             source,
         })?;
+        let lock = lock::DirLock::acquire(dir)?;
         if options.destination_schema.is_empty() {
             return Err(WarehouseError::EmptyName {
                 kind: "schema",
@@ -261,6 +266,7 @@ impl LocalWarehouse {
             tasks: 0,
             retired: SyncSummary::default(),
             file_chunks_reported: false,
+            _lock: lock,
         };
         warehouse.load_catalog()?;
         warehouse.resume_deferred_truncates(fresh)?;

@@ -98,6 +98,10 @@ impl HttpConfig {
     }
 }
 
+/// Attempts a shrinkable request gets for plain failures (5xx, cuts, unreadable bodies) before its
+/// caller is told to shrink it; waits the server asked for (429) do not count.
+pub const SHRINKABLE_ATTEMPTS: u32 = 2;
+
 /// One request: method, path (or absolute URL), query, body, extra headers. `Debug` shows query keys and
 /// header names but no values, since APIs carry keys in both.
 #[derive(Clone)]
@@ -493,6 +497,7 @@ impl HttpClient {
         let policy = &self.inner.config.retry;
         let max_attempts = policy.max_attempts.max(1);
         let mut attempt = 0u32;
+        let mut plain_failures = 0u32;
         let mut refreshed_after_401 = false;
         let mut unreadable_body = None;
         loop {
@@ -522,15 +527,20 @@ impl HttpClient {
                 AttemptFailure::Other(Attempt::Fail(e)) => return Err(e),
                 AttemptFailure::Unreadable(why) => {
                     unreadable_body = Some(why.clone());
+                    plain_failures += 1;
                     (why, None)
                 }
                 AttemptFailure::Other(Attempt::Retry(last)) => {
                     unreadable_body = None;
+                    plain_failures += 1;
                     (last, None)
                 }
                 AttemptFailure::Other(Attempt::RetryAfter(last, wait)) => (last, wait),
             };
-            if attempt >= max_attempts {
+            // A page that can shrink is retried briefly: if it keeps failing, a smaller page is the
+            // better next try (and a record that fails every page is isolated sooner).
+            let shrink_now = request.shrinkable && plain_failures >= SHRINKABLE_ATTEMPTS;
+            if attempt >= max_attempts || shrink_now {
                 if let Some(message) = unreadable_body {
                     return Err(HttpError::Decode { endpoint, message });
                 }

@@ -20,7 +20,7 @@ pub use backoff::RetryPolicy;
 pub use body::Download;
 pub use client::{
     BodyCheck, HttpClient, HttpClientBuilder, HttpConfig, JsonResponse, RateLimit, Request,
-    ResponseHook,
+    ResponseHook, SHRINKABLE_ATTEMPTS,
 };
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use error::{Endpoint, ErrorKind, HttpError, Verdict};

@@ -322,6 +322,43 @@ async fn a_timeout_on_a_shrinkable_request_is_too_large() {
     );
 }
 
+/// Defect 7/16: a poison record cost 6 attempts with backoff at every rung of the take ladder.
+#[tokio::test]
+async fn defect_07_a_failing_shrinkable_page_is_tried_twice_then_handed_back_to_shrink() {
+    let mut server = Server::new_async().await;
+    let failing = server
+        .mock("GET", "/page")
+        .with_status(500)
+        .expect(SHRINKABLE_ATTEMPTS as usize)
+        .create_async()
+        .await;
+    let clock = ManualClock::new(start_time());
+    let c = client(&server, &clock, Auth::None);
+    let err = c
+        .json(&Request::get("/page").shrinkable())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, HttpError::Transient { attempts: 2, .. }),
+        "{err}"
+    );
+    failing.assert_async().await;
+
+    // the smallest page (not shrinkable) gets the whole budget
+    let single = server
+        .mock("GET", "/one")
+        .with_status(500)
+        .expect(4)
+        .create_async()
+        .await;
+    let err = c.json(&Request::get("/one")).await.unwrap_err();
+    assert!(
+        matches!(err, HttpError::Transient { attempts: 4, .. }),
+        "{err}"
+    );
+    single.assert_async().await;
+}
+
 #[tokio::test]
 async fn custom_header_auth_sends_underscored_headers() {
     let mut server = Server::new_async().await;

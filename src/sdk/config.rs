@@ -72,10 +72,22 @@ impl<'a> Configuration<'a> {
         })
     }
 
-    /// A required secret (kept untrimmed: whitespace may be part of a password).
+    /// A required secret (kept untrimmed: whitespace may be part of a password). A control character
+    /// (a pasted line break or tab) is refused by position, never by showing the value.
     pub fn secret(&self, field: &str) -> Result<Secret, ConfigError> {
         match self.map.get(field) {
-            Some(v) if !v.is_empty() => Ok(Secret::new(v.clone())),
+            Some(v) if !v.is_empty() => {
+                if let Some(at) = v.chars().position(char::is_control) {
+                    return Err(ConfigError::Invalid {
+                        field: field.to_owned(),
+                        reason: format!(
+                            "character {} is a control character (a line break or tab pasted with it?); enter it again without one",
+                            at + 1
+                        ),
+                    });
+                }
+                Ok(Secret::new(v.clone()))
+            }
             _ => Err(ConfigError::Missing {
                 field: field.to_owned(),
             }),
@@ -135,14 +147,32 @@ impl<'a> Configuration<'a> {
         Ok(std::time::Duration::from_secs_f64(value))
     }
 
-    /// An `http://` or `https://` base URL without a trailing slash, or `default` when absent.
+    /// An `http://` or `https://` base URL without a trailing slash, or `default` when absent. A query,
+    /// a fragment or credentials in it are refused: request paths are appended to it, so a query
+    /// would end up in the middle of every path, and credentials belong in their own fields.
     pub fn base_url_or(&self, field: &str, default: &str) -> Result<String, ConfigError> {
         let raw = self.optional(field).unwrap_or(default);
+        let invalid = |reason: String| ConfigError::Invalid {
+            field: field.to_owned(),
+            reason,
+        };
         if !(raw.starts_with("http://") || raw.starts_with("https://")) {
-            return Err(ConfigError::Invalid {
-                field: field.to_owned(),
-                reason: format!("'{raw}' must start with http:// or https://"),
-            });
+            return Err(invalid(format!(
+                "'{raw}' must start with http:// or https://"
+            )));
+        }
+        let url =
+            reqwest::Url::parse(raw).map_err(|e| invalid(format!("'{raw}' is not a URL: {e}")))?;
+        if !url.username().is_empty() || url.password().is_some() {
+            // Not echoed: the part before '@' is a credential.
+            return Err(invalid(
+                "it holds a user name or password; enter those in their own fields".into(),
+            ));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(invalid(format!(
+                "'{raw}' has a query or fragment (after '?' or '#'); give the base URL only, like https://api.example.org"
+            )));
         }
         Ok(raw.trim_end_matches('/').to_owned())
     }
@@ -219,6 +249,43 @@ mod tests {
         );
         assert!(c.date("dd").unwrap_err().to_string().contains("2024-01-31"));
         assert_eq!(c.date("absent").unwrap(), None);
+    }
+
+    /// Issue 16, defect 15: a query string in the base URL mangled every request path.
+    #[test]
+    fn defect_15_a_base_url_with_a_query_fragment_or_credentials_is_refused() {
+        let m = map(&[
+            ("q", "http://127.0.0.1:1/x?y=1"),
+            ("f", "https://api.example.org/#top"),
+            ("u", "https://me:s3cret@api.example.org"),
+            ("path", "https://api.example.org/v2/"),
+        ]);
+        let c = Configuration::new(&m);
+        let q = c.base_url_or("q", "https://x").unwrap_err().to_string();
+        assert!(q.contains("'q'") && q.contains("query"), "{q}");
+        assert!(c.base_url_or("f", "https://x").is_err());
+        let u = c.base_url_or("u", "https://x").unwrap_err().to_string();
+        assert!(u.contains("'u'") && !u.contains("s3cret"), "{u}");
+        assert_eq!(
+            c.base_url_or("path", "https://x").unwrap(),
+            "https://api.example.org/v2"
+        );
+    }
+
+    /// Issue 16, defect 13: a control character in a key failed deep in the HTTP client, naming
+    /// neither the field nor the problem.
+    #[test]
+    fn defect_13_a_control_character_in_a_secret_names_the_field_not_the_value() {
+        let m = map(&[("api_key", "abc\ndef")]);
+        let err = Configuration::new(&m)
+            .secret("api_key")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("'api_key'") && err.contains("character 4"),
+            "{err}"
+        );
+        assert!(!err.contains("abc"), "{err}");
     }
 
     #[test]

@@ -39,6 +39,9 @@ pub type Outbox = mpsc::Sender<Result<UpdateResponse, tonic::Status>>;
 pub struct EmitterOptions {
     /// Stop asking for more rows of a table after this many (see [`Emitter::table_full`]).
     pub record_limit_per_table: Option<u64>,
+    /// Once cancelled, the next checkpoint ends the sync with [`Error::ShuttingDown`] (after the
+    /// checkpoint is on the wire, so nothing it covers is lost).
+    pub stop: Option<tokio_util::sync::CancellationToken>,
 }
 
 struct TableSlot {
@@ -269,7 +272,11 @@ impl Emitter {
         self.flush().await?;
         self.stats.checkpoints += 1;
         self.send(UpdateResponse::Checkpoint(proto::Checkpoint { state_json }))
-            .await
+            .await?;
+        if self.options.stop.as_ref().is_some_and(|s| s.is_cancelled()) {
+            return Err(Error::ShuttingDown);
+        }
+        Ok(())
     }
 
     /// Sends a warning shown on the Fivetran dashboard; the sync continues.
@@ -502,6 +509,7 @@ mod tests {
         let (tx, _rx) = mpsc::channel(64);
         let opts = EmitterOptions {
             record_limit_per_table: Some(3),
+            ..Default::default()
         };
         let mut e = Emitter::new(tx, &schema(), &Selection::all(), opts);
         for i in 0..3i64 {

@@ -10,6 +10,7 @@
 //! | source API unreachable or still failing after retries | `UNAVAILABLE` |
 //! | source API rejected the request otherwise | `FAILED_PRECONDITION` |
 //! | the client went away | `CANCELLED` |
+//! | the server is shutting down (stopped at a checkpoint) | `UNAVAILABLE` |
 //! | anything else from a connector | `INTERNAL` |
 
 use super::{ConfigError, StateError};
@@ -49,6 +50,9 @@ pub enum Error {
     /// The gRPC client disconnected; the work stopped.
     #[error("the client disconnected")]
     Cancelled,
+    /// The server is shutting down: the sync stopped at a checkpoint (or after the grace period).
+    #[error("the server is shutting down: the sync stopped at its last checkpoint and the next sync resumes from there")]
+    ShuttingDown,
     /// A connector-specific fatal error, with its message for the user.
     #[error("{0}")]
     Connector(String),
@@ -63,7 +67,7 @@ impl Error {
             Error::State(_) | Error::SourceRejected(_) => Code::FailedPrecondition,
             Error::Unauthenticated(_) => Code::Unauthenticated,
             Error::PermissionDenied(_) => Code::PermissionDenied,
-            Error::Unavailable(_) => Code::Unavailable,
+            Error::Unavailable(_) | Error::ShuttingDown => Code::Unavailable,
             Error::Cancelled => Code::Cancelled,
             Error::UndeclaredTable(_) | Error::Connector(_) => Code::Internal,
         }

@@ -13,7 +13,8 @@ use std::collections::HashMap;
 use futures::future::BoxFuture;
 use serde::de::DeserializeOwned;
 
-use super::{ServerOptions, SimError};
+use super::options::{common_knobs, Knob, SimulatorOptions};
+use super::{ServerOptions, SimControl, SimError};
 
 /// The `base_url` value that asks for the connector's bundled simulator.
 pub const SIMULATOR_URL: &str = "simulator";
@@ -25,9 +26,8 @@ pub struct SimulatorRequest {
     pub port: Option<u16>,
     /// The user's configuration: the simulator accepts its credentials.
     pub configuration: HashMap<String, String>,
-    /// Settings of the simulator itself (its `Config` as JSON, merged over the defaults): seed, sizes,
-    /// latency, faults. `None`: the defaults.
-    pub settings: Option<serde_json::Value>,
+    /// What the user set on the simulator itself: knobs, settings, faults, latency.
+    pub options: SimulatorOptions,
 }
 
 /// A running simulator. Dropping it stops the simulator.
@@ -49,9 +49,40 @@ impl std::fmt::Debug for RunningSimulator {
     }
 }
 
-/// Starts a connector's simulator (what a registry entry holds).
+/// Starts a connector's simulator.
 pub type StartSimulator =
     fn(SimulatorRequest) -> BoxFuture<'static, Result<RunningSimulator, String>>;
+
+/// A connector's bundled simulator, as the registry holds it.
+#[derive(Clone, Copy)]
+pub struct SimulatorEntry {
+    /// Starts it.
+    pub start: StartSimulator,
+    /// Its knobs, the common ones first (for `simulate NAME --help`).
+    pub knobs: fn() -> Vec<Knob>,
+    /// Its default settings as JSON (for `simulate NAME --print-settings`).
+    pub defaults: fn() -> serde_json::Value,
+}
+
+/// The registry entry of simulator `S`.
+pub const fn bundled<S: BundledSimulator>() -> SimulatorEntry {
+    SimulatorEntry {
+        start: launch::<S>,
+        knobs: knobs::<S>,
+        defaults: defaults::<S>,
+    }
+}
+
+fn knobs<S: BundledSimulator>() -> Vec<Knob> {
+    let mut all = common_knobs();
+    all.extend(S::knobs());
+    all
+}
+
+fn defaults<S: BundledSimulator>() -> serde_json::Value {
+    // A `Config` is plain data: serializing its default cannot fail.
+    serde_json::to_value(S::Config::default()).unwrap_or_default()
+}
 
 /// One credential both sides must agree on: the configuration field, and the value the simulator
 /// accepts (which the launch may replace with the configured one).
@@ -96,8 +127,14 @@ pub trait BundledSimulator: Sized + Send + 'static {
     fn credentials(config: &mut Self::Config) -> Vec<Credential<'_>>;
     /// One line on the data it serves, e.g. "12,000 contacts, 30,000 gifts".
     fn describe(config: &Self::Config) -> String;
+    /// The knobs a person may set by name, beyond [`common_knobs`].
+    fn knobs() -> Vec<Knob> {
+        Vec::new()
+    }
     /// Starts serving `config`.
     fn start(config: Self::Config) -> BoxFuture<'static, Result<Self, SimError>>;
+    /// Its control state (where the fault plan goes).
+    fn control(&self) -> &SimControl;
     /// `http://127.0.0.1:<port>`.
     fn base_url(&self) -> String;
     /// Configuration fields besides `base_url` that must point at the running simulator, such as
@@ -128,34 +165,10 @@ pub fn agree_on_credentials(
     }
 }
 
-/// The simulator's settings: its defaults with `overrides` (a JSON object of `Config` fields) merged
-/// over them, objects merged key by key.
-pub fn settings<C: Default + DeserializeOwned + serde::Serialize>(
-    overrides: Option<&serde_json::Value>,
-) -> Result<C, String> {
-    let Some(overrides) = overrides else {
-        return Ok(C::default());
-    };
-    let mut base = serde_json::to_value(C::default())
-        .map_err(|e| format!("internal: the simulator's defaults do not serialize: {e}"))?;
-    merge(&mut base, overrides);
-    serde_json::from_value(base).map_err(|e| format!("the simulator settings do not fit: {e}"))
-}
-
-fn merge(base: &mut serde_json::Value, over: &serde_json::Value) {
-    match (base, over) {
-        (serde_json::Value::Object(b), serde_json::Value::Object(o)) => {
-            for (k, v) in o {
-                match b.get_mut(k) {
-                    Some(slot) => merge(slot, v),
-                    None => {
-                        b.insert(k.clone(), v.clone());
-                    }
-                }
-            }
-        }
-        (slot, v) => *slot = v.clone(),
-    }
+/// The settings `S` starts with under `options` (its defaults, the settings object, the knobs).
+pub fn settings<S: BundledSimulator>(options: &SimulatorOptions) -> Result<S::Config, String> {
+    let value = options.settings_over(defaults::<S>(), &knobs::<S>())?;
+    serde_json::from_value(value).map_err(|e| format!("the simulator settings do not fit: {e}"))
 }
 
 /// Starts simulator `S` for `request`: settings, credentials, port, then `base_url` in the configuration.
@@ -163,7 +176,8 @@ pub fn launch<S: BundledSimulator>(
     request: SimulatorRequest,
 ) -> BoxFuture<'static, Result<RunningSimulator, String>> {
     Box::pin(async move {
-        let mut config: S::Config = settings(request.settings.as_ref())?;
+        let mut config = settings::<S>(&request.options)?;
+        let faults = request.options.fault_plan()?;
         if let Some(port) = request.port {
             S::server_options(&mut config).port = port;
         }
@@ -171,6 +185,9 @@ pub fn launch<S: BundledSimulator>(
         agree_on_credentials(&mut configuration, S::credentials(&mut config));
         let about = S::describe(&config);
         let sim = S::start(config).await.map_err(|e| e.to_string())?;
+        for rule in faults {
+            sim.control().faults().add(rule);
+        }
         let base_url = sim.base_url();
         configuration.insert("base_url".to_owned(), base_url.clone());
         for (field, url) in sim.endpoints() {
@@ -208,30 +225,5 @@ mod tests {
         );
         assert_eq!((user.as_str(), password.as_str()), ("me", " pa ss"));
         assert_eq!(configuration["code"], "SIM");
-    }
-
-    #[derive(Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-    struct Knobs {
-        seed: u64,
-        sizes: Sizes,
-    }
-    #[derive(Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-    struct Sizes {
-        a: u64,
-        b: u64,
-    }
-
-    #[test]
-    fn settings_merge_over_the_defaults_and_name_what_does_not_fit() {
-        let knobs: Knobs = settings(Some(&serde_json::json!({"sizes": {"b": 7}}))).unwrap();
-        assert_eq!(
-            knobs,
-            Knobs {
-                seed: 0,
-                sizes: Sizes { a: 0, b: 7 }
-            }
-        );
-        let err = settings::<Knobs>(Some(&serde_json::json!({"seed": "x"}))).unwrap_err();
-        assert!(err.contains("settings"), "{err}");
     }
 }

@@ -30,6 +30,7 @@ pub mod http_control;
 pub mod launch;
 mod log;
 pub mod oauth;
+pub mod options;
 mod pipeline;
 mod rate_limit;
 pub mod rng;

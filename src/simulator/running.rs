@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::launch::{BundledSimulator, Credential};
+use super::options::Knob;
 use super::{
     AdvanceSummary, Generational, ServerOptions, SimControl, SimError, SimServer, SimulatorHooks,
     Timeline,
@@ -48,6 +49,10 @@ pub trait ApiSimulator: SimulatorHooks + Sized {
     fn credentials(config: &mut Self::Config) -> Vec<Credential<'_>>;
     /// One line on the data it serves.
     fn describe(config: &Self::Config) -> String;
+    /// The knobs a person may set by name (`simulate NAME --help`), beyond the common ones.
+    fn knobs() -> Vec<Knob> {
+        Vec::new()
+    }
     /// The `base_url` a connector is configured with, given the server's address (the API's path
     /// prefix, if its base URL has one).
     fn connector_base_url(server: &str) -> String {
@@ -153,8 +158,16 @@ impl<S: ApiSimulator> BundledSimulator for Running<S> {
         S::describe(config)
     }
 
+    fn knobs() -> Vec<Knob> {
+        S::knobs()
+    }
+
     fn start(config: S::Config) -> BoxFuture<'static, Result<Self, SimError>> {
         Box::pin(Self::start(config))
+    }
+
+    fn control(&self) -> &SimControl {
+        Running::control(self)
     }
 
     fn base_url(&self) -> String {

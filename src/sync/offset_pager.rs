@@ -247,7 +247,10 @@ where
     /// aligns with it (page numbers only).
     fn request(&mut self) -> OffsetRequest {
         if let Numbering::Pages { .. } = self.config.numbering {
-            while self.offset % u64::from(self.config.limits[self.rung]) != 0 {
+            while !self
+                .offset
+                .is_multiple_of(u64::from(self.config.limits[self.rung]))
+            {
                 self.rung += 1;
             }
         }

@@ -132,7 +132,7 @@ impl Entity {
     /// What "removed" means for this table, the `n`-th removal of a generation.
     fn removal(self, n: u64) -> State {
         match self {
-            Entity::Contact if n % 2 == 0 => State::Suppressed,
+            Entity::Contact if n.is_multiple_of(2) => State::Suppressed,
             Entity::Contact | Entity::Contribution | Entity::Code | Entity::SavedList => {
                 State::Deleted
             }

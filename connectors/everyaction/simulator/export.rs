@@ -358,7 +358,7 @@ fn ascii_lower(name: &str) -> String {
 
 fn custom_value(data: &ModeData, spec: &CustomFieldSpec, index: u64, version: u32) -> String {
     let draw = data.hash(&[tag(b"custom-value"), spec.id, index, u64::from(version)]);
-    if draw % 5 == 0 {
+    if draw.is_multiple_of(5) {
         return String::new();
     }
     let v = draw >> 8;
@@ -374,7 +374,7 @@ fn custom_value(data: &ModeData, spec: &CustomFieldSpec, index: u64, version: u3
                 + ((v % 700) as i64 - 350) * 86_400 * super::dataset::TICKS_PER_SECOND;
             super::dataset::utc_of(day).format("%Y-%m-%d").to_string()
         }
-        "B" => boolean(v % 2 == 0),
+        "B" => boolean(v.is_multiple_of(2)),
         _ => money(v % 100_000),
     }
 }
@@ -420,7 +420,7 @@ fn contact_value(data: &ModeData, view: &View, field: &str) -> String {
             }
         },
         "Email" => {
-            let domain = if view.version % 2 == 0 {
+            let domain = if view.version.is_multiple_of(2) {
                 "example.org"
             } else {
                 "example.net"
@@ -491,7 +491,7 @@ fn contribution_value(data: &ModeData, view: &View, field: &str) -> String {
             2 => "Matched, 2:1".to_owned(),
             _ => String::new(),
         },
-        "IsRecurring" => boolean((draw >> 30) % 4 == 0),
+        "IsRecurring" => boolean((draw >> 30).is_multiple_of(4)),
         _ => String::new(),
     }
 }
@@ -517,7 +517,7 @@ fn child_value(data: &ModeData, row: &ChildRow, column: &Column) -> String {
         "ContactTypeName" => {
             ["Walk", "Phone", "SMS Text", "Email"][(row.row_id % 4) as usize].to_owned()
         }
-        "IsBatchEntry" => boolean(row.row_id % 3 == 0),
+        "IsBatchEntry" => boolean(row.row_id.is_multiple_of(3)),
         _ => String::new(),
     }
 }

@@ -408,7 +408,7 @@ pub(crate) fn activist_code(data: &ModeData, view: &View) -> ActivistCode {
         } else {
             "Active"
         },
-        is_multi_assign: (draw >> 16) % 3 == 0,
+        is_multi_assign: (draw >> 16).is_multiple_of(3),
         name,
     }
 }
@@ -430,7 +430,11 @@ pub(crate) fn survey_response_name(answer: u64) -> String {
 pub(crate) fn survey_question(data: &ModeData, view: &View) -> SurveyQuestion {
     let draw = data.hash(&[Entity::SurveyQuestion.tag(), tag(b"fields"), view.index]);
     let topic = pick(TOPICS, draw);
-    let kind = if draw % 3 == 0 { "Candidate" } else { "Issue" };
+    let kind = if draw.is_multiple_of(3) {
+        "Candidate"
+    } else {
+        "Issue"
+    };
     let cycle = super::dataset::utc_of(view.created)
         .format("%Y")
         .to_string()
@@ -613,8 +617,8 @@ pub(crate) fn event(data: &ModeData, view: &View, expand: EventExpand) -> Event 
             event_type_id: event_type_id(data, type_index),
             name: type_name,
         },
-        is_only_editable_by_creating_user: (draw >> 30) % 5 == 0,
-        is_publicly_viewable: (draw >> 33) % 2 == 0,
+        is_only_editable_by_creating_user: (draw >> 30).is_multiple_of(5),
+        is_publicly_viewable: (draw >> 33).is_multiple_of(2),
         is_active: view.state != State::Archived,
         created_date: fmt_zulu(view.created / TICKS_PER_SECOND * TICKS_PER_SECOND),
         district_field_value: None,
@@ -666,7 +670,7 @@ fn code_name(data: &ModeData, index: u64) -> String {
 /// A code's parent (an earlier code's index), if it has one.
 fn code_parent(data: &ModeData, index: u64) -> Option<u64> {
     let draw = data.hash(&[Entity::Code.tag(), tag(b"parent"), index]);
-    (index > 0 && draw % 3 == 0).then(|| (draw >> 8) % index)
+    (index > 0 && draw.is_multiple_of(3)).then(|| (draw >> 8) % index)
 }
 
 pub(crate) fn code(data: &ModeData, view: &View, expand_supported_entities: bool) -> Code {
@@ -677,7 +681,7 @@ pub(crate) fn code(data: &ModeData, view: &View, expand_supported_entities: bool
         Some(parent) => format!("{} > {name}", code_name(data, parent)),
         None => name.clone(),
     };
-    let code_type = if (draw >> 20) % 4 == 0 {
+    let code_type = if (draw >> 20).is_multiple_of(4) {
         "SourceCode"
     } else {
         "Tag"
@@ -687,7 +691,7 @@ pub(crate) fn code(data: &ModeData, view: &View, expand_supported_entities: bool
         parent_code_id: parent.map(|p| data.id(Entity::Code, p)),
         description: format!("{name} (revision {})", view.version),
         code_path,
-        created_by_name: if (draw >> 24) % 2 == 0 {
+        created_by_name: if (draw >> 24).is_multiple_of(2) {
             String::new()
         } else {
             format!(
@@ -728,7 +732,9 @@ pub(crate) fn saved_list(data: &ModeData, view: &View) -> SavedList {
             pick(TOPICS, draw >> 4),
             view.index + 1
         ),
-        description: ((draw >> 40) % 2 == 0).then(|| format!("Universe for {city}")),
+        description: (draw >> 40)
+            .is_multiple_of(2)
+            .then(|| format!("Universe for {city}")),
         door_count: list_count * 6 / 10,
         list_count,
     }

@@ -151,13 +151,11 @@ pub(crate) fn csv_row(
         let as_text = match dates {
             ExportDates::Unix => false,
             ExportDates::DateTime => true,
-            ExportDates::Mixed => {
-                crate::simulator::rng::hash(
-                    data.seed(),
-                    &[tag(b"date-style"), view.list_id, view.index, field],
-                ) % 2
-                    == 0
-            }
+            ExportDates::Mixed => crate::simulator::rng::hash(
+                data.seed(),
+                &[tag(b"date-style"), view.list_id, view.index, field],
+            )
+            .is_multiple_of(2),
         };
         if as_text {
             DateTime::from_timestamp(seconds, 0)

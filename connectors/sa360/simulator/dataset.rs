@@ -402,7 +402,8 @@ impl Sa360Data {
             }
             earliest + rng.between(0, (latest - earliest) as u64) as i32
         };
-        let first_of = |kind: Kind| rng::hash(seed, &[kind.tag(), tag(b"first"), ordinal]) % 5 == 0;
+        let first_of =
+            |kind: Kind| rng::hash(seed, &[kind.tag(), tag(b"first"), ordinal]).is_multiple_of(5);
         for kind in [
             Kind::ConversionAction,
             Kind::BiddingStrategy,

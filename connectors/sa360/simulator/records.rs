@@ -145,12 +145,12 @@ pub(crate) fn bid_micros(seed: u64, id: u64) -> i64 {
 /// `quality_info.quality_score` (absent for some keywords, as when Google lacks data).
 pub(crate) fn quality_score(seed: u64, id: u64) -> Option<i64> {
     let draw = rng::hash(seed, &[tag(b"quality"), id]);
-    (draw % 10 != 0).then_some(1 + (draw >> 8) as i64 % 10)
+    (!draw.is_multiple_of(10)).then_some(1 + (draw >> 8) as i64 % 10)
 }
 
 /// `ad_group_ad.ad.type`.
 pub(crate) fn ad_type(seed: u64, id: u64) -> &'static str {
-    if rng::hash(seed, &[tag(b"ad-type"), id]) % 5 == 0 {
+    if rng::hash(seed, &[tag(b"ad-type"), id]).is_multiple_of(5) {
         "EXPANDED_TEXT_AD"
     } else {
         "RESPONSIVE_SEARCH_AD"
@@ -188,7 +188,7 @@ pub(crate) fn label(index: usize) -> (String, &'static str) {
 
 /// The two kinds of custom column: `(name, description, value type, render type)`.
 pub(crate) fn custom_column(index: usize) -> (String, &'static str, &'static str, &'static str) {
-    let (name, description, value_type, render) = if index % 2 == 0 {
+    let (name, description, value_type, render) = if index.is_multiple_of(2) {
         (
             "Profit",
             "Conversion value minus cost, in micros",
@@ -219,7 +219,7 @@ pub(crate) fn campaign_strategy(
 ) -> Option<usize> {
     let strategies = client.table(Kind::BiddingStrategy).len();
     let draw = rng::hash(seed, &[tag(b"campaign-strategy"), campaign.id]);
-    (strategies > 0 && draw % 3 == 0).then(|| ((draw >> 8) % strategies as u64) as usize)
+    (strategies > 0 && draw.is_multiple_of(3)).then(|| ((draw >> 8) % strategies as u64) as usize)
 }
 
 /// `campaign.bidding_strategy_type`: the portfolio's type, or a standard strategy.
@@ -230,7 +230,7 @@ pub(crate) fn campaign_strategy_type(
 ) -> &'static str {
     match campaign_strategy(seed, client, campaign) {
         Some(index) => bidding_strategy(index).1,
-        None if rng::hash(seed, &[tag(b"manual"), campaign.id]) % 2 == 0 => "MANUAL_CPC",
+        None if rng::hash(seed, &[tag(b"manual"), campaign.id]).is_multiple_of(2) => "MANUAL_CPC",
         None => "ENHANCED_CPC",
     }
 }
@@ -241,7 +241,7 @@ pub(crate) fn labels_of(seed: u64, client: &ClientData, entity: &Entity) -> Vec<
         .table(Kind::Label)
         .iter()
         .filter(|label| label.status() != Status::Removed)
-        .filter(|label| rng::hash(seed, &[tag(b"labelled"), entity.id, label.id]) % 4 == 0)
+        .filter(|label| rng::hash(seed, &[tag(b"labelled"), entity.id, label.id]).is_multiple_of(4))
         .map(|label| label.id)
         .collect()
 }

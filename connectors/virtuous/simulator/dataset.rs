@@ -302,7 +302,7 @@ impl VirtuousData {
         entity == Entity::Contact
             && every > 0
             && index < self.table(entity).volume.initial
-            && (index + self.seed() % every) % every == 0
+            && (index + self.seed() % every).is_multiple_of(every)
     }
 
     /// Initial contacts in `lo..hi` that start archived.

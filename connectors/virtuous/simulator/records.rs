@@ -280,7 +280,7 @@ fn money(cents: u64) -> String {
     let dollars = (cents / 100).to_string();
     let mut grouped = String::new();
     for (position, digit) in dollars.chars().enumerate() {
-        if position > 0 && (dollars.len() - position) % 3 == 0 {
+        if position > 0 && (dollars.len() - position).is_multiple_of(3) {
             grouped.push(',');
         }
         grouped.push(digit);
@@ -478,7 +478,7 @@ fn campaign(data: &VirtuousData, view: &RecordView) -> Value {
         "campaignId": view.id,
         "name": name,
         "description": format!("{name} (revision {})", view.version),
-        "isActive": view.version % 2 == 0,
+        "isActive": view.version.is_multiple_of(2),
         "startDate": created.format("%Y-%m-%dT00:00:00").to_string(),
         "endDate": (created + chrono::TimeDelta::days(60)).format("%Y-%m-%dT00:00:00").to_string(),
         "createDateTimeUtc": view.style.format(view.created_ms),

@@ -18,6 +18,22 @@ pub enum WarehouseError {
         /// The IO error.
         source: io::Error,
     },
+    /// Another process holds the directory's lock (another `debug` run into the same warehouse).
+    #[error("{} is in use by another run{}; wait for it to finish, or give this one its own directory with --files", dir.display(), holder.map(|pid| format!(" (process {pid})")).unwrap_or_default())]
+    Locked {
+        /// The `files` directory.
+        dir: PathBuf,
+        /// The process holding the lock, when it could be read.
+        holder: Option<u32>,
+    },
+    /// The lock file could not be opened or locked.
+    #[error("cannot lock {path}: {error}")]
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// The IO error.
+        error: io::Error,
+    },
     /// SQLite refused a statement.
     #[error("sqlite error while {context}: {source}")]
     Sqlite {
