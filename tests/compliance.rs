@@ -9,13 +9,14 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use compliance::{Expect, When};
 use fivetran_source::compliance::{self, Sim, Subject, Truth};
 use fivetran_source::registry;
 use fivetran_source::sdk::{
     ColumnType, ConfigError, Configuration, Connector, ConnectorState, DynConnector, Emitter,
     Error, Form, FromConfiguration, Row, Schema, TableDef,
 };
-use fivetran_source::simulator::SimControl;
+use fivetran_source::simulator::{Fault, FaultRule, SimControl};
 
 #[path = "compliance/demo.rs"]
 mod demo_subject;
@@ -114,6 +115,19 @@ macro_rules! suite {
             async fn single_faults_never_lose_rows() {
                 check(|s, seed| Box::pin(compliance::single_faults_never_lose_rows(s, seed))).await;
             }
+
+            /// Defect 8 of issue 16: a dead endpoint kept a sync running for 15 minutes and more.
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn defect_08_a_dead_endpoint_fails_the_sync_naming_it() {
+                check(|s, seed| {
+                    Box::pin(compliance::dead_endpoint_fails_naming_it(
+                        s,
+                        seed,
+                        Fault::ServerError { status: 503 },
+                    ))
+                })
+                .await;
+            }
         })*
     };
 }
@@ -124,6 +138,84 @@ suite! {
     virtuous => "virtuous",
     ongage => "ongage",
     sa360 => "sa360",
+}
+
+// ---- the defects of issue 16, reproduced with the rules they were found with ----
+
+/// Rules as posted to `/__sim/faults`.
+fn rules(json: &str) -> Vec<FaultRule> {
+    serde_json::from_str(json).expect("fault rules in the control API's JSON")
+}
+
+async fn scripted(name: &str, json: &str, when: When, expect: Expect) {
+    let subject = subject(name);
+    if let Err(failure) =
+        compliance::scripted_faults_lose_nothing(&*subject, seed(), rules(json), when, expect).await
+    {
+        panic!("{failure}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn defect_01_ongage_a_truncated_export_is_never_accepted() {
+    let rule =
+        r#"[{"when":{"path_contains":"/export"},"fault":{"kind":"truncated_body"},"times":1}]"#;
+    scripted("ongage", rule, When::FirstSync, Expect::SuccessOrResume).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn defect_02_ongage_an_html_or_emptied_export_is_not_an_empty_list() {
+    for kind in ["invalid_json", "empty_page"] {
+        let rule = format!(
+            r#"[{{"when":{{"path_contains":"/export"}},"fault":{{"kind":"{kind}"}},"times":1}}]"#
+        );
+        scripted("ongage", &rule, When::FirstSync, Expect::SuccessOrResume).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn defect_03_one_emptied_reference_page_deletes_nothing() {
+    let campaigns =
+        r#"[{"when":{"path_contains":"/Campaign/Query"},"fault":{"kind":"empty_page"},"times":1}]"#;
+    scripted(
+        "virtuous",
+        campaigns,
+        When::SecondSync,
+        Expect::SuccessOrResume,
+    )
+    .await;
+    let fields =
+        r#"[{"when":{"path_contains":"/list_fields"},"fault":{"kind":"empty_page"},"times":1}]"#;
+    scripted("ongage", fields, When::SecondSync, Expect::SuccessOrResume).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn defect_04_ongage_one_undecodable_body_or_cut_download_is_retried() {
+    for rule in [
+        r#"[{"when":{"path_contains":"/contact_search/","method":"GET"},"fault":{"kind":"invalid_json"},"times":1}]"#,
+        r#"[{"when":{"path_contains":"/contact_search","method":"POST"},"fault":{"kind":"invalid_json"},"times":1}]"#,
+        r#"[{"when":{"path_contains":"/api/lists"},"fault":{"kind":"invalid_json"},"times":1}]"#,
+        r#"[{"when":{"path_contains":"/list_fields"},"fault":{"kind":"invalid_json"},"times":1}]"#,
+        r#"[{"when":{"path_contains":"/export"},"fault":{"kind":"cut_connection"},"times":1}]"#,
+    ] {
+        scripted("ongage", rule, When::FirstSync, Expect::Success).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn defect_05_virtuous_a_decode_error_on_a_single_record_call_is_retried() {
+    // The first Gift query of a pass is the take=1 watermark/census call, not a page.
+    let rule = r#"[{"when":{"path_contains":"/api/Gift/Query"},"fault":{"kind":"invalid_json"},"times":1}]"#;
+    scripted("virtuous", rule, When::FirstSync, Expect::Success).await;
+    scripted("virtuous", rule, When::SecondSync, Expect::Success).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn defect_07_virtuous_one_transient_fault_per_request_sends_nothing_to_sync_errors() {
+    // Five 504s walk the take ladder down to 1 (a 504 on a page that can shrink shrinks it); the
+    // sixth hits the single-record request, which must be retried, not reported as errored.
+    let rule = r#"[{"when":{"path_contains":"/FullGift"},"fault":{"kind":"server_error","status":504},"times":6}]"#;
+    scripted("virtuous", rule, When::FirstSync, Expect::Success).await;
 }
 
 // ---- the suite catches a connector that checkpoints ahead of its rows ----

@@ -22,6 +22,12 @@
 //!   each endpoint: the sync either succeeds with the source's rows, or fails leaving state and
 //!   warehouse at the last checkpoint, from which the next sync completes. Never a success with rows
 //!   missing.
+//! - [`scripted_faults_lose_nothing`]: given fault rules (as `POST /__sim/faults` takes them), on a
+//!   first sync or on the one after a clean sync: never a success with rows missing, and, for faults
+//!   a retry cures, a success;
+//! - [`dead_endpoint_fails_naming_it`]: an endpoint that fails every request ends the sync with a
+//!   message naming it after a bounded number of requests; the next sync, with the endpoint back,
+//!   lands the source from the last checkpoint.
 
 mod compare;
 
@@ -412,4 +418,129 @@ pub async fn single_faults_never_lose_rows(subject: &dyn Subject, seed: u64) -> 
 
 fn tempdir() -> Result<tempfile::TempDir, String> {
     tempfile::tempdir().map_err(|e| format!("cannot make a temporary directory: {e}"))
+}
+
+/// What a sync under scripted faults must achieve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// The faulted sync itself succeeds with the source's rows (the faults are ones a retry cures).
+    Success,
+    /// It succeeds with the source's rows, or fails and the next sync (faults spent) completes.
+    SuccessOrResume,
+}
+
+/// When scripted faults are installed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    /// On the first sync.
+    FirstSync,
+    /// On the sync after a clean first one (the source unchanged): the incremental and
+    /// reference-table paths, where an emptied answer can be taken for deletions.
+    SecondSync,
+}
+
+/// `rules` (as the control API takes them) on the sync `when` says: never a success with rows
+/// missing, differing or extra, and a success where `expect` says so.
+pub async fn scripted_faults_lose_nothing(
+    subject: &dyn Subject,
+    seed: u64,
+    rules: Vec<FaultRule>,
+    when: When,
+    expect: Expect,
+) -> Result<(), String> {
+    let sim = subject.start(seed).await;
+    let control = sim
+        .control()
+        .ok_or_else(|| format!("{}: no simulator to fault", subject.name()))?;
+    let dir = tempdir()?;
+    if when == When::SecondSync {
+        let clean = sync_into(subject, &*sim, dir.path(), |_| {}).await?;
+        expect_success("clean first sync", subject, &clean)?;
+    }
+    let what = format!("{rules:?}");
+    for rule in rules {
+        control.faults().add(rule);
+    }
+    let faulted = sync_into(subject, &*sim, dir.path(), |_| {}).await?;
+    match (&faulted.failure, expect) {
+        (None, _) => {}
+        (Some(failure), Expect::Success) => {
+            return Err(format!(
+                "{}: under {what} the sync failed where a retry should cure it: {failure}",
+                subject.name()
+            ))
+        }
+        (Some(_), Expect::SuccessOrResume) => {
+            control.faults().clear();
+            let resumed = sync_into(subject, &*sim, dir.path(), |_| {}).await?;
+            expect_success(&format!("{what}, then resumed"), subject, &resumed)?;
+        }
+    }
+    let diff = compare_with_truth(subject, &*sim, dir.path()).await?;
+    expect_equal(&what, subject, &diff)
+}
+
+/// The most requests a sync may send to an endpoint that fails every one before giving up.
+pub const DEAD_ENDPOINT_REQUEST_LIMIT: usize = 60;
+
+/// Each endpoint of `subject` fails every request with `fault`: the sync fails, naming the endpoint,
+/// within [`DEAD_ENDPOINT_REQUEST_LIMIT`] requests to it; the files stay usable (the next sync, with the
+/// endpoint back, lands the source).
+pub async fn dead_endpoint_fails_naming_it(
+    subject: &dyn Subject,
+    seed: u64,
+    fault: Fault,
+) -> Result<(), String> {
+    let mut problems = Vec::new();
+    for endpoint in subject.endpoints() {
+        let sim = subject.start(seed).await;
+        let Some(control) = sim.control() else {
+            return Ok(());
+        };
+        control
+            .faults()
+            .add(FaultRule::on_path(endpoint, fault.clone()));
+        let dir = tempdir()?;
+        let started = std::time::Instant::now();
+        let outcome = sync_into(subject, &*sim, dir.path(), |_| {}).await?;
+        let sent = control.log().matching(endpoint).len();
+        let seconds = started.elapsed().as_secs_f64();
+        tracing::info!(
+            subject = subject.name(),
+            endpoint,
+            sent,
+            seconds,
+            "dead endpoint"
+        );
+        match &outcome.failure {
+            None => problems.push(format!(
+                "{}: {endpoint} failing every request, the sync still succeeded",
+                subject.name()
+            )),
+            Some(failure) if !failure.contains(endpoint) => problems.push(format!(
+                "{}: {endpoint} dead: the failure does not name it: {failure}",
+                subject.name()
+            )),
+            Some(_) if sent > DEAD_ENDPOINT_REQUEST_LIMIT => problems.push(format!(
+                "{}: {endpoint} dead: {sent} requests to it before giving up (limit {DEAD_ENDPOINT_REQUEST_LIMIT})",
+                subject.name()
+            )),
+            Some(_) => {}
+        }
+        control.faults().clear();
+        let resumed = sync_into(subject, &*sim, dir.path(), |_| {}).await?;
+        if let Err(e) = expect_success(&format!("after {endpoint} came back"), subject, &resumed) {
+            problems.push(e);
+            continue;
+        }
+        let diff = compare_with_truth(subject, &*sim, dir.path()).await?;
+        if let Err(e) = expect_equal(&format!("after {endpoint} came back"), subject, &diff) {
+            problems.push(e);
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
 }

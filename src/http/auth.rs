@@ -229,7 +229,7 @@ impl OAuth2 {
             .await
             .map_err(|e| self.transient(super::error::describe_reqwest_error(e)))?;
         if status >= 500 || status == 429 {
-            return Err(self.transient(format!("token endpoint returned status {status}")));
+            return Err(self.transient(format!("returned status {status}")));
         }
         if !(200..300).contains(&status) {
             let (hint, detail) = refusal(&body);
@@ -265,11 +265,14 @@ impl OAuth2 {
         super::error::endpoint_of("POST", &self.inner.config.token_url)
     }
 
-    fn transient(&self, last: String) -> HttpError {
+    /// A retryable refresh failure; `last` names the token endpoint, since it surfaces as the cause
+    /// of whichever API request needed the token.
+    fn transient(&self, what: String) -> HttpError {
+        let endpoint = self.endpoint();
         HttpError::Transient {
-            endpoint: self.endpoint(),
+            last: format!("token endpoint {endpoint}: {what}"),
+            endpoint,
             attempts: 1,
-            last,
         }
     }
 

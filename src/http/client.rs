@@ -469,7 +469,7 @@ impl HttpClient {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         match result {
             Err(e @ (HttpError::Transient { .. } | HttpError::Decode { .. })) => {
-                let count = failures.entry(endpoint.clone()).or_insert(0);
+                let count = failures.entry(endpoint.family()).or_insert(0);
                 *count += 1;
                 if *count >= self.inner.config.down_after_failed_requests.max(1) {
                     return Err(HttpError::Down {
@@ -481,7 +481,7 @@ impl HttpClient {
                 Err(e)
             }
             Ok(success) => {
-                failures.remove(&endpoint);
+                failures.remove(&endpoint.family());
                 Ok(success)
             }
             other => other,

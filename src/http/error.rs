@@ -12,6 +12,29 @@ pub struct Endpoint {
     pub path: String,
 }
 
+impl Endpoint {
+    /// The endpoint with its id segments (all digits) blanked: `/v0/customers/{id}/…`. Failures are
+    /// counted per family, since an endpoint that fails for every account is down, not one account.
+    pub fn family(&self) -> Endpoint {
+        let path = self
+            .path
+            .split('/')
+            .map(|segment| {
+                if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) {
+                    "{id}"
+                } else {
+                    segment
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        Endpoint {
+            method: self.method.clone(),
+            path,
+        }
+    }
+}
+
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.method, self.path)

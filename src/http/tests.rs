@@ -785,7 +785,7 @@ async fn a_body_the_caller_refuses_is_retried_with_its_reason() {
 
 // Regression (reliability issue, defect 8): a dead endpoint kept a sync retrying for many minutes.
 #[tokio::test]
-async fn an_endpoint_failing_request_after_request_is_reported_down() {
+async fn defect_08_an_endpoint_failing_request_after_request_is_reported_down() {
     let mut server = Server::new_async().await;
     let _dead = server
         .mock("GET", "/dead")
@@ -813,9 +813,42 @@ async fn an_endpoint_failing_request_after_request_is_reported_down() {
     assert!(err.to_string().contains("GET /dead"), "{err}");
 }
 
+/// Defect 8, found again by the compliance suite: SA360's stream is one path per account, so a dead
+/// stream endpoint was retried account by account (99 requests) before anyone gave up.
+#[tokio::test]
+async fn defect_08_failures_count_per_endpoint_family_across_account_ids() {
+    let mut server = Server::new_async().await;
+    let _dead = server
+        .mock("POST", Matcher::Regex(r"^/v0/customers/\d+/search$".into()))
+        .with_status(503)
+        .create_async()
+        .await;
+    let clock = ManualClock::new(start_time());
+    let mut config = config(&server);
+    config.retry.max_attempts = 1;
+    config.down_after_failed_requests = 3;
+    let c = HttpClient::builder(config)
+        .clock(clock.shared())
+        .build()
+        .unwrap();
+    for account in [11, 22] {
+        let request = Request::post(format!("/v0/customers/{account}/search"));
+        assert!(matches!(
+            c.json(&request).await.unwrap_err(),
+            HttpError::Transient { .. }
+        ));
+    }
+    let err = c
+        .json(&Request::post("/v0/customers/33/search"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, HttpError::Down { requests: 3, .. }), "{err}");
+    assert!(err.to_string().contains("/v0/customers/33/search"), "{err}");
+}
+
 // Regression (reliability issue, defect 6): one 429 drained the budget for the rest of the sync.
 #[tokio::test]
-async fn a_pause_after_a_429_keeps_the_budget() {
+async fn defect_06_a_pause_after_a_429_keeps_the_budget() {
     let clock = ManualClock::new(start_time());
     let budget = RateBudget::new(5000, Duration::from_secs(3600), 5000, clock.shared());
     budget.observe(Some(4990), None);
