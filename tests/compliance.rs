@@ -218,6 +218,14 @@ async fn defect_07_virtuous_one_transient_fault_per_request_sends_nothing_to_syn
     scripted("virtuous", rule, When::FirstSync, Expect::Success).await;
 }
 
+/// Found by the reliability suite: a dead `searchStream` failed the sync after 78 stream requests
+/// and 165 s, though `search` answered; now the sync reads pages once the stream is down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sa360_a_dead_stream_is_read_in_search_pages() {
+    let rule = r#"[{"when":{"path_contains":"searchAds360:searchStream"},"fault":{"kind":"server_error","status":503}}]"#;
+    scripted("sa360", rule, When::FirstSync, Expect::Success).await;
+}
+
 // ---- the suite catches a connector that checkpoints ahead of its rows ----
 
 /// 100 items in pages of 10, each page followed by a checkpoint of the next position; the broken

@@ -217,6 +217,9 @@ pub struct Sa360Api {
     http: HttpClient,
     oauth: OAuth2,
     stream_timeout: Duration,
+    /// Set once `searchStream` failed request after request in this sync: queries then go straight
+    /// to `search` pages instead of paying the stream's retries again for every query.
+    stream_down: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Sa360Api {
@@ -241,7 +244,19 @@ impl Sa360Api {
             http,
             oauth,
             stream_timeout: tuning.download_timeout,
+            stream_down: Default::default(),
         })
+    }
+
+    /// Whether `searchStream` is worth trying (it has not been found down in this sync).
+    pub fn stream_usable(&self) -> bool {
+        !self.stream_down.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Records that `searchStream` is down: the rest of the sync reads `search` pages.
+    pub fn mark_stream_down(&self) {
+        self.stream_down
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Access tokens fetched so far.

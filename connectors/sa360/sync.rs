@@ -63,7 +63,7 @@ use super::models::{
     self, ClientInfo, Days, QueryTable, CUSTOMER_CLIENTS_TABLE, CUSTOM_COLUMNS,
     CUSTOM_COLUMNS_SPEC, DIMENSIONS,
 };
-use crate::http::Verdict;
+use crate::http::{HttpError, Verdict};
 use crate::sdk::table::TableSpec;
 use crate::sdk::{Emitter, Error, Value};
 use crate::sync::{
@@ -258,9 +258,12 @@ impl Reader<'_> {
         shrinkable: bool,
         sink: &mut Sink<'_>,
     ) -> Result<u64, ReadError> {
+        let stream_was_usable = self.api.stream_usable();
         match self.stream(account, query, shrinkable, sink).await {
             Err(ReadError::Fallback(why)) => {
-                tracing::warn!(%account, error = %why, "searchStream failed; reading the query in search pages");
+                if stream_was_usable {
+                    tracing::warn!(%account, error = %why, "searchStream failed; reading the query in search pages");
+                }
                 self.pages(account, query, sink).await
             }
             other => other,
@@ -274,9 +277,19 @@ impl Reader<'_> {
         shrinkable: bool,
         sink: &mut Sink<'_>,
     ) -> Result<u64, ReadError> {
+        if !self.api.stream_usable() {
+            return Err(ReadError::Fallback(
+                "searchStream is down in this sync".into(),
+            ));
+        }
         let download = match self.api.search_stream(account, query, shrinkable).await {
             Ok(download) => download,
             Err(e) if e.is_too_large() => return Err(ReadError::TooLarge(e.to_string())),
+            Err(e @ HttpError::Down { .. }) => {
+                // `search` is another endpoint: a dead stream need not fail the sync.
+                self.api.mark_stream_down();
+                return Err(ReadError::Fallback(e.to_string()));
+            }
             Err(e) if e.is_permanent() => return Err(ReadError::Failed(e.into())),
             Err(e) => return Err(ReadError::Fallback(e.to_string())),
         };
@@ -404,7 +417,11 @@ pub async fn discover(api: &Sa360Api, settings: &Settings) -> Result<Discovery, 
                     ),
                 ))
             }
-            Err(e @ (Error::Unauthenticated(_) | Error::Cancelled)) => return Err(e),
+            // Only the API's refusal of this account skips it: an outage (a dead endpoint, retries
+            // spent) would otherwise skip every account and "succeed" with nothing synced.
+            Err(e @ (Error::Unauthenticated(_) | Error::Cancelled | Error::Unavailable(_))) => {
+                return Err(e)
+            }
             Err(e) => {
                 // An account granted directly but canceled or suspended holds nothing to sync.
                 tracing::warn!(customer = %root, error = %e, "an accessible account cannot be read; skipping it");

@@ -45,7 +45,8 @@ impl Subject for Sa360Subject {
     fn endpoints(&self) -> Vec<&'static str> {
         vec![
             "listAccessibleCustomers",
-            "searchAds360:searchStream",
+            // both `searchStream` and `search`: a dead stream alone is read in pages
+            "searchAds360:search",
             "customColumns",
             "/oauth2/v3/token",
         ]
