@@ -153,10 +153,11 @@ fn random_sigkills_resumed_from_disk_lose_nothing() {
             bench.outputs.push(killed.output);
             let (ok, runs) = sync_until_success(connector, &bench.configuration, &files, 3);
             resumes += runs.len();
+            let last = runs.last().map(|r| tail(&r.output)).unwrap_or_default();
             bench.outputs.extend(runs.into_iter().map(|r| r.output));
             assert!(
                 ok,
-                "{connector}: no sync succeeded after the kill at {at:?}"
+                "{connector}: no sync succeeded after the kill at {at:?}:\n{last}"
             );
             let diff = difference(&bench.reference, &files);
             lost += diff.lost.len();

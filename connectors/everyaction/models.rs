@@ -590,14 +590,7 @@ mod tests {
         Value::UtcDateTime(text.parse::<DateTime<Utc>>().unwrap())
     }
 
-    fn csv(pairs: &[(&str, &str)]) -> Json {
-        Json::Object(
-            pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), Json::String((*v).to_owned())))
-                .collect(),
-        )
-    }
+    use crate::sync::decode::text_record as csv;
 
     #[test]
     fn an_event_flattens_its_type_keeps_shifts_as_json_and_reads_offsets_and_fractions() {

@@ -200,14 +200,7 @@ mod tests {
     use crate::sdk::ColumnType;
     use serde_json::json;
 
-    fn csv(pairs: &[(&str, &str)]) -> Json {
-        Json::Object(
-            pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), Json::String((*v).to_owned())))
-                .collect(),
-        )
-    }
+    use crate::sync::decode::text_record as csv;
 
     fn at(seconds: i64) -> Value {
         Value::UtcDateTime(DateTime::from_timestamp(seconds, 0).unwrap())

@@ -9,3 +9,17 @@ pub(crate) fn client() -> reqwest::Client {
         .build()
         .expect("reqwest client builds")
 }
+
+/// `POST {base}/__sim/advance` with `{"generations": n}`, as an external process drives a
+/// simulator; the summary it answers.
+pub(crate) async fn advance_over_http(base: &str, generations: u64) -> serde_json::Value {
+    client()
+        .post(format!("{base}/__sim/advance"))
+        .json(&serde_json::json!({ "generations": generations }))
+        .send()
+        .await
+        .expect("the control endpoint answers")
+        .json()
+        .await
+        .expect("the advance summary is JSON")
+}

@@ -290,3 +290,14 @@ impl Read for ChannelReader {
         Ok(n)
     }
 }
+
+/// A record as [`csv_rows`] yields one (every value a string), for tests of CSV-fed models.
+#[cfg(test)]
+pub(crate) fn text_record(pairs: &[(&str, &str)]) -> serde_json::Value {
+    serde_json::Value::Object(
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), serde_json::Value::String((*v).to_owned())))
+            .collect(),
+    )
+}

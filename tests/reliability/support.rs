@@ -36,16 +36,11 @@ impl Draw {
     }
 }
 
-/// The settings each connector's simulator runs with here: small data, a frozen clock.
+/// The settings each connector's simulator runs with here: small data, the clock running (a rate
+/// limit's window only resets as simulated time passes).
 pub fn small_settings(connector: &str) -> Value {
     let out = Command::new(BIN)
-        .args([
-            "simulate",
-            connector,
-            "--print-settings",
-            "--clock",
-            "frozen",
-        ])
+        .args(["simulate", connector, "--print-settings"])
         .output()
         .expect("run simulate --print-settings");
     assert!(

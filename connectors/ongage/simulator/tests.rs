@@ -520,15 +520,7 @@ async fn rate_limits_return_the_documented_body() {
 #[tokio::test]
 async fn advance_changes_status_dates_and_adds_contacts() {
     let sim = OngageSimulator::start(OngageConfig::small()).await.unwrap();
-    let summary: Value = client()
-        .post(format!("{}/__sim/advance", sim.base_url()))
-        .json(&json!({"generations": 2}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let summary = crate::simulator::test_client::advance_over_http(&sim.base_url(), 2).await;
     assert_eq!(summary["generation"], 2);
     let changes = summary["changes"].as_array().unwrap();
     let unsubscribed: Vec<&str> = changes

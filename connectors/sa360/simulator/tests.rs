@@ -1587,16 +1587,8 @@ fn config_round_trips_through_json_and_rejects_contradictions() {
 #[tokio::test]
 async fn control_endpoints_advance_describe_and_empty_pages() {
     let (sim, api) = small().await;
+    let advanced = crate::simulator::test_client::advance_over_http(&api.base, 1).await;
     let http = client();
-    let advanced: Value = http
-        .post(format!("{}/__sim/advance", api.base))
-        .json(&json!({"generations": 1}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
     assert_eq!(advanced["generation"], 1);
     assert!(!advanced["changes"].as_array().unwrap().is_empty());
     let info: Value = http

@@ -479,15 +479,7 @@ async fn changes_from_advance_are_visible_to_incremental_queries() {
         .unwrap();
     let before: Vec<TruthRecord> = sim.truth(Entity::Contact).collect();
     // Drive the advance through the HTTP control endpoint, as an external process would.
-    let summary: Value = client()
-        .post(format!("{}/__sim/advance", sim.base_url()))
-        .json(&json!({"generations": 1}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let summary = crate::simulator::test_client::advance_over_http(&sim.base_url(), 1).await;
     assert_eq!(summary["generation"], 1);
     let changes: Vec<Change> = sim.advance(0).changes;
     assert!(changes.is_empty());
