@@ -957,3 +957,95 @@ fn defect_14_port_zero_logs_the_port_actually_bound() {
     std::net::TcpStream::connect(("127.0.0.1", server.port))
         .unwrap_or_else(|e| panic!("nothing listens on the logged port {}: {e}", server.port));
 }
+
+/// Defect 13: messages that did not name the file or the key: a connector-validated value, a state
+/// of a newer version, a state field of the wrong type, a control character in a secret, a byte
+/// order mark, and OS errors printed twice.
+#[test]
+fn defect_13_every_refusal_names_the_file_and_the_key() {
+    let bench = Bench::new("virtuous", &[]);
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(bench.reference.join("state.json")).unwrap())
+            .unwrap();
+    let version = state["version"].clone();
+    let dir = bench.dir.path();
+    let files = bench.files("guarded");
+    let with = |key: &str, value: &str| {
+        let mut map = bench.sim.configuration.clone();
+        map.insert(key.to_owned(), json!(value));
+        Value::Object(map).to_string()
+    };
+    let refusals: Vec<(&str, String, bool, Vec<String>)> = vec![
+        (
+            "parallelism",
+            with("parallelism", "0"),
+            false,
+            vec!["parallelism".into()],
+        ),
+        (
+            "start_date",
+            with("start_date", "2024-13-45"),
+            false,
+            vec!["start_date".into()],
+        ),
+        (
+            "control character",
+            with("api_key", "abc\u{7}def"),
+            false,
+            vec!["api_key".into()],
+        ),
+        (
+            "newer state",
+            json!({"version": 99}).to_string(),
+            true,
+            vec!["99".into(), format!("{version}")],
+        ),
+        (
+            "state type",
+            json!({"version": version, "gifts": "x"}).to_string(),
+            true,
+            vec!["gifts".into()],
+        ),
+    ];
+    for (what, text, is_state, words) in refusals {
+        let path = dir.join(format!("input-{}.json", what.replace(' ', "-")));
+        std::fs::write(&path, text).unwrap();
+        let mut command = if is_state {
+            let mut c = debug_command("virtuous", &bench.configuration, &files);
+            c.arg("--state").arg(&path);
+            c
+        } else {
+            debug_command("virtuous", &path, &files)
+        };
+        command.env_remove("FIVETRAN_CONFIGURATION");
+        let done = run(command);
+        let name = path.file_name().unwrap().to_str().unwrap();
+        assert!(!done.status.success(), "{what} was accepted");
+        for word in words.iter().map(String::as_str).chain([name]) {
+            assert!(
+                done.output.contains(word),
+                "{what}: the refusal lacks '{word}':\n{}",
+                tail(&done.output)
+            );
+        }
+        assert!(
+            !done.output.contains("abc\u{7}def"),
+            "{what}: the secret was echoed"
+        );
+    }
+    // a byte order mark is not an error
+    let bom = dir.join("input-bom.json");
+    std::fs::write(&bom, format!("\u{feff}{}", with("parallelism", "2"))).unwrap();
+    let done = run(debug_command("virtuous", &bom, &bench.files("bom")));
+    assert!(done.succeeded(), "{}", tail(&done.output));
+    // an OS error once
+    let done = run(debug_command("virtuous", dir, &bench.files("os")));
+    let error = done
+        .output
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(error.contains("directory"), "{}", tail(&done.output));
+    assert_eq!(error.matches("os error").count(), 1, "{error}");
+}
