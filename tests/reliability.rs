@@ -1049,3 +1049,61 @@ fn defect_13_every_refusal_names_the_file_and_the_key() {
     assert!(error.contains("directory"), "{}", tail(&done.output));
     assert_eq!(error.matches("os error").count(), 1, "{error}");
 }
+
+/// Issue 16's must-show: the poison knob from the command line lands the record in `sync_errors`
+/// and every other gift in `gifts`.
+#[test]
+fn a_poison_record_set_from_the_command_line_lands_in_sync_errors_and_nothing_else_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let configuration = dir.path().join("configuration.json");
+    std::fs::write(
+        &configuration,
+        r#"{"api_key": "simulator-key", "base_url": "simulator"}"#,
+    )
+    .unwrap();
+    let sized = |command: &mut std::process::Command| {
+        command.args(["--sim", "contacts=100", "--sim", "gifts=300"]);
+    };
+    let clean_files = dir.path().join("clean");
+    let mut clean = debug_command("virtuous", &configuration, &clean_files);
+    sized(&mut clean);
+    let clean = run(clean);
+    assert!(clean.succeeded(), "{}", tail(&clean.output));
+    let rows = warehouse_rows(&clean_files);
+    let gifts = &rows["tester.gifts"];
+    let poison: u64 = gifts
+        .keys()
+        .nth(gifts.len() / 2)
+        .unwrap()
+        .trim_matches('\'')
+        .parse()
+        .unwrap();
+
+    let files = dir.path().join("poisoned");
+    let mut poisoned = debug_command("virtuous", &configuration, &files);
+    sized(&mut poisoned);
+    poisoned.args(["--sim", &format!("poison=gift:{poison}")]);
+    let poisoned = run(poisoned);
+    assert!(poisoned.succeeded(), "{}", tail(&poisoned.output));
+    let diff = difference(&clean_files, &files);
+    let landed = warehouse_rows(&files);
+    let errors: Vec<&String> = landed["tester.sync_errors"].values().collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(diff.differing.is_empty(), "{}", diff.summary());
+    // lost: the gift and its own designations, nothing else
+    let mut expected: Vec<String> = rows["tester.gift_designations"]
+        .iter()
+        .filter(|(_, row)| row.contains(&format!("gift_id='{poison}'")))
+        .map(|(key, _)| format!("tester.gift_designations {key}"))
+        .collect();
+    expected.push(format!("tester.gifts '{poison}'"));
+    expected.sort();
+    let mut lost = diff.lost.clone();
+    lost.sort();
+    assert_eq!(lost, expected, "{}", diff.summary());
+    report(
+        "poison",
+        "virtuous",
+        &format!("--sim poison=gift:{poison}: SYNC SUCCEEDED in {:.1} s, the gift in sync_errors ({}), the other {} gifts and every other designation landed", poisoned.elapsed.as_secs_f64(), errors[0], gifts.len() - 1),
+    );
+}
