@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each bench uses a subset
 
+use bytes::Buf;
+
 /// utime + stime in clock ticks (100 per second on Linux) from a `/proc/.../stat` file: fields 14 and 15,
 /// counted after the parenthesised command name (which may contain spaces).
 pub fn cpu_ticks(stat_path: &str) -> u64 {
@@ -83,4 +85,172 @@ pub async fn raw_update(
         .await
         .expect("update")
         .into_inner()
+}
+
+/// Counts the records of a `StructuredRecords` body by table, reading only each record's leading
+/// `schema_name`/`table_name` fields (the emitter writes them first).
+pub fn count_records(mut body: bytes::Bytes, counts: &mut std::collections::HashMap<Vec<u8>, u64>) {
+    while body.has_remaining() {
+        let key = prost::encoding::decode_varint(&mut body).expect("key");
+        let len = prost::encoding::decode_varint(&mut body).expect("len") as usize;
+        if key >> 3 == 1 {
+            let Some(table) = upserted_table(&body[..len]) else {
+                body.advance(len);
+                continue;
+            };
+            match counts.get_mut(table) {
+                Some(n) => *n += 1,
+                None => {
+                    counts.insert(table.to_vec(), 1);
+                }
+            }
+        }
+        body.advance(len);
+    }
+}
+
+/// Field 2 (`table_name`) of an encoded `StructuredRecord` (skipping an optional field 1), unless the
+/// record is a TRUNCATE (field 3 = 3), which is not a row.
+fn upserted_table(mut record: &[u8]) -> Option<&[u8]> {
+    let mut table: &[u8] = b"";
+    while record.has_remaining() {
+        let key = prost::encoding::decode_varint(&mut record).expect("key");
+        match (key >> 3, key & 7) {
+            (1 | 2, 2) => {
+                let len = prost::encoding::decode_varint(&mut record).expect("len") as usize;
+                if key >> 3 == 2 {
+                    table = &record[..len];
+                }
+                record.advance(len);
+            }
+            (3, 0) => {
+                let kind = prost::encoding::decode_varint(&mut record).expect("type");
+                return (kind != 3).then_some(table);
+            }
+            _ => break,
+        }
+    }
+    Some(table)
+}
+
+pub fn selection(tables: &[&str]) -> fivetran_source::proto::Selection {
+    fivetran_source::proto::Selection {
+        selection: Some(fivetran_source::proto::selection::Selection::WithoutSchema(
+            fivetran_source::proto::TablesWithNoSchema {
+                tables: tables
+                    .iter()
+                    .map(|name| fivetran_source::proto::TableSelection {
+                        included: true,
+                        table_name: (*name).to_owned(),
+                        columns: std::collections::HashMap::new(),
+                        include_new_columns: true,
+                    })
+                    .collect(),
+                include_new_tables: false,
+            },
+        )),
+    }
+}
+
+/// What one full `Update` through the server binary took.
+pub struct Drained {
+    /// Records upserted, by table name.
+    pub counts: std::collections::HashMap<Vec<u8>, u64>,
+    /// `StructuredRecords` messages received.
+    pub batches: u64,
+    /// Checkpoints received.
+    pub checkpoints: u64,
+    /// Wall time from the request to the end of the stream, in seconds.
+    pub elapsed: f64,
+    /// The server's CPU seconds over the sync.
+    pub server_cpu: f64,
+    /// The server's peak RSS, in KiB.
+    pub peak_kib: u64,
+}
+
+impl Drained {
+    /// Records of `table`.
+    pub fn of(&self, table: &str) -> u64 {
+        self.counts.get(table.as_bytes()).copied().unwrap_or(0)
+    }
+
+    /// Records of every table.
+    pub fn records(&self) -> u64 {
+        self.counts.values().sum()
+    }
+
+    /// The common report lines: wall time, throughput, server CPU per record, peak RSS.
+    pub fn print(&self, name: &str, unit: &str, units: u64) {
+        let records = self.records();
+        println!(
+            "{name}: {units} {unit}, {records} records in {} batches, {} checkpoints",
+            self.batches, self.checkpoints
+        );
+        println!("  wall time            {:.2} s", self.elapsed);
+        println!(
+            "  throughput           {:.0} {unit}/s, {:.0} records/s",
+            units as f64 / self.elapsed,
+            records as f64 / self.elapsed
+        );
+        println!(
+            "  server CPU           {:.2} s = {:.2} µs/{}, {:.2} µs/record",
+            self.server_cpu,
+            self.server_cpu * 1e6 / units.max(1) as f64,
+            unit.trim_end_matches('s'),
+            self.server_cpu * 1e6 / records.max(1) as f64
+        );
+        println!(
+            "  server peak RSS      {:.1} MiB",
+            self.peak_kib as f64 / 1024.0
+        );
+    }
+}
+
+/// Runs one full sync of `connector` with `configuration` and `selection` through the real server
+/// binary (production settings) to a draining client that counts records from the raw bytes.
+pub async fn sync_through_server(
+    connector: &str,
+    configuration: std::collections::HashMap<String, String>,
+    selection: Option<fivetran_source::proto::Selection>,
+) -> Drained {
+    let port = 45000 + (std::process::id() % 10000) as u16;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_fivetran_source"))
+        .args(["--port", &port.to_string(), "--connector", connector])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start server");
+    let pid = child.id();
+    let channel = connect_when_up(port).await;
+    let request = fivetran_source::proto::UpdateRequest {
+        configuration,
+        selection,
+        state_json: None,
+    };
+    let (cpu_before, _) = cpu_and_peak_rss(pid);
+    let started = std::time::Instant::now();
+    let mut stream = raw_update(channel, request, false).await;
+    let (mut counts, mut batches, mut checkpoints) = (std::collections::HashMap::new(), 0u64, 0u64);
+    while let Some(msg) = stream.message().await.expect("stream") {
+        if let Some(body) = msg.records {
+            count_records(body, &mut counts);
+            batches += 1;
+        }
+        checkpoints += u64::from(msg.checkpoint.is_some());
+        if let Some(task) = msg.task {
+            panic!("the sync failed: {}", task.message);
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let (cpu_after, peak_kib) = cpu_and_peak_rss(pid);
+    let _ = child.kill();
+    let _ = child.wait();
+    Drained {
+        counts,
+        batches,
+        checkpoints,
+        elapsed,
+        server_cpu: cpu_after - cpu_before,
+        peak_kib,
+    }
 }
