@@ -83,6 +83,20 @@ impl Bench {
         self.dir.path().join(name)
     }
 
+    /// Asserts that a sync into `files` finally succeeded (`ok`) and that its warehouse equals the
+    /// reference; `what` says what it went through.
+    fn assert_landed(&self, files: &Path, ok: bool, what: &str) -> Difference {
+        assert!(ok, "{}: no sync succeeded {what}", self.connector);
+        let diff = difference(&self.reference, files);
+        assert!(
+            diff.is_empty(),
+            "{}: {what}: {}",
+            self.connector,
+            diff.summary()
+        );
+        diff
+    }
+
     /// Every output so far and every file written, searched for the configuration's secrets.
     fn secret_occurrences(&self) -> Vec<String> {
         let forms = secret_forms(&self.sim.configuration);
@@ -155,19 +169,11 @@ fn random_sigkills_resumed_from_disk_lose_nothing() {
             resumes += runs.len();
             let last = runs.last().map(|r| tail(&r.output)).unwrap_or_default();
             bench.outputs.extend(runs.into_iter().map(|r| r.output));
-            assert!(
-                ok,
-                "{connector}: no sync succeeded after the kill at {at:?}:\n{last}"
-            );
-            let diff = difference(&bench.reference, &files);
+            let diff =
+                bench.assert_landed(&files, ok, &format!("after the kill at {at:?}:\n{last}"));
             lost += diff.lost.len();
             differing += diff.differing.len();
             extra += diff.extra.len();
-            assert!(
-                diff.is_empty(),
-                "{connector}: killed at {at:?}, resumed: {}",
-                diff.summary()
-            );
         }
         let leaks = bench.secret_occurrences();
         report(
@@ -237,16 +243,7 @@ fn ten_percent_api_faults_land_the_same_warehouse() {
                 .count();
             let requests = bench.sim.log().len();
             bench.sim.clear_faults();
-            assert!(
-                ok,
-                "{connector}: no sync succeeded in 5 attempts under 10 % faults"
-            );
-            let diff = difference(&bench.reference, &files);
-            assert!(
-                diff.is_empty(),
-                "{connector}: under 10 % faults: {}",
-                diff.summary()
-            );
+            bench.assert_landed(&files, ok, "in 5 attempts under 10 % faults");
             report(
                 "faults 10 %",
                 connector,
@@ -300,16 +297,7 @@ fn a_dead_endpoint_fails_naming_it_and_the_next_sync_recovers() {
         let (ok, runs) = sync_until_success(connector, &bench.configuration, &files, 2);
         bench.outputs.push(dead.output);
         bench.outputs.extend(runs.into_iter().map(|r| r.output));
-        assert!(
-            ok,
-            "{connector}: the sync after {endpoint} came back failed"
-        );
-        let diff = difference(&bench.reference, &files);
-        assert!(
-            diff.is_empty(),
-            "{connector}: after {endpoint} came back: {}",
-            diff.summary()
-        );
+        bench.assert_landed(&files, ok, &format!("after {endpoint} came back"));
         report(
             "dead endpoint",
             connector,
@@ -828,8 +816,7 @@ fn defect_12_two_debug_runs_in_one_directory_never_interleave() {
         "the refusal does not name the other run: {}",
         tail(&second.output)
     );
-    let diff = difference(&bench.reference, &files);
-    assert!(diff.is_empty(), "{}", diff.summary());
+    bench.assert_landed(&files, true, "by the run holding the directory");
     report("concurrency", "virtuous", "two debug runs in one directory: the second refused naming the first's pid; the warehouse equals an uninterrupted sync");
 }
 
@@ -868,9 +855,7 @@ fn defect_11_debug_stopped_by_a_signal_says_so_and_resumes() {
         tail(&stopped.output)
     );
     let (ok, _) = sync_until_success("virtuous", &bench.configuration, &files, 2);
-    assert!(ok);
-    let diff = difference(&bench.reference, &files);
-    assert!(diff.is_empty(), "{}", diff.summary());
+    bench.assert_landed(&files, ok, "after the interrupted run");
     report(
         "signals",
         "virtuous",

@@ -55,6 +55,7 @@ mod clock;
 mod error;
 mod lock;
 mod query;
+pub use query::base64;
 mod records;
 mod row_id;
 mod summary;

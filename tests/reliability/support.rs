@@ -574,7 +574,7 @@ pub fn secret_forms(configuration: &Map<String, Value>) -> Vec<(String, String)>
             .iter()
             .any(|s| key.contains(s))
     };
-    let b64 = |s: &str| base64(s.as_bytes());
+    let b64 = |s: &str| fivetran_source::debug::warehouse::base64(s.as_bytes());
     let mut forms = Vec::new();
     for (key, value) in configuration {
         let Some(value) = value
@@ -607,31 +607,4 @@ pub fn secret_forms(configuration: &Map<String, Value>) -> Vec<(String, String)>
         }
     }
     forms
-}
-
-/// Standard base64 with padding (as in `Authorization: Basic`).
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-#[test]
-fn base64_matches_the_rfc_examples() {
-    assert_eq!(base64(b"foobar"), "Zm9vYmFy");
-    assert_eq!(base64(b"fooba"), "Zm9vYmE=");
-    assert_eq!(base64(b"foob"), "Zm9vYg==");
 }

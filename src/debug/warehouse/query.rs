@@ -120,8 +120,9 @@ fn json(value: ValueRef<'_>) -> Value {
     }
 }
 
-/// Standard base64 with padding.
-pub(crate) fn base64(bytes: &[u8]) -> String {
+/// Standard base64 with padding: how the warehouse shows BINARY values (and what HTTP Basic auth
+/// sends, which is why the reliability suite searches outputs for it).
+pub fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
