@@ -633,6 +633,18 @@ async fn client(port: u16) -> Client {
     panic!("cannot connect to the server on port {port}");
 }
 
+/// Starts a full `Update` against `sim`'s API.
+async fn update_stream(
+    client: &mut Client,
+    sim: &SimProcess,
+) -> tonic::Streaming<proto::UpdateResponse> {
+    client
+        .update(request(&sim.configuration))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
 /// Reads a whole Update stream: records, checkpoints, the final status.
 async fn drain(
     client: &mut Client,
@@ -673,11 +685,7 @@ async fn a_cancelled_update_stops_calling_the_api_and_a_slow_reader_keeps_memory
         let server = ServerProcess::start(connector, &[]);
         let mut c = client(server.port).await;
         // cancel after the first records
-        let mut stream = c
-            .update(request(&sim.configuration))
-            .await
-            .unwrap()
-            .into_inner();
+        let mut stream = update_stream(&mut c, &sim).await;
         let mut seen = 0;
         while seen < 3 {
             match stream.message().await {
@@ -870,11 +878,7 @@ async fn defect_10_shutdown_stops_a_running_update_within_the_grace() {
     let sim = SimProcess::start("virtuous", &["--latency-ms", "20"]);
     let mut server = ServerProcess::start("virtuous", &["--shutdown-grace", "5"]);
     let mut c = client(server.port).await;
-    let mut stream = c
-        .update(request(&sim.configuration))
-        .await
-        .unwrap()
-        .into_inner();
+    let mut stream = update_stream(&mut c, &sim).await;
     for _ in 0..3 {
         stream.message().await.unwrap();
     }
@@ -908,11 +912,7 @@ async fn defect_10_shutdown_stops_a_running_update_within_the_grace() {
     let sim = SimProcess::start("virtuous", &["--latency-ms", "1500"]);
     let mut server = ServerProcess::start("virtuous", &["--shutdown-grace", "60"]);
     let mut c = client(server.port).await;
-    let mut stream = c
-        .update(request(&sim.configuration))
-        .await
-        .unwrap()
-        .into_inner();
+    let mut stream = update_stream(&mut c, &sim).await;
     stream.message().await.unwrap();
     signal(server.child.id(), "TERM");
     std::thread::sleep(Duration::from_millis(300));
