@@ -19,12 +19,12 @@ use fivetran_source::connectors::everyaction::simulator::{
     EveryActionConfig, EveryActionSimulator, JobStatus, ListEndpoint, Mode, Resource,
 };
 use fivetran_source::connectors::everyaction::{EveryAction, CREDENTIALS_HINT};
+use fivetran_source::debug::host::{self, HostOptions};
 use fivetran_source::debug::naming::Naming;
 use fivetran_source::debug::runner::{run_debug, DebugError, DebugOptions, DebugOutcome};
-use fivetran_source::debug::warehouse::{Applied, LocalWarehouse, WarehouseOptions};
 use fivetran_source::http::Tuning;
 use fivetran_source::proto;
-use fivetran_source::server::{LocalServer, SourceService};
+use fivetran_source::sdk::selection::only_tables;
 use fivetran_source::simulator::{Fault, FaultRule, LoggedRequest};
 
 fn configuration(sim: &EveryActionSimulator) -> HashMap<String, String> {
@@ -71,60 +71,15 @@ async fn sync(
     selection: Option<proto::Selection>,
 ) -> Synced {
     let connector = EveryAction::with_tuning(Tuning::fast());
-    let server = LocalServer::start(SourceService::new(Arc::new(connector)))
-        .await
-        .unwrap();
-    let mut client = server.client().await.unwrap();
-    let schema = client
-        .schema(proto::SchemaRequest {
-            configuration: config.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let mut warehouse = LocalWarehouse::open(files, WarehouseOptions::default()).unwrap();
-    warehouse.apply_schema(&schema).unwrap();
-    let request = proto::UpdateRequest {
-        configuration: config.clone(),
-        selection,
-        state_json: Some(warehouse.starting_state().to_owned()),
-    };
-    let mut stream = client.update(request).await.unwrap().into_inner();
-    let (mut warnings, mut failure, mut records) = (Vec::new(), None, BTreeMap::new());
-    loop {
-        match stream.message().await {
-            Ok(Some(message)) => {
-                if let Some(proto::update_response::Operation::StructuredRecords(batch)) =
-                    &message.operation
-                {
-                    for record in &batch.structured_records {
-                        *records.entry(record.table_name.clone()).or_insert(0) += 1;
-                    }
-                }
-                match warehouse.apply(&message).unwrap() {
-                    Applied::Warning(alert) => warnings.push(alert.message),
-                    Applied::Task(alert) => failure = Some(alert.message),
-                    _ => {}
-                }
-            }
-            Ok(None) => break,
-            Err(status) => {
-                failure.get_or_insert_with(|| status.message().to_owned());
-                break;
-            }
-        }
-    }
-    if failure.is_some() {
-        warehouse.abort().unwrap();
-    } else {
-        warehouse.finish().unwrap();
-    }
-    server.stop().await;
+    let mut options = HostOptions::new(config.clone(), files);
+    options.setup_tests = false;
+    options.selection = selection;
+    let outcome = host::sync(Arc::new(connector), options).await.unwrap();
     Synced {
         state: state(files),
-        warnings,
-        failure,
-        records,
+        warnings: outcome.warnings,
+        failure: outcome.failure,
+        records: outcome.records_by_table,
     }
 }
 
@@ -717,25 +672,6 @@ async fn a_job_that_errors_is_split_into_shorter_windows_not_skipped() {
     assert_matches_truth(&sim, &files, Mode::MyCampaign, true);
 }
 
-fn selection(tables: &[&str]) -> proto::Selection {
-    proto::Selection {
-        selection: Some(proto::selection::Selection::WithoutSchema(
-            proto::TablesWithNoSchema {
-                tables: tables
-                    .iter()
-                    .map(|name| proto::TableSelection {
-                        included: true,
-                        table_name: (*name).to_owned(),
-                        columns: HashMap::new(),
-                        include_new_columns: true,
-                    })
-                    .collect(),
-                include_new_tables: false,
-            },
-        )),
-    }
-}
-
 fn requests(sim: &EveryActionSimulator) -> Vec<LoggedRequest> {
     sim.control().log().entries()
 }
@@ -746,7 +682,7 @@ async fn unselected_tables_make_no_requests() {
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let chosen = selection(&["saved_lists", "contributions"]);
+    let chosen = only_tables(&[("saved_lists", &[]), ("contributions", &[])]);
     let synced = sync(dir.path(), &configuration(&sim), Some(chosen)).await;
     assert_eq!(synced.failure, None);
     let paths: BTreeSet<String> = requests(&sim)

@@ -21,11 +21,11 @@ use fivetran_source::connectors::sa360::simulator::{
     CustomerStatus, Resource, Sa360Config, Sa360Simulator,
 };
 use fivetran_source::connectors::sa360::Sa360;
+use fivetran_source::debug::host::{self, HostOptions};
 use fivetran_source::debug::runner::{run_debug, DebugError, DebugOptions, DebugOutcome};
-use fivetran_source::debug::warehouse::{Applied, LocalWarehouse, WarehouseOptions};
 use fivetran_source::http::{RetryPolicy, Tuning};
 use fivetran_source::proto;
-use fivetran_source::server::{LocalServer, SourceService};
+use fivetran_source::sdk::selection::only_tables;
 use fivetran_source::simulator::{Fault, FaultRule, LoggedRequest};
 
 const MCC: u64 = 9_100_000_001;
@@ -92,46 +92,13 @@ async fn sync_fast(
     config: &HashMap<String, String>,
     selection: Option<proto::Selection>,
 ) -> Option<String> {
-    let service = SourceService::new(Arc::new(Sa360::with_tuning(fast())));
-    let server = LocalServer::start(service).await.unwrap();
-    let mut client = server.client().await.unwrap();
-    let schema = client
-        .schema(proto::SchemaRequest {
-            configuration: config.clone(),
-        })
+    let mut options = HostOptions::new(config.clone(), files);
+    options.setup_tests = false;
+    options.selection = selection;
+    host::sync(Arc::new(Sa360::with_tuning(fast())), options)
         .await
         .unwrap()
-        .into_inner();
-    let mut warehouse = LocalWarehouse::open(files, WarehouseOptions::default()).unwrap();
-    warehouse.apply_schema(&schema).unwrap();
-    let request = proto::UpdateRequest {
-        configuration: config.clone(),
-        selection,
-        state_json: Some(warehouse.starting_state().to_owned()),
-    };
-    let mut stream = client.update(request).await.unwrap().into_inner();
-    let mut failure = None;
-    loop {
-        match stream.message().await {
-            Ok(Some(message)) => {
-                if let Applied::Task(alert) = warehouse.apply(&message).unwrap() {
-                    failure = Some(alert.message);
-                }
-            }
-            Ok(None) => break,
-            Err(status) => {
-                failure.get_or_insert_with(|| status.message().to_owned());
-                break;
-            }
-        }
-    }
-    if failure.is_some() {
-        warehouse.abort().unwrap();
-    } else {
-        warehouse.finish().unwrap();
-    }
-    server.stop().await;
-    failure
+        .failure
 }
 
 /// Rows of a table by primary key, projected onto the compared columns, as text.
@@ -814,32 +781,13 @@ async fn a_customer_without_access_fails_its_test_naming_it() {
     );
 }
 
-fn selection(tables: &[(&str, &[&str])]) -> proto::Selection {
-    proto::Selection {
-        selection: Some(proto::selection::Selection::WithoutSchema(
-            proto::TablesWithNoSchema {
-                tables: tables
-                    .iter()
-                    .map(|(name, off)| proto::TableSelection {
-                        included: true,
-                        table_name: (*name).to_owned(),
-                        columns: off.iter().map(|c| ((*c).to_owned(), false)).collect(),
-                        include_new_columns: true,
-                    })
-                    .collect(),
-                include_new_tables: false,
-            },
-        )),
-    }
-}
-
 #[tokio::test]
 async fn unselected_tables_and_columns_are_never_asked_for() {
     let sim = Sa360Simulator::start(Sa360Config::small()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let files = dir.path().join("files");
     let config = configuration(&sim, &[]);
-    let chosen = selection(&[("campaigns", &[]), ("campaign_stats", &["cost_micros"])]);
+    let chosen = only_tables(&[("campaigns", &[]), ("campaign_stats", &["cost_micros"])]);
     assert_eq!(sync_fast(&files, &config, Some(chosen)).await, None);
     let queries: Vec<String> = sim
         .control()

@@ -20,6 +20,7 @@ use fivetran_source::debug::runner::{run_debug, DebugOptions};
 use fivetran_source::debug::warehouse::{LocalWarehouse, TableName, WarehouseOptions};
 use fivetran_source::http::{RetryPolicy, Tuning};
 use fivetran_source::proto;
+use fivetran_source::sdk::selection::only_tables;
 use fivetran_source::sdk::DynConnector;
 use fivetran_source::simulator::{Fault, FaultRule, LoggedRequest};
 
@@ -617,25 +618,6 @@ async fn a_failed_sync_resumes_from_its_last_checkpoint() {
     );
 }
 
-fn selection(tables: &[(&str, &[&str])]) -> proto::Selection {
-    proto::Selection {
-        selection: Some(proto::selection::Selection::WithoutSchema(
-            proto::TablesWithNoSchema {
-                tables: tables
-                    .iter()
-                    .map(|(name, off)| proto::TableSelection {
-                        included: true,
-                        table_name: (*name).to_owned(),
-                        columns: off.iter().map(|c| ((*c).to_owned(), false)).collect(),
-                        include_new_columns: true,
-                    })
-                    .collect(),
-                include_new_tables: false,
-            },
-        )),
-    }
-}
-
 #[tokio::test]
 async fn unselected_tables_are_not_fetched_and_short_columns_use_the_short_endpoint() {
     let sim = VirtuousSimulator::start(small()).await.unwrap();
@@ -653,7 +635,7 @@ async fn unselected_tables_are_not_fetched_and_short_columns_use_the_short_endpo
         "recurring_gift_payments",
         "custom_fields",
     ];
-    let chosen = selection(&[("gifts", &full_only), ("projects", &[])]);
+    let chosen = only_tables(&[("gifts", &full_only), ("projects", &[])]);
     let synced = sync(dir.path(), &configuration(&sim), Some(chosen)).await;
     assert_eq!(synced.failure, None);
     assert!(requests(&sim, "/Contact/").is_empty() && requests(&sim, "/Campaign/").is_empty());

@@ -133,23 +133,10 @@ fn upserted_table(mut record: &[u8]) -> Option<&[u8]> {
     Some(table)
 }
 
+/// Only `tables` selected, every column of each.
 pub fn selection(tables: &[&str]) -> fivetran_source::proto::Selection {
-    fivetran_source::proto::Selection {
-        selection: Some(fivetran_source::proto::selection::Selection::WithoutSchema(
-            fivetran_source::proto::TablesWithNoSchema {
-                tables: tables
-                    .iter()
-                    .map(|name| fivetran_source::proto::TableSelection {
-                        included: true,
-                        table_name: (*name).to_owned(),
-                        columns: std::collections::HashMap::new(),
-                        include_new_columns: true,
-                    })
-                    .collect(),
-                include_new_tables: false,
-            },
-        )),
-    }
+    let tables: Vec<(&str, &[&str])> = tables.iter().map(|t| (*t, &[][..])).collect();
+    fivetran_source::sdk::selection::only_tables(&tables)
 }
 
 /// What one full `Update` through the server binary took.

@@ -38,7 +38,6 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 use crate::debug::host::{self, DebugOutcome, HostOptions};
-use crate::proto;
 use crate::sdk::DynConnector;
 use crate::simulator::rng;
 use crate::simulator::{Fault, FaultRule, SimControl};
@@ -288,19 +287,7 @@ pub async fn unselected_tables_make_no_requests(
     };
     let dir = tempdir()?;
     control.log().clear();
-    let selection = proto::Selection {
-        selection: Some(proto::selection::Selection::WithoutSchema(
-            proto::TablesWithNoSchema {
-                tables: vec![proto::TableSelection {
-                    included: true,
-                    table_name: table.to_owned(),
-                    columns: HashMap::new(),
-                    include_new_columns: true,
-                }],
-                include_new_tables: false,
-            },
-        )),
-    };
+    let selection = crate::sdk::selection::only_tables(&[(table, &[])]);
     let outcome = sync_into(subject, &*sim, dir.path(), |o| {
         o.selection = Some(selection)
     })

@@ -61,6 +61,27 @@ impl TableSelection {
     }
 }
 
+/// The selection Fivetran sends when a user picks only `tables` (schemaless), each with the columns
+/// it lists turned off, new tables excluded and new columns included.
+pub fn only_tables(tables: &[(&str, &[&str])]) -> proto::Selection {
+    proto::Selection {
+        selection: Some(proto::selection::Selection::WithoutSchema(
+            proto::TablesWithNoSchema {
+                tables: tables
+                    .iter()
+                    .map(|(name, off)| proto::TableSelection {
+                        included: true,
+                        table_name: (*name).to_owned(),
+                        columns: off.iter().map(|c| ((*c).to_owned(), false)).collect(),
+                        include_new_columns: true,
+                    })
+                    .collect(),
+                include_new_tables: false,
+            },
+        )),
+    }
+}
+
 /// The whole selection of an `UpdateRequest`.
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
