@@ -98,6 +98,23 @@ impl HttpConfig {
     }
 }
 
+/// Bodies at least this large are parsed on the rayon pool, not on the async runtime: a page of a
+/// thousand full records takes milliseconds to parse, far longer than an async worker should block.
+const PARSE_OFF_RUNTIME_BYTES: usize = 32 * 1024;
+
+/// Parses a JSON body, off the async runtime when it is large.
+async fn parse_json(body: bytes::Bytes) -> Result<Value, String> {
+    if body.len() < PARSE_OFF_RUNTIME_BYTES {
+        return serde_json::from_slice(&body).map_err(|e| e.to_string());
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    rayon::spawn(move || {
+        let _ = tx.send(serde_json::from_slice::<Value>(&body).map_err(|e| e.to_string()));
+    });
+    rx.await
+        .unwrap_or_else(|_| Err("the json parser stopped before answering".to_owned()))
+}
+
 /// Attempts a shrinkable request gets for plain failures (5xx, cuts, unreadable bodies) before its
 /// caller is told to shrink it; waits the server asked for (429) do not count.
 pub const SHRINKABLE_ATTEMPTS: u32 = 2;
@@ -665,7 +682,7 @@ impl HttpClient {
             let body = if body.iter().all(u8::is_ascii_whitespace) {
                 Value::Null
             } else {
-                serde_json::from_slice(&body).map_err(|e| {
+                parse_json(body).await.map_err(|e| {
                     AttemptFailure::Unreadable(format!("the body is not valid json: {e}"))
                 })?
             };

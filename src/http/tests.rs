@@ -887,3 +887,31 @@ async fn credentials_go_only_to_the_api_origin() {
     blob.assert_async().await;
     assert!(!c.is_api_origin(&Request::follow(format!("{}/x", elsewhere.url()))));
 }
+
+/// Pages over `PARSE_OFF_RUNTIME_BYTES` are parsed on the rayon pool: the same value comes back, and
+/// a broken large body is still an unreadable one, retried then reported.
+#[tokio::test]
+async fn a_large_body_is_parsed_off_the_runtime_with_the_same_result() {
+    let mut server = Server::new_async().await;
+    let records: Vec<serde_json::Value> = (0..2_000)
+        .map(|i| json!({"id": i, "name": format!("record number {i}"), "nested": {"a": [i, i + 1]}}))
+        .collect();
+    let text = serde_json::to_string(&records).unwrap();
+    assert!(text.len() > 64 * 1024);
+    let _page = server
+        .mock("GET", "/large")
+        .with_body(text.clone())
+        .create_async()
+        .await;
+    let _broken = server
+        .mock("GET", "/broken")
+        .with_body(&text[..text.len() - 10])
+        .create_async()
+        .await;
+    let clock = ManualClock::new(start_time());
+    let c = client(&server, &clock, Auth::None);
+    let body = c.json(&Request::get("/large")).await.unwrap();
+    assert_eq!(body, serde_json::Value::Array(records));
+    let err = c.json(&Request::get("/broken")).await.unwrap_err();
+    assert!(matches!(err, HttpError::Decode { .. }), "{err}");
+}
