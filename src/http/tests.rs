@@ -894,7 +894,9 @@ async fn credentials_go_only_to_the_api_origin() {
 async fn a_large_body_is_parsed_off_the_runtime_with_the_same_result() {
     let mut server = Server::new_async().await;
     let records: Vec<serde_json::Value> = (0..2_000)
-        .map(|i| json!({"id": i, "name": format!("record number {i}"), "nested": {"a": [i, i + 1]}}))
+        .map(
+            |i| json!({"id": i, "name": format!("record number {i}"), "nested": {"a": [i, i + 1]}}),
+        )
         .collect();
     let text = serde_json::to_string(&records).unwrap();
     assert!(text.len() > 64 * 1024);
