@@ -149,6 +149,8 @@ pub struct Drained {
     pub checkpoints: u64,
     /// Wall time from the request to the end of the stream, in seconds.
     pub elapsed: f64,
+    /// Wall time from the request to the first batch of records, in seconds.
+    pub first_record: f64,
     /// The server's CPU seconds over the sync.
     pub server_cpu: f64,
     /// The server's peak RSS, in KiB.
@@ -174,6 +176,10 @@ impl Drained {
             self.batches, self.checkpoints
         );
         println!("  wall time            {:.2} s", self.elapsed);
+        println!(
+            "  first record         {:.1} ms after the request",
+            self.first_record * 1e3
+        );
         println!(
             "  throughput           {:.0} {unit}/s, {:.0} records/s",
             units as f64 / self.elapsed,
@@ -207,19 +213,33 @@ pub async fn sync_through_server(
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("start server");
-    let pid = child.id();
-    let channel = connect_when_up(port).await;
     let request = fivetran_source::proto::UpdateRequest {
         configuration,
         selection,
         state_json: None,
     };
+    let drained = drain_update(child.id(), port, request).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    drained
+}
+
+/// Sends one `Update` to the server process `pid` listening on `port` (any implementation of the
+/// contract) and drains it, counting records from the raw bytes; CPU and peak RSS are the process's own.
+pub async fn drain_update(
+    pid: u32,
+    port: u16,
+    request: fivetran_source::proto::UpdateRequest,
+) -> Drained {
+    let channel = connect_when_up(port).await;
     let (cpu_before, _) = cpu_and_peak_rss(pid);
     let started = std::time::Instant::now();
     let mut stream = raw_update(channel, request, false).await;
     let (mut counts, mut batches, mut checkpoints) = (std::collections::HashMap::new(), 0u64, 0u64);
+    let mut first_record = None;
     while let Some(msg) = stream.message().await.expect("stream") {
         if let Some(body) = msg.records {
+            first_record.get_or_insert_with(|| started.elapsed().as_secs_f64());
             count_records(body, &mut counts);
             batches += 1;
         }
@@ -230,13 +250,12 @@ pub async fn sync_through_server(
     }
     let elapsed = started.elapsed().as_secs_f64();
     let (cpu_after, peak_kib) = cpu_and_peak_rss(pid);
-    let _ = child.kill();
-    let _ = child.wait();
     Drained {
         counts,
         batches,
         checkpoints,
         elapsed,
+        first_record: first_record.unwrap_or(elapsed),
         server_cpu: cpu_after - cpu_before,
         peak_kib,
     }

@@ -23,6 +23,7 @@
 //! ```
 
 mod issues;
+mod iso;
 pub mod read;
 
 use std::collections::HashSet;

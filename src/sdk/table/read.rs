@@ -11,9 +11,10 @@
 //! - dates as `YYYY-MM-DD`, the date part of a midnight timestamp, or `MM/DD/YYYY`;
 //! - nested objects and arrays as JSON text.
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Utc};
 use serde_json::Value as Json;
 
+use super::iso;
 use crate::sdk::{ColumnType, Value};
 
 /// A value that is present but cannot be read as its column's type.
@@ -265,6 +266,16 @@ fn epoch(raw: &Json, per_second: i64) -> Result<Value, Malformed> {
 /// A UTC instant from a timestamp text (see the module docs).
 pub fn parse_utc(text: &str) -> Option<DateTime<Utc>> {
     let text = text.trim();
+    match iso::parse(text) {
+        Some(t) => {
+            let offset = TimeDelta::seconds(i64::from(t.offset_seconds.unwrap_or(0)));
+            t.wall.checked_sub_signed(offset).map(|wall| wall.and_utc())
+        }
+        None => parse_utc_general(text),
+    }
+}
+
+fn parse_utc_general(text: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Some(t.with_timezone(&Utc));
     }
@@ -283,6 +294,14 @@ pub fn parse_utc(text: &str) -> Option<DateTime<Utc>> {
 /// A wall-clock date-time from a timestamp text, dropping a zone if one is given; a bare date is midnight.
 pub fn parse_naive_datetime(text: &str) -> Option<NaiveDateTime> {
     let text = text.trim();
+    // With a zone the general path has its own rules (`+0200` and `HH:MMZ` are refused there).
+    match iso::parse(text) {
+        Some(t) if t.offset_seconds.is_none() => Some(t.wall),
+        _ => parse_naive_datetime_general(text),
+    }
+}
+
+fn parse_naive_datetime_general(text: &str) -> Option<NaiveDateTime> {
     for format in [
         "%Y-%m-%dT%H:%M:%S%.f",
         "%Y-%m-%d %H:%M:%S%.f",
@@ -305,6 +324,13 @@ pub fn parse_naive_datetime(text: &str) -> Option<NaiveDateTime> {
 /// timestamps) or `MM/DD/YYYY`.
 pub fn parse_date(text: &str) -> Option<NaiveDate> {
     let text = text.trim();
+    match iso::parse(text) {
+        Some(t) => Some(t.wall.date()),
+        None => parse_date_general(text),
+    }
+}
+
+fn parse_date_general(text: &str) -> Option<NaiveDate> {
     if let Ok(d) = NaiveDate::parse_from_str(text, "%m/%d/%Y") {
         return Some(d);
     }
@@ -342,6 +368,25 @@ mod tests {
 
     fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32, ms: i64) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(y, mo, d, h, mi, s).unwrap() + chrono::Duration::milliseconds(ms)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+        /// The fast path gives what the general parsers give, for every text it reads at all.
+        #[test]
+        fn the_fast_path_agrees_with_the_general_parsers(
+            text in "[0-9]{4}-[0-1][0-9]-[0-3][0-9]([T t]([0-2][0-9]:[0-6][0-9](:[0-6][0-9](\\.[0-9]{0,11})?)?)?)?(Z|z|[+-][0-2][0-9]:?[0-6][0-9]|[+-][0-9]{1,3})?"
+        ) {
+            let text = text.trim();
+            if iso::parse(text).is_some() {
+                proptest::prop_assert_eq!(parse_utc(text), parse_utc_general(text), "utc {}", text);
+                proptest::prop_assert_eq!(parse_date(text), parse_date_general(text), "date {}", text);
+            }
+            proptest::prop_assert_eq!(parse_naive_datetime(text), parse_naive_datetime_general(text), "naive {}", text);
+            // Nothing the general parser reads is lost by the fast one.
+            proptest::prop_assert_eq!(parse_utc(text).is_some(), parse_utc_general(text).is_some(), "utc {}", text);
+            proptest::prop_assert_eq!(parse_date(text).is_some(), parse_date_general(text).is_some(), "date {}", text);
+        }
     }
 
     #[test]
