@@ -12,6 +12,7 @@ mod error;
 mod form;
 mod schema;
 mod secret;
+pub mod json;
 pub mod selection;
 pub mod state;
 pub mod table;

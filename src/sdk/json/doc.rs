@@ -1,0 +1,525 @@
+//! [`JsonDoc`]: a parsed JSON text in one flat arena, and its views [`JsonRef`] and [`Record`].
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::Serialize;
+use serde_json::{Number, Value};
+
+use super::{JsonView, Kind};
+
+/// A JSON text that does not parse (serde_json's message, with line and column).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DocError(String);
+
+/// A run of [`JsonDoc::text`]: one string or key, unescaped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    at: u32,
+    len: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Node {
+    Null,
+    Bool(bool),
+    Number(Number),
+    Str(Span),
+    /// `entries[start..start + len]`, keys unused.
+    Array { start: u32, len: u32 },
+    /// `entries[start..start + len]`, in document order (repeated keys included).
+    Object { start: u32, len: u32 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Entry {
+    key: Span,
+    node: u32,
+}
+
+const NO_KEY: Span = Span { at: 0, len: 0 };
+
+/// A parsed JSON text: every string in one buffer, every value in one node list, every object and
+/// array member in one entry list. It does not keep the bytes it was parsed from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonDoc {
+    text: String,
+    nodes: Vec<Node>,
+    entries: Vec<Entry>,
+    root: u32,
+}
+
+impl JsonDoc {
+    /// Parses `bytes` as one JSON value (whitespace around it allowed), with serde_json's grammar,
+    /// number rules and nesting limit, so it accepts and refuses exactly what `serde_json::from_slice`
+    /// does.
+    pub fn parse(bytes: &[u8]) -> Result<Self, DocError> {
+        let mut builder = Builder {
+            // Strings are at most the text's length; most pages are mostly strings.
+            text: String::with_capacity(bytes.len() / 2),
+            nodes: Vec::with_capacity(bytes.len() / 24),
+            entries: Vec::with_capacity(bytes.len() / 24),
+            scratch: Vec::new(),
+        };
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let root = NodeSeed(&mut builder)
+            .deserialize(&mut de)
+            .and_then(|root| de.end().map(|()| root))
+            .map_err(|e| DocError(e.to_string()))?;
+        if builder.text.len() > u32::MAX as usize || builder.nodes.len() > u32::MAX as usize {
+            return Err(DocError("the json text is larger than 4 GiB".to_owned()));
+        }
+        Ok(Self {
+            text: builder.text,
+            nodes: builder.nodes,
+            entries: builder.entries,
+            root,
+        })
+    }
+
+    /// The document of a lone `null` (an empty response body).
+    pub fn null() -> Self {
+        Self {
+            text: String::new(),
+            nodes: vec![Node::Null],
+            entries: Vec::new(),
+            root: 0,
+        }
+    }
+
+    /// The top-level value.
+    pub fn root(&self) -> JsonRef<'_> {
+        JsonRef {
+            doc: self,
+            node: self.root,
+        }
+    }
+
+    /// Bytes held: what a page costs while its records are in flight.
+    pub fn heap_bytes(&self) -> usize {
+        self.text.capacity()
+            + self.nodes.capacity() * std::mem::size_of::<Node>()
+            + self.entries.capacity() * std::mem::size_of::<Entry>()
+    }
+
+    fn str(&self, span: Span) -> &str {
+        &self.text[span.at as usize..(span.at + span.len) as usize]
+    }
+}
+
+/// One value inside a [`JsonDoc`]: a cheap, copyable view.
+#[derive(Clone, Copy)]
+pub struct JsonRef<'a> {
+    doc: &'a JsonDoc,
+    node: u32,
+}
+
+impl fmt::Debug for JsonRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_json_string())
+    }
+}
+
+impl<'a> JsonRef<'a> {
+    fn node(self) -> &'a Node {
+        &self.doc.nodes[self.node as usize]
+    }
+
+    fn at(self, node: u32) -> Self {
+        Self {
+            doc: self.doc,
+            node,
+        }
+    }
+
+    fn members(self) -> &'a [Entry] {
+        match *self.node() {
+            Node::Array { start, len } | Node::Object { start, len } => {
+                &self.doc.entries[start as usize..(start + len) as usize]
+            }
+            _ => &[],
+        }
+    }
+
+    /// This value as a [`Record`] of its own, sharing `doc` (which must be the document this view is of).
+    pub fn to_record(self, doc: &Arc<JsonDoc>) -> Record {
+        debug_assert!(std::ptr::eq(self.doc, &**doc), "a view of another document");
+        Record {
+            doc: Arc::clone(doc),
+            node: self.node,
+        }
+    }
+}
+
+impl<'a> JsonView<'a> for JsonRef<'a> {
+    fn kind(self) -> Kind<'a> {
+        match self.node() {
+            Node::Null => Kind::Null,
+            Node::Bool(b) => Kind::Bool(*b),
+            Node::Number(n) => Kind::Number(n.clone()),
+            Node::Str(span) => Kind::Str(self.doc.str(*span)),
+            Node::Array { .. } => Kind::Array,
+            Node::Object { .. } => Kind::Object,
+        }
+    }
+
+    fn get(self, key: &str) -> Option<Self> {
+        if !matches!(self.node(), Node::Object { .. }) {
+            return None;
+        }
+        // The last of repeated keys wins, as in serde_json's map.
+        self.members()
+            .iter()
+            .rev()
+            .find(|e| self.doc.str(e.key) == key)
+            .map(|e| self.at(e.node))
+    }
+
+    fn index(self, index: usize) -> Option<Self> {
+        if !matches!(self.node(), Node::Array { .. }) {
+            return None;
+        }
+        self.members().get(index).map(|e| self.at(e.node))
+    }
+
+    fn items(self) -> impl Iterator<Item = Self> + 'a {
+        let members = match self.node() {
+            Node::Array { .. } => self.members(),
+            _ => &[],
+        };
+        members.iter().map(move |e| self.at(e.node))
+    }
+
+    fn entries(self) -> Vec<(&'a str, Self)> {
+        if !matches!(self.node(), Node::Object { .. }) {
+            return Vec::new();
+        }
+        let mut entries: Vec<(&'a str, usize, Self)> = self
+            .members()
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (self.doc.str(e.key), i, self.at(e.node)))
+            .collect();
+        entries.sort_by(|a, b| a.0.cmp(b.0).then(a.1.cmp(&b.1)));
+        let mut out: Vec<(&'a str, Self)> = Vec::with_capacity(entries.len());
+        for (key, _, value) in entries {
+            match out.last_mut() {
+                Some(last) if last.0 == key => last.1 = value,
+                _ => out.push((key, value)),
+            }
+        }
+        out
+    }
+
+    fn to_json_string(self) -> String {
+        serde_json::to_string(&self).unwrap_or_default()
+    }
+
+    fn to_value(self) -> Value {
+        match self.kind() {
+            Kind::Null => Value::Null,
+            Kind::Bool(b) => Value::Bool(b),
+            Kind::Number(n) => Value::Number(n),
+            Kind::Str(s) => Value::String(s.to_owned()),
+            Kind::Array => Value::Array(self.items().map(JsonView::to_value).collect()),
+            Kind::Object => Value::Object(
+                self.entries()
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_value()))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+impl Serialize for JsonRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.kind() {
+            Kind::Null => s.serialize_unit(),
+            Kind::Bool(b) => s.serialize_bool(b),
+            Kind::Number(n) => n.serialize(s),
+            Kind::Str(text) => s.serialize_str(text),
+            Kind::Array => {
+                let mut seq = s.serialize_seq(Some(self.members().len()))?;
+                for item in self.items() {
+                    seq.serialize_element(&item)?;
+                }
+                seq.end()
+            }
+            Kind::Object => {
+                let entries = self.entries();
+                let mut map = s.serialize_map(Some(entries.len()))?;
+                for (key, value) in entries {
+                    map.serialize_entry(key, &value)?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+/// One value of a shared [`JsonDoc`] (usually one record of a page), owned: it can be sent, kept and
+/// cloned (an `Arc` count) independently of the page's other records. The document is freed with its
+/// last record.
+#[derive(Clone)]
+pub struct Record {
+    doc: Arc<JsonDoc>,
+    node: u32,
+}
+
+impl Record {
+    /// The whole of `doc` as a record.
+    pub fn whole(doc: JsonDoc) -> Self {
+        let node = doc.root;
+        Self {
+            doc: Arc::new(doc),
+            node,
+        }
+    }
+
+    /// `value` as a record of its own document (tests, and records built rather than fetched).
+    pub fn from_value(value: &Value) -> Self {
+        let text = serde_json::to_vec(value).unwrap_or_default();
+        Self::whole(JsonDoc::parse(&text).unwrap_or_else(|_| JsonDoc::null()))
+    }
+
+    /// A view of the record.
+    pub fn view(&self) -> JsonRef<'_> {
+        JsonRef {
+            doc: &self.doc,
+            node: self.node,
+        }
+    }
+}
+
+impl fmt::Debug for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.view().fmt(f)
+    }
+}
+
+impl PartialEq for Record {
+    fn eq(&self, other: &Self) -> bool {
+        self.view().to_value() == other.view().to_value()
+    }
+}
+
+struct Builder {
+    text: String,
+    nodes: Vec<Node>,
+    entries: Vec<Entry>,
+    /// Members of the containers being parsed, innermost last; moved to `entries` as each closes, so
+    /// every container's members are contiguous.
+    scratch: Vec<Entry>,
+}
+
+impl Builder {
+    fn push(&mut self, node: Node) -> u32 {
+        self.nodes.push(node);
+        (self.nodes.len() - 1) as u32
+    }
+
+    fn span(&mut self, s: &str) -> Span {
+        let at = self.text.len() as u32;
+        self.text.push_str(s);
+        Span {
+            at,
+            len: s.len() as u32,
+        }
+    }
+
+    fn close(&mut self, mark: usize) -> (u32, u32) {
+        let start = self.entries.len() as u32;
+        let len = (self.scratch.len() - mark) as u32;
+        self.entries.extend(self.scratch.drain(mark..));
+        (start, len)
+    }
+}
+
+struct NodeSeed<'b>(&'b mut Builder);
+
+impl<'de> DeserializeSeed<'de> for NodeSeed<'_> {
+    type Value = u32;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<u32, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for NodeSeed<'_> {
+    type Value = u32;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any json value")
+    }
+    fn visit_unit<E>(self) -> Result<u32, E> {
+        Ok(self.0.push(Node::Null))
+    }
+    fn visit_none<E>(self) -> Result<u32, E> {
+        Ok(self.0.push(Node::Null))
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<u32, E> {
+        Ok(self.0.push(Node::Bool(v)))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<u32, E> {
+        Ok(self.0.push(Node::Number(v.into())))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<u32, E> {
+        Ok(self.0.push(Node::Number(v.into())))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<u32, E> {
+        // serde_json's Value turns what it cannot hold into null; so does this.
+        Ok(self
+            .0
+            .push(Number::from_f64(v).map_or(Node::Null, Node::Number)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<u32, E> {
+        let span = self.0.span(v);
+        Ok(self.0.push(Node::Str(span)))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<u32, A::Error> {
+        let mark = self.0.scratch.len();
+        while let Some(node) = seq.next_element_seed(NodeSeed(&mut *self.0))? {
+            self.0.scratch.push(Entry { key: NO_KEY, node });
+        }
+        let (start, len) = self.0.close(mark);
+        Ok(self.0.push(Node::Array { start, len }))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<u32, A::Error> {
+        let mark = self.0.scratch.len();
+        while let Some(key) = map.next_key_seed(KeySeed(&mut *self.0))? {
+            let node = map.next_value_seed(NodeSeed(&mut *self.0))?;
+            self.0.scratch.push(Entry { key, node });
+        }
+        let (start, len) = self.0.close(mark);
+        Ok(self.0.push(Node::Object { start, len }))
+    }
+}
+
+struct KeySeed<'b>(&'b mut Builder);
+
+impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = Span;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Span, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed<'_> {
+    type Value = Span;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object key")
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Span, E> {
+        Ok(self.0.span(v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn doc(text: &str) -> JsonDoc {
+        JsonDoc::parse(text.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn paths_strings_numbers_and_escapes_read_as_in_serde_json() {
+        let d = doc(r#" {"a": {"b": [1, -2, 2.5, "x\"y\u00e9"]}, "t": true, "n": null, "a2": []} "#);
+        let root = d.root();
+        let b = root.get("a").and_then(|a| a.get("b")).unwrap();
+        assert_eq!(b.index(0).and_then(JsonView::as_u64), Some(1));
+        assert_eq!(b.index(1).unwrap().as_number(), Some(Number::from(-2)));
+        assert_eq!(b.index(3).and_then(JsonView::as_str), Some("x\"yé"));
+        assert_eq!(root.get("t").and_then(JsonView::as_bool), Some(true));
+        assert!(root.get("n").unwrap().is_null());
+        assert!(root.get("missing").is_none());
+        assert_eq!(b.items().count(), 4);
+        assert_eq!(root.index(0).map(|_| ()), None, "an object has no items");
+    }
+
+    #[test]
+    fn a_repeated_key_keeps_its_last_value_and_keys_serialize_sorted() {
+        let d = doc(r#"{"z": 1, "a": 2, "z": 3}"#);
+        assert_eq!(d.root().get("z").and_then(JsonView::as_u64), Some(3));
+        assert_eq!(d.root().to_json_string(), r#"{"a":2,"z":3}"#);
+        let v: Value = serde_json::from_str(r#"{"z": 1, "a": 2, "z": 3}"#).unwrap();
+        assert_eq!(d.root().to_json_string(), v.to_string());
+    }
+
+    #[test]
+    fn what_serde_json_refuses_is_refused() {
+        for bad in ["", "{", "[1,]", "{\"a\" 1}", "nul", "1 2", "\"\\x\"", "[1e999]"] {
+            let ours = JsonDoc::parse(bad.as_bytes()).is_err();
+            let theirs = serde_json::from_str::<Value>(bad).is_err();
+            assert_eq!(ours, theirs, "{bad:?}");
+        }
+        let deep = "[".repeat(200) + &"]".repeat(200);
+        assert!(JsonDoc::parse(deep.as_bytes()).is_err(), "nesting limit");
+    }
+
+    #[test]
+    fn records_share_their_page() {
+        let page = Arc::new(doc(r#"{"list": [{"id": 1}, {"id": 2}]}"#));
+        let records: Vec<Record> = page
+            .root()
+            .get("list")
+            .unwrap()
+            .items()
+            .map(|r| r.to_record(&page))
+            .collect();
+        drop(page);
+        assert_eq!(records[1].view().get("id").and_then(JsonView::as_u64), Some(2));
+        assert_eq!(records[0], Record::from_value(&json!({"id": 1})));
+    }
+
+    pub(crate) fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            (-1e12f64..1e12).prop_map(Value::from),
+            "[a-z0-9 é\"\\\\/\\n\\t-]{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::vec(("[a-e]{1,3}", inner), 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Every view answers as the equivalent `serde_json::Value` does, and the text round-trips.
+        #[test]
+        fn a_doc_reads_exactly_as_a_value(value in any_json(), pretty in any::<bool>()) {
+            let text = if pretty { serde_json::to_string_pretty(&value) } else { serde_json::to_string(&value) }.unwrap();
+            let parsed: Value = serde_json::from_str(&text).unwrap();
+            let d = JsonDoc::parse(text.as_bytes()).unwrap();
+            prop_assert_eq!(d.root().to_value(), parsed.clone());
+            prop_assert_eq!(d.root().to_json_string(), parsed.to_string());
+            fn walk<'a>(a: JsonRef<'a>, b: &'a Value) -> Result<(), TestCaseError> {
+                prop_assert_eq!(a.kind(), b.kind());
+                prop_assert_eq!(a.to_json_string(), b.to_json_string());
+                for ((ka, va), (kb, vb)) in a.entries().into_iter().zip(b.entries()) {
+                    prop_assert_eq!(ka, kb);
+                    prop_assert_eq!(a.get(ka).map(|v| v.to_json_string()), b.get(kb).map(|v| v.to_json_string()));
+                    walk(va, vb)?;
+                }
+                prop_assert_eq!(a.items().count(), b.items().count());
+                for (i, (ia, ib)) in a.items().zip(b.items()).enumerate() {
+                    prop_assert_eq!(a.index(i).map(|v| v.to_json_string()), b.index(i).map(|v| v.to_json_string()));
+                    walk(ia, ib)?;
+                }
+                Ok(())
+            }
+            walk(d.root(), &parsed)?;
+        }
+    }
+}
