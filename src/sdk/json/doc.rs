@@ -29,9 +29,15 @@ enum Node {
     Number(Number),
     Str(Span),
     /// `entries[start..start + len]`, keys unused.
-    Array { start: u32, len: u32 },
+    Array {
+        start: u32,
+        len: u32,
+    },
     /// `entries[start..start + len]`, in document order (repeated keys included).
-    Object { start: u32, len: u32 },
+    Object {
+        start: u32,
+        len: u32,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -429,7 +435,8 @@ mod tests {
 
     #[test]
     fn paths_strings_numbers_and_escapes_read_as_in_serde_json() {
-        let d = doc(r#" {"a": {"b": [1, -2, 2.5, "x\"y\u00e9"]}, "t": true, "n": null, "a2": []} "#);
+        let d =
+            doc(r#" {"a": {"b": [1, -2, 2.5, "x\"y\u00e9"]}, "t": true, "n": null, "a2": []} "#);
         let root = d.root();
         let b = root.get("a").and_then(|a| a.get("b")).unwrap();
         assert_eq!(b.index(0).and_then(JsonView::as_u64), Some(1));
@@ -453,7 +460,16 @@ mod tests {
 
     #[test]
     fn what_serde_json_refuses_is_refused() {
-        for bad in ["", "{", "[1,]", "{\"a\" 1}", "nul", "1 2", "\"\\x\"", "[1e999]"] {
+        for bad in [
+            "",
+            "{",
+            "[1,]",
+            "{\"a\" 1}",
+            "nul",
+            "1 2",
+            "\"\\x\"",
+            "[1e999]",
+        ] {
             let ours = JsonDoc::parse(bad.as_bytes()).is_err();
             let theirs = serde_json::from_str::<Value>(bad).is_err();
             assert_eq!(ours, theirs, "{bad:?}");
@@ -473,7 +489,10 @@ mod tests {
             .map(|r| r.to_record(&page))
             .collect();
         drop(page);
-        assert_eq!(records[1].view().get("id").and_then(JsonView::as_u64), Some(2));
+        assert_eq!(
+            records[1].view().get("id").and_then(JsonView::as_u64),
+            Some(2)
+        );
         assert_eq!(records[0], Record::from_value(&json!({"id": 1})));
     }
 

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value as Json;
+use crate::sdk::json::JsonView;
 
 /// The first characters of a bad value shown in a warning.
 const EXAMPLE_CHARS: usize = 60;
@@ -33,21 +33,28 @@ pub struct Issues {
 impl Issues {
     /// Counts a value of `table.column` that could not be read: the row was kept with a NULL there.
     /// `key` names the record (`id=804011`); `secret` hides the text.
-    pub fn malformed(&mut self, table: &str, column: &str, key: &str, raw: &Json, secret: bool) {
-        self.note(table, column, key, raw, secret, false);
-    }
-
-    /// Counts a record of `table` skipped because its key column `column` could not be read.
-    pub fn skipped(&mut self, table: &str, column: &str, raw: &Json) {
-        self.note(table, column, "(no key)", raw, false, true);
-    }
-
-    fn note(
+    pub fn malformed<'a>(
         &mut self,
         table: &str,
         column: &str,
         key: &str,
-        raw: &Json,
+        raw: impl JsonView<'a>,
+        secret: bool,
+    ) {
+        self.note(table, column, key, raw, secret, false);
+    }
+
+    /// Counts a record of `table` skipped because its key column `column` could not be read.
+    pub fn skipped<'a>(&mut self, table: &str, column: &str, raw: impl JsonView<'a>) {
+        self.note(table, column, "(no key)", raw, false, true);
+    }
+
+    fn note<'a>(
+        &mut self,
+        table: &str,
+        column: &str,
+        key: &str,
+        raw: impl JsonView<'a>,
         secret: bool,
         skipped: bool,
     ) {
@@ -61,9 +68,9 @@ impl Issues {
         let first_text = if secret {
             "***".to_owned()
         } else {
-            let text = match raw {
-                Json::String(s) => format!("{s:?}"),
-                other => other.to_string(),
+            let text = match raw.as_str() {
+                Some(s) => format!("{s:?}"),
+                None => raw.to_json_string(),
             };
             text.chars().take(EXAMPLE_CHARS).collect()
         };

@@ -22,14 +22,16 @@
 //! assert_eq!(gifts.def().primary_key().collect::<Vec<_>>(), ["id"]);
 //! ```
 
-mod issues;
 mod iso;
+mod issues;
 pub mod read;
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use serde_json::Value as Json;
+
+use crate::sdk::json::{JsonView, Kind};
 
 use crate::sdk::{ColumnName, Row, TableDef, Value};
 
@@ -55,12 +57,12 @@ impl FieldPath {
     }
 
     /// The value at this path in `record`, if there is one.
-    pub fn get<'a>(&self, record: &'a Json) -> Option<&'a Json> {
+    pub fn get<'a, J: JsonView<'a>>(&self, record: J) -> Option<J> {
         let mut at = record;
         for segment in self.segments.iter() {
-            at = match at {
-                Json::Object(map) => map.get(&**segment)?,
-                Json::Array(items) => items.get(segment.parse::<usize>().ok()?)?,
+            at = match at.kind() {
+                Kind::Object => at.get(segment)?,
+                Kind::Array => at.index(segment.parse::<usize>().ok()?)?,
                 _ => return None,
             };
         }
@@ -174,7 +176,7 @@ impl ColumnSpec {
         self.key
     }
 
-    fn raw<'a>(&self, record: &'a Json, given: &'a [(&str, Value)]) -> Raw<'a> {
+    fn raw<'a, 'g, J: JsonView<'a>>(&self, record: J, given: &'g [(&str, Value)]) -> Raw<'g, J> {
         match &self.source {
             Source::Field(path) => path.get(record).map_or(Raw::Absent, Raw::Json),
             Source::AnyOf(paths) => paths
@@ -189,9 +191,9 @@ impl ColumnSpec {
     }
 }
 
-enum Raw<'a> {
+enum Raw<'a, J> {
     Absent,
-    Json(&'a Json),
+    Json(J),
     Given(&'a Value),
 }
 
@@ -293,9 +295,14 @@ impl TableSpec {
     /// The row of `record`, with the `given` values for [`Source::Given`] columns. A value that cannot be
     /// read becomes NULL and is counted in `issues`; a record whose key column is absent, null or
     /// unreadable is skipped (`None`) and counted.
-    pub fn row(&self, record: &Json, given: &[(&str, Value)], issues: &mut Issues) -> Option<Row> {
+    pub fn row<'a>(
+        &self,
+        record: impl JsonView<'a>,
+        given: &[(&str, Value)],
+        issues: &mut Issues,
+    ) -> Option<Row> {
         let extra = if self.passthrough {
-            record.as_object().map_or(0, |o| o.len())
+            record.entries().len()
         } else {
             0
         };
@@ -329,17 +336,22 @@ impl TableSpec {
         Some(row)
     }
 
-    fn read(&self, column: &ColumnSpec, raw: &Json) -> Result<Value, Malformed> {
+    fn read<'a>(&self, column: &ColumnSpec, raw: impl JsonView<'a>) -> Result<Value, Malformed> {
+        self.read_as(column.reader, raw)
+    }
+
+    fn read_as<'a>(&self, reader: Reader, raw: impl JsonView<'a>) -> Result<Value, Malformed> {
         if self.blank_is_null && raw.as_str().is_some_and(|s| s.trim().is_empty()) {
             return Ok(Value::Null);
         }
-        column.reader.read(raw)
+        reader.read(raw)
     }
 
-    fn pass_undeclared(&self, record: &Json, row: &mut Row) {
-        let Some(fields) = record.as_object() else {
+    fn pass_undeclared<'a>(&self, record: impl JsonView<'a>, row: &mut Row) {
+        let fields = record.entries();
+        if fields.is_empty() {
             return;
-        };
+        }
         let read_fields: HashSet<&str> = self
             .columns
             .iter()
@@ -351,24 +363,26 @@ impl TableSpec {
             .flatten()
             .collect();
         for (name, raw) in fields {
-            if read_fields.contains(name.as_str()) {
+            if read_fields.contains(name) {
                 continue;
             }
             let value = self
-                .read(&ColumnSpec::new(name.clone(), Reader::Passthrough), raw)
+                .read_as(Reader::Passthrough, raw)
                 .unwrap_or(Value::Null);
-            row.set(name.clone(), value);
+            row.set(name.to_owned(), value);
         }
     }
 
     /// `id=804011` (every key column, comma-separated), for warnings.
-    fn key_text(&self, record: &Json, given: &[(&str, Value)]) -> String {
+    fn key_text<'a>(&self, record: impl JsonView<'a>, given: &[(&str, Value)]) -> String {
         let mut text = String::new();
         for column in self.columns.iter().filter(|c| c.key) {
             let shown = match column.raw(record, given) {
                 Raw::Absent => "null".to_owned(),
-                Raw::Json(Json::String(s)) => s.clone(),
-                Raw::Json(other) => other.to_string(),
+                Raw::Json(raw) => match raw.as_str() {
+                    Some(s) => s.to_owned(),
+                    None => raw.to_json_string(),
+                },
                 Raw::Given(Value::String(s)) => s.clone(),
                 Raw::Given(other) => format!("{other:?}"),
             };
@@ -508,5 +522,99 @@ mod tests {
             .row(&json!({"loaded": "5"}), &[], &mut Issues::default())
             .unwrap();
         assert_eq!(row.get("loaded"), Some(&Value::Long(5)));
+    }
+
+    /// A value of any JSON kind, biased towards what readers must tell apart.
+    fn field_value() -> impl proptest::strategy::Strategy<Value = Json> {
+        use proptest::prelude::*;
+        let scalar = prop_oneof![
+            Just(Json::Null),
+            any::<bool>().prop_map(Json::Bool),
+            any::<i64>().prop_map(Json::from),
+            (0u64..100_000).prop_map(Json::from),
+            (-1e9f64..1e9).prop_map(Json::from),
+            prop_oneof![
+                "[0-9]{1,6}",
+                "-?[0-9]{1,4}\\.[0-9]{1,3}",
+                " ?(true|false|TRUE|1|0) ?",
+                "20[0-9]{2}-[01][0-9]-[0-3][0-9]([T ][0-2][0-9]:[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,9})?(Z|[+-]0[0-9]:[03]0)?)?",
+                "[01][0-9]/[0-3][0-9]/20[0-9]{2}",
+                "0000-00-00 00:00:00",
+                "[a-z \"é\\\\]{0,8}",
+            ]
+            .prop_map(Json::String),
+        ];
+        scalar.prop_recursive(2, 12, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Json::Array),
+                proptest::collection::vec(("[a-c]{1,2}", inner), 0..4)
+                    .prop_map(|m| Json::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn every_reader() -> TableSpec {
+        let readers = [
+            ("text", Reader::Text),
+            ("id2", Reader::Id),
+            ("flag", Reader::Bool),
+            ("short", Reader::Short),
+            ("int", Reader::Int),
+            ("long", Reader::Long),
+            ("float", Reader::Float),
+            ("double", Reader::Double),
+            (
+                "money",
+                Reader::Decimal {
+                    precision: 8,
+                    scale: 2,
+                },
+            ),
+            ("at", Reader::Timestamp),
+            ("secs", Reader::EpochSeconds),
+            ("millis", Reader::EpochMillis),
+            ("day", Reader::Date),
+            ("wall", Reader::DateTime),
+            ("blob", Reader::Json),
+        ];
+        readers
+            .into_iter()
+            .fold(
+                TableSpec::new("t").column(ColumnSpec::key("id", Reader::Text)),
+                |spec, (name, reader)| spec.column(ColumnSpec::new(name, reader)),
+            )
+            .column(ColumnSpec::new("deep", Reader::Text).from("nest.a.0"))
+            .column(ColumnSpec::new("either", Reader::Long).from_any(&["x", "y"]))
+            .passthrough_undeclared()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
+        /// The typed path (a record of a parsed page, `JsonDoc`) and the `serde_json::Value` path give
+        /// identical rows and identical warnings for any record.
+        #[test]
+        fn a_doc_record_and_a_value_record_give_identical_rows(
+            fields in proptest::collection::vec(
+                (proptest::sample::select(vec![
+                    "id", "text", "id2", "flag", "short", "int", "long", "float", "double", "money",
+                    "at", "secs", "millis", "day", "wall", "blob", "nest", "x", "y", "extra",
+                ]), field_value()),
+                0..14,
+            ),
+            blank_is_null in proptest::prelude::any::<bool>(),
+        ) {
+            let record = Json::Object(fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect());
+            let spec = if blank_is_null { every_reader().blank_is_null() } else { every_reader() };
+            let text = serde_json::to_vec(&record).unwrap();
+            // Both paths parse the same text, as both would parse a page.
+            let record: Json = serde_json::from_slice(&text).unwrap();
+            let doc = crate::sdk::json::JsonDoc::parse(&text).unwrap();
+            let given = [("unused", Value::Long(1))];
+            let (mut by_value, mut by_doc) = (Issues::default(), Issues::default());
+            let a = spec.row(&record, &given, &mut by_value);
+            let b = spec.row(doc.root(), &given, &mut by_doc);
+            proptest::prop_assert_eq!(a, b);
+            proptest::prop_assert_eq!(by_value.take_warnings(), by_doc.take_warnings());
+        }
     }
 }

@@ -11,8 +11,8 @@
 //! - dates as `YYYY-MM-DD`, the date part of a midnight timestamp, or `MM/DD/YYYY`;
 //! - nested objects and arrays as JSON text.
 
+use crate::sdk::json::{JsonView, Kind};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Utc};
-use serde_json::Value as Json;
 
 use super::iso;
 use crate::sdk::{ColumnType, Value};
@@ -89,20 +89,18 @@ impl Reader {
 
     /// Reads `raw`: `Ok(Value::Null)` for null (and blank strings, except for text), the typed value, or
     /// [`Malformed`].
-    pub fn read(self, raw: &Json) -> Result<Value, Malformed> {
-        if raw.is_null() {
-            return Ok(Value::Null);
-        }
-        if let Json::String(s) = raw {
-            if self != Reader::Text && s.trim().is_empty() {
-                return Ok(Value::Null);
-            }
+    pub fn read<'a>(self, raw: impl JsonView<'a>) -> Result<Value, Malformed> {
+        let kind = raw.kind();
+        match &kind {
+            Kind::Null => return Ok(Value::Null),
+            Kind::Str(s) if self != Reader::Text && s.trim().is_empty() => return Ok(Value::Null),
+            _ => {}
         }
         let value = match self {
-            Reader::Text => match raw {
-                Json::String(s) => Value::String(s.clone()),
-                Json::Number(n) => Value::String(n.to_string()),
-                Json::Bool(b) => Value::String(b.to_string()),
+            Reader::Text => match kind {
+                Kind::Str(s) => Value::String(s.to_owned()),
+                Kind::Number(n) => Value::String(n.to_string()),
+                Kind::Bool(b) => Value::String(b.to_string()),
                 _ => return Err(Malformed),
             },
             Reader::Id => Value::String(id_text(raw).ok_or(Malformed)?),
@@ -123,8 +121,8 @@ impl Reader {
             Reader::Decimal { precision, scale } => {
                 Value::Decimal(decimal_text(raw, precision, scale).ok_or(Malformed)?)
             }
-            Reader::Timestamp => match raw {
-                Json::String(s) => timestamp_or_zero(s)?,
+            Reader::Timestamp => match kind {
+                Kind::Str(s) => timestamp_or_zero(s)?,
                 _ => return Err(Malformed),
             },
             Reader::EpochSeconds => epoch(raw, 1)?,
@@ -135,7 +133,7 @@ impl Reader {
             Reader::DateTime => Value::NaiveDateTime(
                 parse_naive_datetime(raw.as_str().ok_or(Malformed)?).ok_or(Malformed)?,
             ),
-            Reader::Json => Value::json(raw),
+            Reader::Json => Value::Json(raw.to_json_string()),
             Reader::Passthrough => passthrough(raw),
         };
         Ok(value)
@@ -143,10 +141,10 @@ impl Reader {
 }
 
 /// A non-negative integer id as text, from a number or a string of digits.
-pub fn id_text(raw: &Json) -> Option<String> {
-    match raw {
-        Json::Number(n) => n.as_u64().map(|id| id.to_string()),
-        Json::String(s) => {
+pub fn id_text<'a>(raw: impl JsonView<'a>) -> Option<String> {
+    match raw.kind() {
+        Kind::Number(n) => n.as_u64().map(|id| id.to_string()),
+        Kind::Str(s) => {
             let s = s.trim();
             (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.to_owned())
         }
@@ -155,22 +153,22 @@ pub fn id_text(raw: &Json) -> Option<String> {
 }
 
 /// A non-negative integer from a number or a string of digits (an id used as a cursor, a count).
-pub fn unsigned(raw: &Json) -> Option<u64> {
-    match raw {
-        Json::Number(n) => n.as_u64(),
-        Json::String(s) => s.trim().parse().ok(),
+pub fn unsigned<'a>(raw: impl JsonView<'a>) -> Option<u64> {
+    match raw.kind() {
+        Kind::Number(n) => n.as_u64(),
+        Kind::Str(s) => s.trim().parse().ok(),
         _ => None,
     }
 }
 
 /// An integer from a number or a numeric string (`"-12"`; `"12.0"` and `12.0` too, exactly).
-pub fn integer(raw: &Json) -> Option<i64> {
-    match raw {
-        Json::Number(n) => n.as_i64().or_else(|| {
+pub fn integer<'a>(raw: impl JsonView<'a>) -> Option<i64> {
+    match raw.kind() {
+        Kind::Number(n) => n.as_i64().or_else(|| {
             let f = n.as_f64()?;
             (f.fract() == 0.0 && f.abs() < 9.0e15).then_some(f as i64)
         }),
-        Json::String(s) => {
+        Kind::Str(s) => {
             let s = s.trim();
             s.parse().ok().or_else(|| {
                 let (int, frac) = s.split_once('.')?;
@@ -182,25 +180,25 @@ pub fn integer(raw: &Json) -> Option<i64> {
 }
 
 /// A finite number from a number or a numeric string.
-pub fn number(raw: &Json) -> Option<f64> {
-    let n = match raw {
-        Json::Number(n) => n.as_f64()?,
-        Json::String(s) => s.trim().parse().ok()?,
+pub fn number<'a>(raw: impl JsonView<'a>) -> Option<f64> {
+    let n = match raw.kind() {
+        Kind::Number(n) => n.as_f64()?,
+        Kind::Str(s) => s.trim().parse().ok()?,
         _ => return None,
     };
     n.is_finite().then_some(n)
 }
 
 /// A boolean from `true`/`false`, `1`/`0`, or those as strings.
-pub fn boolean(raw: &Json) -> Option<bool> {
-    match raw {
-        Json::Bool(b) => Some(*b),
-        Json::Number(n) => match n.as_i64() {
+pub fn boolean<'a>(raw: impl JsonView<'a>) -> Option<bool> {
+    match raw.kind() {
+        Kind::Bool(b) => Some(b),
+        Kind::Number(n) => match n.as_i64() {
             Some(0) => Some(false),
             Some(1) => Some(true),
             _ => None,
         },
-        Json::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+        Kind::Str(s) => match s.trim().to_ascii_lowercase().as_str() {
             "true" | "1" => Some(true),
             "false" | "0" => Some(false),
             _ => None,
@@ -210,14 +208,14 @@ pub fn boolean(raw: &Json) -> Option<bool> {
 }
 
 /// Plain decimal text of a number or numeric string, within `precision` and `scale`.
-fn decimal_text(raw: &Json, precision: u32, scale: u32) -> Option<String> {
-    let text = match raw {
+fn decimal_text<'a>(raw: impl JsonView<'a>, precision: u32, scale: u32) -> Option<String> {
+    let text = match raw.kind() {
         // Rust's float Display is the shortest round-trip text and never uses an exponent.
-        Json::Number(n) => n
+        Kind::Number(n) => n
             .as_i64()
             .map(|i| i.to_string())
             .or_else(|| number(raw).map(|f| f.to_string()))?,
-        Json::String(s) => {
+        Kind::Str(s) => {
             let s = s.trim();
             is_plain_decimal(s).then(|| s.to_owned())?
         }
@@ -248,8 +246,8 @@ fn timestamp_or_zero(text: &str) -> Result<Value, Malformed> {
     parse_utc(text).map(Value::UtcDateTime).ok_or(Malformed)
 }
 
-fn epoch(raw: &Json, per_second: i64) -> Result<Value, Malformed> {
-    if let Json::String(s) = raw {
+fn epoch<'a>(raw: impl JsonView<'a>, per_second: i64) -> Result<Value, Malformed> {
+    if let Kind::Str(s) = raw.kind() {
         if !s.trim().bytes().all(|b| b.is_ascii_digit() || b == b'-') {
             return timestamp_or_zero(s);
         }
@@ -346,17 +344,17 @@ fn parse_date_general(text: &str) -> Option<NaiveDate> {
 }
 
 /// A value of an undeclared column, typed by its JSON type.
-fn passthrough(value: &Json) -> Value {
-    match value {
-        Json::Null => Value::Null,
-        Json::Bool(b) => Value::Bool(*b),
-        Json::Number(n) => n
+fn passthrough<'a>(value: impl JsonView<'a>) -> Value {
+    match value.kind() {
+        Kind::Null => Value::Null,
+        Kind::Bool(b) => Value::Bool(b),
+        Kind::Number(n) => n
             .as_i64()
             .map(Value::Long)
             .or_else(|| n.as_f64().map(Value::Double))
             .unwrap_or(Value::Null),
-        Json::String(s) => Value::String(s.clone()),
-        other => Value::json(other),
+        Kind::Str(s) => Value::String(s.to_owned()),
+        Kind::Array | Kind::Object => Value::Json(value.to_json_string()),
     }
 }
 
@@ -365,6 +363,7 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
     use serde_json::json;
+    use serde_json::Value as Json;
 
     fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32, ms: i64) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(y, mo, d, h, mi, s).unwrap() + chrono::Duration::milliseconds(ms)
