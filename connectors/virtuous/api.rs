@@ -12,6 +12,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
 use crate::http::{Auth, HttpClient, HttpConfig, HttpError, RateLimit, Request, Tuning};
+use crate::sdk::json::Record;
 use crate::sdk::Secret;
 use crate::sync::{Asked, Envelope, Page};
 
@@ -166,7 +167,7 @@ impl VirtuousApi {
         filter: &Filter,
         skip: u64,
         take: u32,
-    ) -> Result<Page, HttpError> {
+    ) -> Result<Page<Record>, HttpError> {
         let request = Request::post(query_path(entity, shape))
             .query("skip", skip)
             .query("take", take)
@@ -176,7 +177,9 @@ impl VirtuousApi {
             skip,
             take: u64::from(take),
         };
-        envelope().fetch(&self.http, &request, Some(asked)).await
+        envelope()
+            .fetch_records(&self.http, &request, Some(asked))
+            .await
     }
 
     /// The first record by `sort` among those matching `filter`, and how many match (short shape).

@@ -18,8 +18,7 @@
 
 use std::sync::LazyLock;
 
-use serde_json::Value as Json;
-
+use crate::sdk::json::JsonView;
 use crate::sdk::table::{read, ColumnSpec, Issues, Reader, TableSpec};
 use crate::sdk::{Row, Schema, Value};
 use crate::sync::ErroredRange;
@@ -83,7 +82,7 @@ impl Entity {
     }
 
     /// The record's id, the pager's cursor (`campaignId` for campaigns, else `id`).
-    pub fn record_id(self, record: &Json) -> Option<u64> {
+    pub fn record_id<'a>(self, record: impl JsonView<'a>) -> Option<u64> {
         let field = if self == Entity::Campaign {
             "campaignId"
         } else {
@@ -354,9 +353,9 @@ pub fn schema() -> Schema {
 /// Every row one API record of `entity` produces, as `(table, row)` in parent-first order. Short
 /// records produce only the parent row. Unreadable values and unkeyed children are counted in
 /// `issues` (the kit's policy).
-pub fn rows(
+pub fn rows<'a>(
     entity: Entity,
-    record: &Json,
+    record: impl JsonView<'a>,
     shape: Shape,
     issues: &mut Issues,
 ) -> Vec<(&'static str, Row)> {
@@ -402,11 +401,8 @@ pub fn rows(
     out
 }
 
-fn array<'a>(record: &'a Json, field: &str) -> &'a [Json] {
-    record
-        .get(field)
-        .and_then(Json::as_array)
-        .map_or(&[], Vec::as_slice)
+fn array<'a, J: JsonView<'a>>(record: J, field: &str) -> impl Iterator<Item = J> + 'a {
+    record.get(field).into_iter().flat_map(JsonView::items)
 }
 
 /// The `sync_errors` key of an errored range of `entity`: `gifts:500123..500131` (`start`/`end` for
@@ -440,6 +436,7 @@ mod tests {
     use crate::sdk::ColumnType;
     use chrono::{DateTime, NaiveDate, TimeZone, Utc};
     use serde_json::json;
+    use serde_json::Value as Json;
 
     fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32, ms: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(y, mo, d, h, mi, s).unwrap()

@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::http::HttpError;
+use crate::sdk::json::Record;
 use crate::sdk::table::read;
 use crate::sdk::{Emitter, Error};
 use crate::sync::{ErroredRange, IdPager, IdPagerConfig, Page, PageRequest, PagerItem};
@@ -433,9 +434,9 @@ impl EntityRun<'_> {
         Ok(true)
     }
 
-    async fn emit(&mut self, records: &[Value], out: &mut Emitter) -> Result<(), Error> {
+    async fn emit(&mut self, records: &[Record], out: &mut Emitter) -> Result<(), Error> {
         for record in records {
-            for (table, row) in models::rows(self.entity, record, self.shape, out.issues()) {
+            for (table, row) in models::rows(self.entity, record.view(), self.shape, out.issues()) {
                 out.upsert(table, &row).await?;
             }
         }
@@ -526,8 +527,10 @@ impl EntityRun<'_> {
     fn fetch(
         &self,
         filter: Filter,
-    ) -> impl Fn(PageRequest<u64>) -> BoxFuture<'static, Result<Page, HttpError>> + Send + Sync + 'static
-    {
+    ) -> impl Fn(PageRequest<u64>) -> BoxFuture<'static, Result<Page<Record>, HttpError>>
+           + Send
+           + Sync
+           + 'static {
         let (api, entity, shape) = (self.api.clone(), self.entity, self.shape);
         move |request: PageRequest<u64>| {
             let api = api.clone();
@@ -543,8 +546,8 @@ impl EntityRun<'_> {
     }
 }
 
-fn id_of(entity: Entity) -> impl Fn(&Value) -> Option<u64> {
-    move |record| entity.record_id(record)
+fn id_of(entity: Entity) -> impl Fn(&Record) -> Option<u64> {
+    move |record| entity.record_id(record.view())
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@ use reqwest::header::HeaderMap;
 use reqwest::Method;
 use serde_json::Value;
 
+use crate::sdk::json::JsonDoc;
+
 use super::auth::{header_name, sensitive_value, Auth};
 use super::backoff::RetryPolicy;
 use super::body::{read_bounded, BodyError, Download};
@@ -102,14 +104,41 @@ impl HttpConfig {
 /// thousand full records takes milliseconds to parse, far longer than an async worker should block.
 const PARSE_OFF_RUNTIME_BYTES: usize = 32 * 1024;
 
+/// What a JSON response body is decoded into: a `serde_json::Value`, or a [`JsonDoc`] (a page's
+/// records without a `Value` tree; see [`crate::sdk::json`]).
+pub trait JsonBody: Send + Sized + 'static {
+    /// The body of a response with no content.
+    fn empty() -> Self;
+    /// Decodes `bytes`; `Err` is the parser's message.
+    fn decode(bytes: &[u8]) -> Result<Self, String>;
+}
+
+impl JsonBody for Value {
+    fn empty() -> Self {
+        Value::Null
+    }
+    fn decode(bytes: &[u8]) -> Result<Self, String> {
+        serde_json::from_slice(bytes).map_err(|e| e.to_string())
+    }
+}
+
+impl JsonBody for JsonDoc {
+    fn empty() -> Self {
+        JsonDoc::null()
+    }
+    fn decode(bytes: &[u8]) -> Result<Self, String> {
+        JsonDoc::parse(bytes).map_err(|e| e.to_string())
+    }
+}
+
 /// Parses a JSON body, off the async runtime when it is large.
-async fn parse_json(body: bytes::Bytes) -> Result<Value, String> {
+async fn parse_json<B: JsonBody>(body: bytes::Bytes) -> Result<B, String> {
     if body.len() < PARSE_OFF_RUNTIME_BYTES {
-        return serde_json::from_slice(&body).map_err(|e| e.to_string());
+        return B::decode(&body);
     }
     let (tx, rx) = tokio::sync::oneshot::channel();
     rayon::spawn(move || {
-        let _ = tx.send(serde_json::from_slice::<Value>(&body).map_err(|e| e.to_string()));
+        let _ = tx.send(B::decode(&body));
     });
     rx.await
         .unwrap_or_else(|_| Err("the json parser stopped before answering".to_owned()))
@@ -243,16 +272,16 @@ impl Request {
 
 /// A decoded JSON response with the status and headers a caller may need (e.g. pagination links).
 #[derive(Debug, Clone)]
-pub struct JsonResponse {
+pub struct JsonResponse<B = Value> {
     /// HTTP status (2xx).
     pub status: u16,
     /// Response headers.
     pub headers: HeaderMap,
-    /// The body; `Value::Null` for an empty body.
-    pub body: Value,
+    /// The body; JSON `null` for an empty body.
+    pub body: B,
 }
 
-impl JsonResponse {
+impl<B> JsonResponse<B> {
     /// The server's clock, from the `Date` header, if it sent one: an API's own "now", which its
     /// date filters and retention limits are measured against.
     pub fn server_time(&self) -> Option<chrono::DateTime<chrono::Utc>> {
@@ -359,19 +388,25 @@ impl HttpClientBuilder {
 }
 
 /// What a successful attempt produced.
-enum Success {
-    Json(JsonResponse),
+enum Success<B> {
+    Json(JsonResponse<B>),
     Stream(reqwest::Response, Option<tokio::sync::OwnedSemaphorePermit>),
 }
 
 /// A check of a decoded JSON response; `Err` says what is wrong with it.
-pub type BodyCheck<'a> = &'a (dyn Fn(&JsonResponse) -> Result<(), String> + Sync);
+pub type BodyCheck<'a, B = Value> = &'a (dyn Fn(&JsonResponse<B>) -> Result<(), String> + Sync);
 
-#[derive(Clone, Copy)]
-enum Mode<'a> {
-    Json(BodyCheck<'a>),
+enum Mode<'a, B> {
+    Json(BodyCheck<'a, B>),
     Stream,
 }
+
+impl<B> Clone for Mode<'_, B> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<B> Copy for Mode<'_, B> {}
 
 impl HttpClient {
     /// Starts building a client for `config` (no auth, real clock, no hook).
@@ -408,11 +443,12 @@ impl HttpClient {
 
     /// Like [`HttpClient::send_json`], and a decoded body that `check` refuses (say, a page without its
     /// records array) is retried the same way; the final error carries `check`'s reason.
-    pub async fn send_json_checked(
+    /// The body is decoded as `B`: a `Value`, or a [`JsonDoc`] for pages of records.
+    pub async fn send_json_checked<B: JsonBody>(
         &self,
         request: &Request,
-        check: BodyCheck<'_>,
-    ) -> Result<JsonResponse, HttpError> {
+        check: BodyCheck<'_, B>,
+    ) -> Result<JsonResponse<B>, HttpError> {
         match self.execute(request, Mode::Json(check)).await? {
             Success::Json(r) => Ok(r),
             Success::Stream(..) => unreachable_mode(&self.endpoint(request)),
@@ -428,7 +464,7 @@ impl HttpClient {
     /// mid-stream is yielded by the stream and is not retried here (the caller restarts the download).
     pub async fn download(&self, request: &Request) -> Result<Download, HttpError> {
         let endpoint = self.endpoint(request);
-        match self.execute(request, Mode::Stream).await? {
+        match self.execute::<Value>(request, Mode::Stream).await? {
             Success::Stream(response, permit) => Ok(Download::new(
                 response,
                 endpoint,
@@ -476,7 +512,11 @@ impl HttpClient {
         }
     }
 
-    async fn execute(&self, request: &Request, mode: Mode<'_>) -> Result<Success, HttpError> {
+    async fn execute<B: JsonBody>(
+        &self,
+        request: &Request,
+        mode: Mode<'_, B>,
+    ) -> Result<Success<B>, HttpError> {
         let result = self.execute_with_retries(request, mode).await;
         let endpoint = self.endpoint(request);
         let mut failures = self
@@ -505,11 +545,11 @@ impl HttpClient {
         }
     }
 
-    async fn execute_with_retries(
+    async fn execute_with_retries<B: JsonBody>(
         &self,
         request: &Request,
-        mode: Mode<'_>,
-    ) -> Result<Success, HttpError> {
+        mode: Mode<'_, B>,
+    ) -> Result<Success<B>, HttpError> {
         let endpoint = self.endpoint(request);
         let policy = &self.inner.config.retry;
         let max_attempts = policy.max_attempts.max(1);
@@ -581,12 +621,12 @@ impl HttpClient {
         }
     }
 
-    async fn attempt(
+    async fn attempt<B: JsonBody>(
         &self,
         request: &Request,
         endpoint: &Endpoint,
-        mode: Mode<'_>,
-    ) -> Result<Success, AttemptFailure> {
+        mode: Mode<'_, B>,
+    ) -> Result<Success<B>, AttemptFailure> {
         let cfg = &self.inner.config;
         let timeout = request.timeout.unwrap_or(cfg.request_timeout);
         let mut builder = self
@@ -680,7 +720,7 @@ impl HttpClient {
                 )));
             }
             let body = if body.iter().all(u8::is_ascii_whitespace) {
-                Value::Null
+                B::empty()
             } else {
                 parse_json(body).await.map_err(|e| {
                     AttemptFailure::Unreadable(format!("the body is not valid json: {e}"))

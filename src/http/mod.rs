@@ -19,8 +19,8 @@ pub use auth::{Auth, OAuth2, OAuth2Config};
 pub use backoff::RetryPolicy;
 pub use body::Download;
 pub use client::{
-    BodyCheck, HttpClient, HttpClientBuilder, HttpConfig, JsonResponse, RateLimit, Request,
-    ResponseHook, SHRINKABLE_ATTEMPTS,
+    BodyCheck, HttpClient, HttpClientBuilder, HttpConfig, JsonBody, JsonResponse, RateLimit,
+    Request, ResponseHook, SHRINKABLE_ATTEMPTS,
 };
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use error::{Endpoint, ErrorKind, HttpError, Verdict};

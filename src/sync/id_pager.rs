@@ -121,12 +121,12 @@ pub struct ErroredRange<I> {
 
 /// What the pager hands the caller, in order.
 #[derive(Debug, Clone, PartialEq)]
-pub enum PagerItem<I> {
+pub enum PagerItem<I, R = Value> {
     /// Records to emit. After emitting them the caller may checkpoint `checkpoint` (`None`: nothing to save
     /// yet). Records recovered from retried ranges carry the unchanged main cursor.
     Records {
         /// Records in ascending id order.
-        records: Vec<Value>,
+        records: Vec<R>,
         /// The cursor that is safe to save once these records are emitted.
         checkpoint: Option<I>,
     },
@@ -204,33 +204,34 @@ struct Shared<F, X> {
 }
 
 /// One page request in flight.
-struct InFlight<I> {
+struct InFlight<I, R> {
     request: PageRequest<I>,
-    handle: AbortOnDropHandle<Result<Page, HttpError>>,
+    handle: AbortOnDropHandle<Result<Page<R>, HttpError>>,
 }
 
 /// One ascending scan from a cursor, optionally stopping before an id (for retried ranges).
-struct Scan<I> {
+struct Scan<I, R> {
     low_water: Option<I>,
     stop_before: Option<I>,
     rung: usize,
     successes: u32,
-    batch: VecDeque<InFlight<I>>,
-    pending: VecDeque<PagerItem<I>>,
+    batch: VecDeque<InFlight<I, R>>,
+    pending: VecDeque<PagerItem<I, R>>,
     done: bool,
 }
 
 /// The ID cursor pager. See the module documentation for its guarantees.
 ///
-/// Type parameters: `I` the id type, `F` the fetch function, `X` the id extractor.
-pub struct IdPager<I, F, X> {
+/// Type parameters: `I` the id type, `F` the fetch function, `X` the id extractor, `R` the record type
+/// (`serde_json::Value`, or a page's [`crate::sdk::json::Record`]).
+pub struct IdPager<I, F, X, R = Value> {
     shared: Shared<F, X>,
-    retries: VecDeque<Scan<I>>,
-    main: Scan<I>,
+    retries: VecDeque<Scan<I, R>>,
+    main: Scan<I, R>,
     requests: u64,
 }
 
-impl<I, F, X> fmt::Debug for IdPager<I, F, X>
+impl<I, F, X, R> fmt::Debug for IdPager<I, F, X, R>
 where
     I: fmt::Debug,
 {
@@ -243,12 +244,13 @@ where
     }
 }
 
-impl<I, F, Fut, X> IdPager<I, F, X>
+impl<I, F, Fut, X, R> IdPager<I, F, X, R>
 where
+    R: Send + 'static,
     I: Ord + Clone + fmt::Debug + Send + Sync + 'static,
     F: Fn(PageRequest<I>) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<Page, HttpError>> + Send + 'static,
-    X: Fn(&Value) -> Option<I>,
+    Fut: Future<Output = Result<Page<R>, HttpError>> + Send + 'static,
+    X: Fn(&R) -> Option<I>,
 {
     /// A pager starting after `cursor` (`None`: from the first record). `fetch` must return records with
     /// `id > cursor` in ascending id order; `id_of` extracts a record's id.
@@ -317,7 +319,7 @@ where
     }
 
     /// The next item, `Ok(None)` when every record was yielded or reported.
-    pub async fn next(&mut self) -> Result<Option<PagerItem<I>>, PagerError> {
+    pub async fn next(&mut self) -> Result<Option<PagerItem<I, R>>, PagerError> {
         while let Some(scan) = self.retries.front_mut() {
             match scan.next(&self.shared, &mut self.requests).await? {
                 Some(PagerItem::Records { records, .. }) => {
@@ -336,8 +338,9 @@ where
     }
 }
 
-impl<I> Scan<I>
+impl<I, R> Scan<I, R>
 where
+    R: Send + 'static,
     I: Ord + Clone + fmt::Debug + Send + Sync + 'static,
 {
     fn new(low_water: Option<I>, stop_before: Option<I>, rung: usize) -> Self {
@@ -356,11 +359,11 @@ where
         &mut self,
         shared: &Shared<F, X>,
         requests: &mut u64,
-    ) -> Result<Option<PagerItem<I>>, PagerError>
+    ) -> Result<Option<PagerItem<I, R>>, PagerError>
     where
         F: Fn(PageRequest<I>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Page, HttpError>> + Send + 'static,
-        X: Fn(&Value) -> Option<I>,
+        Fut: Future<Output = Result<Page<R>, HttpError>> + Send + 'static,
+        X: Fn(&R) -> Option<I>,
     {
         loop {
             if let Some(item) = self.pending.pop_front() {
@@ -399,7 +402,7 @@ where
     ) -> Result<(), PagerError>
     where
         F: Fn(PageRequest<I>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Page, HttpError>> + Send + 'static,
+        Fut: Future<Output = Result<Page<R>, HttpError>> + Send + 'static,
     {
         let take = shared.config.takes[self.rung];
         // With take 1 an overlapping page would hold only the overlap record, so fetch one page at a time.
@@ -427,12 +430,12 @@ where
         shared: &Shared<F, X>,
         requests: &mut u64,
         request: &PageRequest<I>,
-        page: Page,
+        page: Page<R>,
     ) -> Result<(), PagerError>
     where
         F: Fn(PageRequest<I>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Page, HttpError>> + Send + 'static,
-        X: Fn(&Value) -> Option<I>,
+        Fut: Future<Output = Result<Page<R>, HttpError>> + Send + 'static,
+        X: Fn(&R) -> Option<I>,
     {
         let ids = ids_of(shared, request, &page.records)?;
         let short = page.records.len() < request.take as usize;
@@ -497,8 +500,8 @@ where
     ) -> Result<(), PagerError>
     where
         F: Fn(PageRequest<I>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Page, HttpError>> + Send + 'static,
-        X: Fn(&Value) -> Option<I>,
+        Fut: Future<Output = Result<Page<R>, HttpError>> + Send + 'static,
+        X: Fn(&R) -> Option<I>,
     {
         // Later pages of the batch depend on this one's range: drop them, nothing of them was yielded.
         self.batch.clear();
@@ -580,15 +583,15 @@ where
     }
 }
 
-fn spawn_fetch<I, F, Fut, X>(
+fn spawn_fetch<I, F, Fut, X, R: Send + 'static>(
     shared: &Shared<F, X>,
     requests: &mut u64,
     request: PageRequest<I>,
-) -> Result<AbortOnDropHandle<Result<Page, HttpError>>, PagerError>
+) -> Result<AbortOnDropHandle<Result<Page<R>, HttpError>>, PagerError>
 where
     I: Send + 'static,
     F: Fn(PageRequest<I>) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<Page, HttpError>> + Send + 'static,
+    Fut: Future<Output = Result<Page<R>, HttpError>> + Send + 'static,
 {
     if *requests >= shared.config.max_requests {
         return Err(PagerError::MaxRequests {
@@ -603,14 +606,14 @@ where
     })))
 }
 
-fn ids_of<I, F, X>(
+fn ids_of<I, F, X, R>(
     shared: &Shared<F, X>,
     request: &PageRequest<I>,
-    records: &[Value],
+    records: &[R],
 ) -> Result<Vec<I>, PagerError>
 where
     I: Ord + fmt::Debug,
-    X: Fn(&Value) -> Option<I>,
+    X: Fn(&R) -> Option<I>,
 {
     let mut ids = Vec::with_capacity(records.len());
     for (index, record) in records.iter().enumerate() {
