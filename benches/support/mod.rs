@@ -207,7 +207,10 @@ pub async fn sync_through_server(
     selection: Option<fivetran_source::proto::Selection>,
 ) -> Drained {
     let port = 45000 + (std::process::id() % 10000) as u16;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_fivetran_source"))
+    // BENCH_SERVER_BIN runs another build of the server (say, the previous commit's) for a before/after.
+    let binary = std::env::var("BENCH_SERVER_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_fivetran_source").to_owned());
+    let mut child = std::process::Command::new(binary)
         .args(["--port", &port.to_string(), "--connector", connector])
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null())

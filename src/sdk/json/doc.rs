@@ -64,10 +64,11 @@ impl JsonDoc {
     /// does.
     pub fn parse(bytes: &[u8]) -> Result<Self, DocError> {
         let mut builder = Builder {
-            // Strings are at most the text's length; most pages are mostly strings.
-            text: String::with_capacity(bytes.len() / 2),
-            nodes: Vec::with_capacity(bytes.len() / 24),
-            entries: Vec::with_capacity(bytes.len() / 24),
+            // Unescaped strings never outgrow the text, so `text` never reallocates (capacity that is
+            // never written costs no memory); a value takes at least two bytes of text, most far more.
+            text: String::with_capacity(bytes.len()),
+            nodes: Vec::with_capacity(bytes.len() / 12),
+            entries: Vec::with_capacity(bytes.len() / 12),
             scratch: Vec::new(),
         };
         let mut de = serde_json::Deserializer::from_slice(bytes);
@@ -176,11 +177,15 @@ impl<'a> JsonView<'a> for JsonRef<'a> {
         if !matches!(self.node(), Node::Object { .. }) {
             return None;
         }
-        // The last of repeated keys wins, as in serde_json's map.
+        // The last of repeated keys wins, as in serde_json's map. Lengths first: most keys differ there.
+        let (text, wanted) = (self.doc.text.as_bytes(), key.as_bytes());
         self.members()
             .iter()
             .rev()
-            .find(|e| self.doc.str(e.key) == key)
+            .find(|e| {
+                e.key.len as usize == wanted.len()
+                    && &text[e.key.at as usize..(e.key.at + e.key.len) as usize] == wanted
+            })
             .map(|e| self.at(e.node))
     }
 

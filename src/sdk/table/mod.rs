@@ -31,7 +31,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value as Json;
 
-use crate::sdk::json::{JsonView, Kind};
+use crate::sdk::json::JsonView;
 
 use crate::sdk::{ColumnName, Row, TableDef, Value};
 
@@ -60,10 +60,10 @@ impl FieldPath {
     pub fn get<'a, J: JsonView<'a>>(&self, record: J) -> Option<J> {
         let mut at = record;
         for segment in self.segments.iter() {
-            at = match at.kind() {
-                Kind::Object => at.get(segment)?,
-                Kind::Array => at.index(segment.parse::<usize>().ok()?)?,
-                _ => return None,
+            // `get` answers only for objects and `index` only for arrays.
+            at = match at.get(segment) {
+                Some(value) => value,
+                None => at.index(segment.parse::<usize>().ok()?)?,
             };
         }
         Some(at)
