@@ -60,7 +60,8 @@ async fn python_side(
     let request = fivetran_source::proto::UpdateRequest {
         configuration,
         selection: Some(selection()),
-        state_json: None,
+        // The SDK parses the state unconditionally; Fivetran sends `{}` on a first sync.
+        state_json: Some("{}".to_owned()),
     };
     let drained = drain_update(child.id(), port, request).await;
     let _ = child.kill();
@@ -68,8 +69,22 @@ async fn python_side(
     drained
 }
 
+/// `gifts` with only [`COLUMNS`] (the Python side declares only those).
 fn selection() -> fivetran_source::proto::Selection {
-    fivetran_source::sdk::selection::only_tables(&[("gifts", &COLUMNS[..])])
+    use fivetran_source::proto;
+    proto::Selection {
+        selection: Some(proto::selection::Selection::WithoutSchema(
+            proto::TablesWithNoSchema {
+                tables: vec![proto::TableSelection {
+                    included: true,
+                    table_name: "gifts".to_owned(),
+                    columns: COLUMNS.iter().map(|c| ((*c).to_owned(), true)).collect(),
+                    include_new_columns: false,
+                }],
+                include_new_tables: false,
+            },
+        )),
+    }
 }
 
 /// This process's CPU seconds: the simulator's, since the draining client's share is small.
