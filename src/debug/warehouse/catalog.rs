@@ -74,7 +74,7 @@ pub(crate) struct Table {
     /// Whether the SQLite table exists (an undeclared table is created by its first upsert).
     pub(crate) materialized: bool,
     /// Source column name → column, filled as records arrive.
-    pub(crate) source_columns: HashMap<String, SourceColumn>,
+    pub(crate) source_columns: HashMap<String, SourceColumn, NameHash>,
     /// The first source (schema, table) that led here, to warn when another one is merged into it.
     pub(crate) source: Option<(String, String)>,
     upsert_sql: String,
@@ -97,7 +97,7 @@ impl Table {
             synced: 0,
             deleted: 0,
             materialized: false,
-            source_columns: HashMap::new(),
+            source_columns: HashMap::default(),
             source: None,
             upsert_sql: String::new(),
             counts: OperationCounts::default(),
@@ -373,5 +373,39 @@ mod tests {
         assert_eq!(loaded.columns[1].affinity, Affinity::Untyped);
         assert_eq!(loaded.upsert_sql(), made.upsert_sql());
         assert!(Table::load(&conn, TableName::new("s", "none"), "s.none").is_err());
+    }
+}
+
+/// A fast hash for column names, looked up for every value of every row: the names come from the
+/// connector's own schema, so the flooding resistance of the default SipHash buys nothing here.
+pub(crate) type NameHash = std::hash::BuildHasherDefault<NameHasher>;
+
+/// The FxHash mix (rustc's), a word at a time.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct NameHasher(u64);
+
+impl std::hash::Hasher for NameHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+            self.add(word);
+        }
+        let mut tail = [0u8; 8];
+        let rest = chunks.remainder();
+        tail[..rest.len()].copy_from_slice(rest);
+        self.add(u64::from_le_bytes(tail) ^ rest.len() as u64);
+    }
+    fn write_u8(&mut self, byte: u8) {
+        self.add(u64::from(byte));
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl NameHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
     }
 }

@@ -174,19 +174,76 @@ pub(crate) fn cell(value: &ValueType) -> Result<Cell<'_>, ValueError> {
         Inner::Long(i) => Cell::Integer(*i),
         Inner::Float(f) => Cell::Real(widen_float(*f)),
         Inner::Double(d) => Cell::Real(*d),
-        Inner::NaiveDate(ts) => Cell::Text(utc(ts)?.format("%Y-%m-%d").to_string().into()),
-        Inner::NaiveDatetime(ts) => {
-            Cell::Text(utc(ts)?.format("%Y-%m-%dT%H:%M:%S%.f").to_string().into())
-        }
-        Inner::UtcDatetime(ts) => {
-            Cell::Text(utc(ts)?.format("%Y-%m-%dT%H:%M:%S%.fZ").to_string().into())
-        }
+        Inner::NaiveDate(ts) => Cell::Text(iso_text(&utc(ts)?, Iso::Date).into()),
+        Inner::NaiveDatetime(ts) => Cell::Text(iso_text(&utc(ts)?, Iso::Wall).into()),
+        Inner::UtcDatetime(ts) => Cell::Text(iso_text(&utc(ts)?, Iso::Utc).into()),
         Inner::NaiveTime(ts) => Cell::Text(utc(ts)?.format("%H:%M:%S%.f").to_string().into()),
         Inner::Decimal(s) | Inner::String(s) | Inner::Json(s) | Inner::Xml(s) => {
             Cell::Text(Cow::Borrowed(s))
         }
         Inner::Binary(b) => Cell::Blob(b),
     })
+}
+
+/// Which ISO 8601 text a timestamp becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Iso {
+    /// `%Y-%m-%d`
+    Date,
+    /// `%Y-%m-%dT%H:%M:%S%.f`
+    Wall,
+    /// `%Y-%m-%dT%H:%M:%S%.fZ`
+    Utc,
+}
+
+/// The text chrono's format strings give (see [`Iso`]), written directly: formatting through
+/// `format()` interprets the format string for every value, the warehouse's largest cost per row.
+fn iso_text(t: &DateTime<Utc>, form: Iso) -> String {
+    use chrono::{Datelike, Timelike};
+    use std::fmt::Write as _;
+    let year = t.year();
+    if !(0..=9999).contains(&year) {
+        let format = match form {
+            Iso::Date => "%Y-%m-%d",
+            Iso::Wall => "%Y-%m-%dT%H:%M:%S%.f",
+            Iso::Utc => "%Y-%m-%dT%H:%M:%S%.fZ",
+        };
+        return t.format(format).to_string();
+    }
+    let mut out = String::with_capacity(30);
+    let _ = write!(out, "{year:04}-{:02}-{:02}", t.month(), t.day());
+    if form == Iso::Date {
+        return out;
+    }
+    let _ = write!(out, "T{:02}:{:02}:{:02}", t.hour(), t.minute(), t.second());
+    // `%.f`: nothing for whole seconds, else 3, 6 or 9 digits, the fewest that are exact (a leap
+    // second's nanoseconds past 1e9 print as chrono prints them, through the fallback below).
+    let nanos = t.nanosecond();
+    match nanos {
+        0 => {}
+        n if n >= 1_000_000_000 => {
+            return t
+                .format(if form == Iso::Utc {
+                    "%Y-%m-%dT%H:%M:%S%.fZ"
+                } else {
+                    "%Y-%m-%dT%H:%M:%S%.f"
+                })
+                .to_string()
+        }
+        n if n % 1_000_000 == 0 => {
+            let _ = write!(out, ".{:03}", n / 1_000_000);
+        }
+        n if n % 1_000 == 0 => {
+            let _ = write!(out, ".{:06}", n / 1_000);
+        }
+        n => {
+            let _ = write!(out, ".{n:09}");
+        }
+    }
+    if form == Iso::Utc {
+        out.push('Z');
+    }
+    out
 }
 
 /// The SQLite value of one `row_data` cell (the Connector SDK's compact encoding: a prefix byte, then the
@@ -231,6 +288,23 @@ fn utc(ts: &Timestamp) -> Result<DateTime<Utc>, ValueError> {
         return Err(invalid);
     }
     DateTime::from_timestamp(ts.seconds, nanos).ok_or(invalid)
+}
+
+#[cfg(test)]
+mod iso_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The direct text is chrono's, for every instant a timestamp can carry.
+        #[test]
+        fn iso_text_is_what_chrono_formats(seconds in -80_000_000_000i64..300_000_000_000, nanos in prop_oneof![Just(0u32), (0u32..1000).prop_map(|m| m * 1_000_000), (0u32..1_000_000).prop_map(|u| u * 1000), 0u32..1_000_000_000]) {
+            let t = DateTime::from_timestamp(seconds, nanos).unwrap();
+            prop_assert_eq!(iso_text(&t, Iso::Date), t.format("%Y-%m-%d").to_string());
+            prop_assert_eq!(iso_text(&t, Iso::Wall), t.format("%Y-%m-%dT%H:%M:%S%.f").to_string());
+            prop_assert_eq!(iso_text(&t, Iso::Utc), t.format("%Y-%m-%dT%H:%M:%S%.fZ").to_string());
+        }
+    }
 }
 
 #[cfg(test)]
