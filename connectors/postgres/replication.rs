@@ -46,7 +46,7 @@ impl FromStr for Lsn {
         if hi > u64::from(u32::MAX) || lo > u64::from(u32::MAX) {
             return Err(bad());
         }
-        Ok(Lsn(hi << 32 | lo))
+        Ok(Lsn((hi << 32) | lo))
     }
 }
 

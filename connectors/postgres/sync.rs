@@ -265,7 +265,6 @@ async fn snapshot_table(
         .collect::<Vec<_>>()
         .join(", ");
     let mut total = 0u64;
-    let mut fields = Vec::with_capacity(table.columns.len());
     loop {
         // Tables without a key are read whole in one pass (no order to resume by).
         let sql = if keys.is_empty() {
@@ -303,6 +302,7 @@ async fn snapshot_table(
             while let Some(end) = pending.iter().position(|&b| b == b'\n') {
                 let line = pending.split_to(end + 1);
                 let line = &line[..end];
+                let mut fields = Vec::with_capacity(table.columns.len());
                 copy::fields(line, &mut fields).map_err(|source| PgError::Copy {
                     table: table.dest.clone(),
                     source,
@@ -403,7 +403,7 @@ impl Bound {
         self.columns
             .iter()
             .zip(tuple)
-            .filter(|(&at, _)| self.table.columns[at].key.is_some())
+            .filter(|(at, _)| self.table.columns[**at].key.is_some())
             .map(|(_, d)| text(d).unwrap_or("null"))
             .collect::<Vec<_>>()
             .join(",")

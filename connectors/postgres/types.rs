@@ -191,7 +191,7 @@ fn hex(text: &str) -> Option<Vec<u8>> {
     let nibble = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
     digits
         .chunks(2)
-        .map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?))
+        .map(|pair| Some((nibble(pair[0])? << 4) | nibble(pair[1])?))
         .collect()
 }
 
@@ -342,7 +342,7 @@ mod tests {
         assert_eq!(Kind::Short.value("-32768"), Some(Value::Short(i16::MIN)));
         assert_eq!(Kind::Short.value("32768"), None);
         assert_eq!(Kind::Long.value("9223372036854775807"), Some(Value::Long(i64::MAX)));
-        let dec = scalar_kind(oid::NUMERIC, (12 << 16 | 3) + 4);
+        let dec = scalar_kind(oid::NUMERIC, ((12 << 16) | 3) + 4);
         assert_eq!(dec, Kind::Decimal { precision: 12, scale: 3 });
         assert_eq!(dec.value("-1.500"), Some(Value::Decimal("-1.500".into())));
         assert_eq!(dec.value("NaN"), None);

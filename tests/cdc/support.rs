@@ -268,7 +268,7 @@ impl Drop for PgServer {
 /// An LSN's text (`X/Y`) as a number, for comparisons.
 pub fn lsn(text: &str) -> u64 {
     let (hi, lo) = text.split_once('/').expect("an LSN");
-    u64::from_str_radix(hi, 16).unwrap() << 32 | u64::from_str_radix(lo, 16).unwrap()
+    (u64::from_str_radix(hi, 16).unwrap() << 32) | u64::from_str_radix(lo, 16).unwrap()
 }
 
 impl PgServer {
