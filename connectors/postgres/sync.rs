@@ -36,7 +36,7 @@ use super::copy;
 use super::error::PgError;
 use super::pgoutput::{self, Datum, Decoded, RelationColumn};
 use super::replication::{Lsn, ReplicationClient, ReplicationStream, StreamEvent};
-use super::types::{scalar_kind, Kind};
+use super::types::scalar_kind;
 use crate::sdk::{ColumnName, ConnectorState, Emitter, Error, Row, Value};
 
 /// Checkpoint the stream at a commit once this long has passed since the last checkpoint.
@@ -362,10 +362,18 @@ struct Bound {
     /// Per stream column: its position in `table.columns` (columns added mid-sync are appended).
     columns: Vec<usize>,
     names: Vec<ColumnName>,
+    /// The stream's layout predates columns the catalog has (a change from before `ADD COLUMN`,
+    /// replayed after the table's new snapshot): its rows are sent as updates of the columns they
+    /// have, so a replayed old change never blanks a newer column.
+    older: bool,
 }
 
 fn bind(tables: &[Table], schema: &str, name: &str, stream_columns: &[RelationColumn]) -> Option<Bound> {
     let mut table = tables.iter().find(|t| t.schema == schema && t.name == name)?.clone();
+    let older = table
+        .columns
+        .iter()
+        .any(|k| !stream_columns.iter().any(|c| c.name == *k.name));
     let mut columns = Vec::with_capacity(stream_columns.len());
     for c in stream_columns {
         let at = match table.columns.iter().position(|k| *k.name == c.name) {
@@ -387,6 +395,7 @@ fn bind(tables: &[Table], schema: &str, name: &str, stream_columns: &[RelationCo
         table,
         columns,
         names,
+        older,
     })
 }
 
@@ -537,7 +546,11 @@ async fn stream(
             Decoded::Insert { id, new } => {
                 let Some(Some(bound)) = relations.get(&id) else { continue };
                 let (row, _) = bound.row(out, &new, None, false);
-                out.upsert(&bound.table.dest, &row).await?;
+                if bound.older {
+                    out.update(&bound.table.dest, &row).await?;
+                } else {
+                    out.upsert(&bound.table.dest, &row).await?;
+                }
                 since_checkpoint += 1;
                 counts.changes += 1;
             }
@@ -555,7 +568,7 @@ async fn stream(
                     }
                 }
                 let (row, partial) = bound.row(out, &new, old.as_deref(), false);
-                if partial {
+                if partial || bound.older {
                     out.update(dest, &row).await?;
                 } else {
                     out.upsert(dest, &row).await?;
@@ -592,6 +605,7 @@ async fn stream(
 mod tests {
     use super::*;
     use crate::sdk::state::{parse_state, serialize_state};
+    use super::super::types::Kind;
 
     const GOLDEN_V1: &str = r#"{"version":1,"lsn":"0/1A2B3C4","tables":{"items":["id","body"],"sales_orders":["id","total"]},"copying":{"table":"people","after":["42","x"]}}"#;
 
@@ -651,6 +665,8 @@ mod tests {
         ];
         let bound = bind(&[table()], "public", "t", &stream).unwrap();
         assert_eq!(bound.columns, vec![1, 0, 2]);
+        assert!(!bound.older);
+        assert!(bind(&[table()], "public", "t", &stream[1..]).unwrap().older);
         assert_eq!(bound.table.columns[2].kind, Kind::Long);
         assert!(bind(&[table()], "other", "t", &stream).is_none());
         let old = [Datum::Text("b".into()), Datum::Text("1".into()), Datum::Null];

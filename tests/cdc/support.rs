@@ -311,7 +311,7 @@ impl PgServer {
             });
             let text = self.psql(
                 DATABASE,
-                &format!("SELECT coalesce(json_agg(row_to_json(t)), '[]') FROM {source} t"),
+                &format!("SELECT coalesce(json_agg(row_to_json(truth_row)), '[]') FROM {source} truth_row"),
             );
             let rows: Vec<serde_json::Map<String, Json>> = serde_json::from_str(&text).unwrap();
             let rows = rows
