@@ -336,6 +336,21 @@ async fn bad_inputs_fail_with_a_message_and_leave_state_alone() {
     assert_eq!(std::fs::read(dir.path().join("state.json")).unwrap(), state);
     eprintln!("CDC | dropped slot | {failure}");
 
+    // A slot another consumer moved past the state: a gap, so a re-sync is needed, state untouched.
+    let dir = tempfile::tempdir().unwrap();
+    let first = sync(&pg, dir.path(), |_| {}).await;
+    assert!(first.succeeded(), "{:?}", first.failure);
+    pg.script("UPDATE docs SET revision = 99 WHERE id = 1;");
+    let state = std::fs::read(dir.path().join("state.json")).unwrap();
+    support::retry_while_active(|| {
+        pg.try_psql(DATABASE, &format!("SELECT pg_replication_slot_advance('{SLOT}', pg_current_wal_lsn())"))
+    });
+    let outcome = sync(&pg, dir.path(), |_| {}).await;
+    let failure = outcome.failure.expect("a slot moved on fails the sync");
+    assert!(failure.contains("moved on") && failure.contains("re-sync"), "{failure}");
+    assert_eq!(std::fs::read(dir.path().join("state.json")).unwrap(), state);
+    eprintln!("CDC | slot moved past the state | {failure}");
+
     let Some(replica) = PgServer::start_with(&["wal_level=replica"]) else { return };
     let message = setup_failure(&replica, replica.configuration()).await;
     assert!(message.contains("wal_level is 'replica'") && message.contains("ALTER SYSTEM"), "{message}");
