@@ -103,7 +103,10 @@ async fn main() {
          CREATE PUBLICATION fivetran_pub FOR ALL TABLES; GRANT SELECT ON bench TO {};",
         cdc::CDC_USER
     ));
-    println!("cdc_throughput: {rows} rows loaded in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "cdc_throughput: {rows} rows loaded in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 
     let copy_started = Instant::now();
     let bytes = pg.psql_count_bytes("COPY bench TO STDOUT");

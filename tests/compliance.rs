@@ -18,16 +18,16 @@ use fivetran_source::sdk::{
 };
 use fivetran_source::simulator::{Fault, FaultRule, SimControl};
 
+#[path = "cdc/support.rs"]
+mod cdc_support;
 #[path = "compliance/demo.rs"]
 mod demo_subject;
 #[path = "compliance/everyaction.rs"]
 mod everyaction_subject;
-#[path = "cdc/support.rs"]
-mod cdc_support;
-#[path = "compliance/postgres.rs"]
-mod postgres_subject;
 #[path = "compliance/ongage.rs"]
 mod ongage_subject;
+#[path = "compliance/postgres.rs"]
+mod postgres_subject;
 #[path = "compliance/sa360.rs"]
 mod sa360_subject;
 #[path = "compliance/virtuous.rs"]

@@ -71,11 +71,16 @@ fn setup(pg: &PgServer) {
 async fn sync(pg: &PgServer, files: &Path, change: impl FnOnce(&mut HostOptions)) -> DebugOutcome {
     let mut options = HostOptions::new(pg.configuration(), files);
     change(&mut options);
-    host::sync(connector(), options).await.expect("the sync starts")
+    host::sync(connector(), options)
+        .await
+        .expect("the sync starts")
 }
 
 async fn schema(pg: &PgServer) -> Schema {
-    connector().schema(&pg.configuration()).await.expect("schema")
+    connector()
+        .schema(&pg.configuration())
+        .await
+        .expect("schema")
 }
 
 /// Asserts the warehouse equals the database for `tables` (destination, SQL source).
@@ -120,7 +125,10 @@ async fn assert_events_equal(pg: &PgServer, files: &Path, what: &str) {
         .rows(&TableName::new("tester", "events"))
         .unwrap()
         .iter()
-        .filter(|r| r.get("_fivetran_deleted") != Some(&serde_json::json!(true)) && r.get("_fivetran_deleted") != Some(&serde_json::json!(1)))
+        .filter(|r| {
+            r.get("_fivetran_deleted") != Some(&serde_json::json!(true))
+                && r.get("_fivetran_deleted") != Some(&serde_json::json!(1))
+        })
         .map(canonical)
         .collect();
     want.sort();
@@ -140,7 +148,10 @@ async fn every_type_then_changes_between_syncs_land_exactly() {
     assert_events_equal(&pg, dir.path(), "first sync").await;
     // A numeric NaN and infinite dates have no Fivetran form: NULL and one warning per column.
     assert!(
-        first.warnings.iter().any(|w| w.starts_with("every_type.n:") && w.contains("\"NaN\"")),
+        first
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("every_type.n:") && w.contains("\"NaN\"")),
         "warnings: {:?}",
         first.warnings
     );
@@ -152,16 +163,52 @@ async fn every_type_then_changes_between_syncs_land_exactly() {
         [ty("s"), ty("i"), ty("b"), ty("r"), ty("d"), ty("flag")],
         [T::Short, T::Int, T::Long, T::Float, T::Double, T::Boolean]
     );
-    assert_eq!(ty("n"), T::Decimal { precision: 12, scale: 3 });
+    assert_eq!(
+        ty("n"),
+        T::Decimal {
+            precision: 12,
+            scale: 3
+        }
+    );
     assert_eq!(
         [ty("day"), ty("at"), ty("atz"), ty("j"), ty("jb"), ty("bin")],
-        [T::NaiveDate, T::NaiveDateTime, T::UtcDateTime, T::Json, T::Json, T::Binary]
+        [
+            T::NaiveDate,
+            T::NaiveDateTime,
+            T::UtcDateTime,
+            T::Json,
+            T::Json,
+            T::Binary
+        ]
     );
     assert_eq!(
-        [ty("u"), ty("txt"), ty("m"), ty("nu"), ty("t"), ty("ints"), ty("p"), ty("dom")],
-        [T::String, T::String, T::String, T::String, T::String, T::Json, T::Json, T::Int]
+        [
+            ty("u"),
+            ty("txt"),
+            ty("m"),
+            ty("nu"),
+            ty("t"),
+            ty("ints"),
+            ty("p"),
+            ty("dom")
+        ],
+        [
+            T::String,
+            T::String,
+            T::String,
+            T::String,
+            T::String,
+            T::Json,
+            T::Json,
+            T::Int
+        ]
     );
-    assert!(def.columns.iter().filter(|c| c.primary_key).map(|c| c.name.as_str()).eq(["id"]));
+    assert!(def
+        .columns
+        .iter()
+        .filter(|c| c.primary_key)
+        .map(|c| c.name.as_str())
+        .eq(["id"]));
 
     pg.script(
         r#"
@@ -216,13 +263,18 @@ fn assert_slot_behind(pg: &PgServer, acknowledged: &str, what: &str) {
 async fn kills_during_snapshot_and_stream_lose_nothing_and_the_slot_waits_for_acknowledgement() {
     let Some(pg) = PgServer::start() else { return };
     setup(&pg);
-    pg.script("INSERT INTO docs SELECT g, 'more ' || g, 'short', 1 FROM generate_series(151, 400) g;");
+    pg.script(
+        "INSERT INTO docs SELECT g, 'more ' || g, 'short', 1 FROM generate_series(151, 400) g;",
+    );
     let dir = tempfile::tempdir().unwrap();
     // Killed at the third checkpoint: docs is partway through its chunks of 40.
     let killed = sync(&pg, dir.path(), |o| o.stop_after_checkpoints = Some(3)).await;
     assert!(killed.stopped_early, "the sync ended before checkpoint 3");
     let state = std::fs::read_to_string(dir.path().join("state.json")).unwrap();
-    assert!(state.contains("\"copying\""), "not killed mid-snapshot: {state}");
+    assert!(
+        state.contains("\"copying\""),
+        "not killed mid-snapshot: {state}"
+    );
     let acknowledged = state_lsn(dir.path()).unwrap();
     // Changes while the connector is away, some to rows already copied, some to rows not yet.
     pg.script(
@@ -250,7 +302,10 @@ async fn kills_during_snapshot_and_stream_lose_nothing_and_the_slot_waits_for_ac
     let killed = sync(&pg, dir.path(), |o| o.stop_after_checkpoints = Some(2)).await;
     assert!(killed.stopped_early, "the stream ended before checkpoint 2");
     let mid = state_lsn(dir.path()).unwrap();
-    assert!(support::lsn(&mid) > support::lsn(&acknowledged), "no progress checkpointed");
+    assert!(
+        support::lsn(&mid) > support::lsn(&acknowledged),
+        "no progress checkpointed"
+    );
     assert_slot_behind(&pg, &acknowledged, "killed mid-stream");
     let resumed = sync(&pg, dir.path(), |_| {}).await;
     assert!(resumed.succeeded(), "resumed stream: {:?}", resumed.failure);
@@ -265,7 +320,10 @@ async fn kills_during_snapshot_and_stream_lose_nothing_and_the_slot_waits_for_ac
 async fn a_slot_created_beforehand_is_used_and_the_changes_since_replayed() {
     let Some(pg) = PgServer::start() else { return };
     setup(&pg);
-    pg.psql(DATABASE, &format!("SELECT pg_create_logical_replication_slot('{SLOT}', 'pgoutput')"));
+    pg.psql(
+        DATABASE,
+        &format!("SELECT pg_create_logical_replication_slot('{SLOT}', 'pgoutput')"),
+    );
     pg.script("UPDATE docs SET revision = 9 WHERE id < 10; DELETE FROM docs WHERE id = 11; INSERT INTO docs VALUES (700, 't', 'b', 1);");
     let dir = tempfile::tempdir().unwrap();
     let outcome = sync(&pg, dir.path(), |_| {}).await;
@@ -279,8 +337,14 @@ async fn setup_failure(pg: &PgServer, config: HashMap<String, String>) -> String
     let options = HostOptions::new(config, &files);
     match host::sync(connector(), options).await {
         Err(DebugError::SetupTest { message, .. }) => {
-            assert!(!files.join("state.json").exists(), "a refused setup wrote state");
-            assert!(!message.contains(support::CDC_PASSWORD), "the password leaked: {message}");
+            assert!(
+                !files.join("state.json").exists(),
+                "a refused setup wrote state"
+            );
+            assert!(
+                !message.contains(support::CDC_PASSWORD),
+                "the password leaked: {message}"
+            );
             let _ = pg;
             message
         }
@@ -305,23 +369,35 @@ async fn bad_inputs_fail_with_a_message_and_leave_state_alone() {
     config.insert("user".into(), "plain".into());
     config.insert("password".into(), "plain-pw".into());
     let message = setup_failure(&pg, config.clone()).await;
-    assert!(message.contains("ALTER ROLE \"plain\" WITH REPLICATION"), "{message}");
+    assert!(
+        message.contains("ALTER ROLE \"plain\" WITH REPLICATION"),
+        "{message}"
+    );
     eprintln!("CDC | no replication attribute | {message}");
     pg.script("ALTER ROLE plain WITH REPLICATION;");
     let message = setup_failure(&pg, config).await;
-    assert!(message.contains("GRANT SELECT ON") && message.contains("every_type"), "{message}");
+    assert!(
+        message.contains("GRANT SELECT ON") && message.contains("every_type"),
+        "{message}"
+    );
     eprintln!("CDC | no SELECT | {message}");
 
     let mut config = pg.configuration();
     config.insert("tables".into(), "public.docs, public.nope".into());
     let message = setup_failure(&pg, config).await;
-    assert!(message.contains("public.nope") && message.contains("ALTER PUBLICATION"), "{message}");
+    assert!(
+        message.contains("public.nope") && message.contains("ALTER PUBLICATION"),
+        "{message}"
+    );
     eprintln!("CDC | unknown table | {message}");
 
     let mut config = pg.configuration();
     config.insert("publication".into(), "missing_pub".into());
     let message = setup_failure(&pg, config).await;
-    assert!(message.contains("CREATE PUBLICATION \"missing_pub\""), "{message}");
+    assert!(
+        message.contains("CREATE PUBLICATION \"missing_pub\""),
+        "{message}"
+    );
     eprintln!("CDC | publication the role cannot create | {message}");
 
     // A dropped slot: the sync stops saying a re-sync is needed, state untouched.
@@ -329,10 +405,18 @@ async fn bad_inputs_fail_with_a_message_and_leave_state_alone() {
     let first = sync(&pg, dir.path(), |_| {}).await;
     assert!(first.succeeded(), "{:?}", first.failure);
     let state = std::fs::read(dir.path().join("state.json")).unwrap();
-    support::retry_while_active(|| pg.try_psql(DATABASE, &format!("SELECT pg_drop_replication_slot('{SLOT}')")));
+    support::retry_while_active(|| {
+        pg.try_psql(
+            DATABASE,
+            &format!("SELECT pg_drop_replication_slot('{SLOT}')"),
+        )
+    });
     let outcome = sync(&pg, dir.path(), |_| {}).await;
     let failure = outcome.failure.expect("a dropped slot fails the sync");
-    assert!(failure.contains("no longer exists") && failure.contains("re-sync"), "{failure}");
+    assert!(
+        failure.contains("no longer exists") && failure.contains("re-sync"),
+        "{failure}"
+    );
     assert_eq!(std::fs::read(dir.path().join("state.json")).unwrap(), state);
     eprintln!("CDC | dropped slot | {failure}");
 
@@ -343,17 +427,28 @@ async fn bad_inputs_fail_with_a_message_and_leave_state_alone() {
     pg.script("UPDATE docs SET revision = 99 WHERE id = 1;");
     let state = std::fs::read(dir.path().join("state.json")).unwrap();
     support::retry_while_active(|| {
-        pg.try_psql(DATABASE, &format!("SELECT pg_replication_slot_advance('{SLOT}', pg_current_wal_lsn())"))
+        pg.try_psql(
+            DATABASE,
+            &format!("SELECT pg_replication_slot_advance('{SLOT}', pg_current_wal_lsn())"),
+        )
     });
     let outcome = sync(&pg, dir.path(), |_| {}).await;
     let failure = outcome.failure.expect("a slot moved on fails the sync");
-    assert!(failure.contains("moved on") && failure.contains("re-sync"), "{failure}");
+    assert!(
+        failure.contains("moved on") && failure.contains("re-sync"),
+        "{failure}"
+    );
     assert_eq!(std::fs::read(dir.path().join("state.json")).unwrap(), state);
     eprintln!("CDC | slot moved past the state | {failure}");
 
-    let Some(replica) = PgServer::start_with(&["wal_level=replica"]) else { return };
+    let Some(replica) = PgServer::start_with(&["wal_level=replica"]) else {
+        return;
+    };
     let message = setup_failure(&replica, replica.configuration()).await;
-    assert!(message.contains("wal_level is 'replica'") && message.contains("ALTER SYSTEM"), "{message}");
+    assert!(
+        message.contains("wal_level is 'replica'") && message.contains("ALTER SYSTEM"),
+        "{message}"
+    );
     eprintln!("CDC | wal_level replica | {message}");
     let _ = PUBLICATION;
 }

@@ -112,8 +112,8 @@ pub async fn connect(config: &Config) -> Result<Client, PgError> {
     let addr = format!("{}:{}", config.host, config.port);
     let (client, connection) = pg.connect(NoTls).await.map_err(|e| {
         if e.as_db_error().is_none() {
-            if let Some(io) = std::error::Error::source(&e)
-                .and_then(|s| s.downcast_ref::<std::io::Error>())
+            if let Some(io) =
+                std::error::Error::source(&e).and_then(|s| s.downcast_ref::<std::io::Error>())
             {
                 return PgError::Connect {
                     addr: addr.clone(),
@@ -160,7 +160,10 @@ pub async fn slot(client: &Client, slot: &str) -> Result<Option<SlotInfo>, PgErr
             Ok(SlotInfo {
                 plugin: r.get(0),
                 database: r.get(1),
-                confirmed_flush: lsn.map(|l| l.parse()).transpose().map_err(PgError::Protocol)?,
+                confirmed_flush: lsn
+                    .map(|l| l.parse())
+                    .transpose()
+                    .map_err(PgError::Protocol)?,
                 wal_status: r.get(3),
             })
         })
@@ -189,7 +192,10 @@ pub async fn setting(client: &Client, name: &str) -> Result<String, PgError> {
 /// Whether the publication exists.
 pub async fn publication_exists(client: &Client, publication: &str) -> Result<bool, PgError> {
     let rows = client
-        .query("SELECT 1 FROM pg_publication WHERE pubname = $1", &[&publication])
+        .query(
+            "SELECT 1 FROM pg_publication WHERE pubname = $1",
+            &[&publication],
+        )
         .await
         .map_err(|e| PgError::sql("cannot read pg_publication", e))?;
     Ok(!rows.is_empty())
@@ -235,7 +241,10 @@ pub async fn tables(client: &Client, config: &Config) -> Result<Vec<Table>, PgEr
         .map_err(|e| PgError::sql("cannot read composite types", e))?
     {
         let kind = scalar_kind(row.get(2), row.get(3));
-        composites.entry(row.get(0)).or_default().push((row.get(1), kind));
+        composites
+            .entry(row.get(0))
+            .or_default()
+            .push((row.get(1), kind));
     }
     let rows = client
         .query(COLUMNS_SQL, &[&config.publication])

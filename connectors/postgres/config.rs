@@ -106,8 +106,8 @@ impl FromConfiguration for Config {
             tables: list(c.optional("tables")),
             slot: identifier(c, "replication_slot", "fivetran_slot")?,
             publication: identifier(c, "publication", "fivetran_pub")?,
-            chunk_rows: c.int_in_range("chunk_rows", 50_000, 1, 10_000_000)? as u64,
-            max_stream_seconds: c.int_in_range("max_stream_seconds", 600, 1, 86_400)? as u64,
+            chunk_rows: c.int_in_range("chunk_rows", 50_000, 1, 10_000_000)?,
+            max_stream_seconds: c.int_in_range("max_stream_seconds", 600, 1, 86_400)?,
         })
     }
 }
@@ -147,11 +147,17 @@ mod tests {
         assert_eq!(Config::qualified("a"), ("public".into(), "a".into()));
         let mut bad = BASE.to_vec();
         bad.push(("replication_slot", "Bad-Slot"));
-        assert!(parse(&bad).unwrap_err().to_string().contains("replication_slot"));
+        assert!(parse(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("replication_slot"));
         let mut bad = BASE.to_vec();
         bad.push(("tls", "require"));
         assert!(parse(&bad).unwrap_err().to_string().contains("'tls'"));
-        assert!(parse(&BASE[1..]).unwrap_err().to_string().contains("'host'"));
+        assert!(parse(&BASE[1..])
+            .unwrap_err()
+            .to_string()
+            .contains("'host'"));
         assert!(!format!("{:?}", parse(BASE).unwrap()).contains("\"p\""));
     }
 }

@@ -79,10 +79,7 @@ impl PgError {
                 error: ServerError {
                     code: db.code().code().to_owned(),
                     message: db.message().to_owned(),
-                    detail: db
-                        .detail()
-                        .or(db.hint())
-                        .map(str::to_owned),
+                    detail: db.detail().or(db.hint()).map(str::to_owned),
                 },
             },
             None => PgError::Sql { context, source },

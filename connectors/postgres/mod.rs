@@ -88,7 +88,10 @@ impl Postgres {
         let mut unreadable = Vec::new();
         for t in &tables {
             let row = client
-                .query_one("SELECT has_table_privilege($1::text, 'SELECT')", &[&t.quoted()])
+                .query_one(
+                    "SELECT has_table_privilege($1::text, 'SELECT')",
+                    &[&t.quoted()],
+                )
                 .await
                 .map_err(|e| PgError::sql("cannot check table privileges", e))?;
             if !row.get::<_, bool>(0) {

@@ -178,9 +178,7 @@ pub fn decode(data: Bytes) -> Result<Decoded, DecodeError> {
         b'C' => {
             r.u8()?;
             r.u64()?; // the commit's own LSN
-            Decoded::Commit {
-                end: Lsn(r.u64()?),
-            }
+            Decoded::Commit { end: Lsn(r.u64()?) }
         }
         b'R' => {
             let id = r.i32()? as u32;
@@ -210,7 +208,10 @@ pub fn decode(data: Bytes) -> Result<Decoded, DecodeError> {
             if r.u8()? != b'N' {
                 return Err(r.err("insert without a new tuple"));
             }
-            Decoded::Insert { id, new: r.tuple()? }
+            Decoded::Insert {
+                id,
+                new: r.tuple()?,
+            }
         }
         b'U' => {
             let id = r.i32()? as u32;
@@ -235,7 +236,10 @@ pub fn decode(data: Bytes) -> Result<Decoded, DecodeError> {
             if kind != b'K' && kind != b'O' {
                 return Err(r.err("delete without an old tuple"));
             }
-            Decoded::Delete { id, old: r.tuple()? }
+            Decoded::Delete {
+                id,
+                old: r.tuple()?,
+            }
         }
         b'T' => {
             let n = r.i32()?;
@@ -285,7 +289,10 @@ mod tests {
         m.put_slice(b"body\0");
         m.put_i32(25);
         m.put_i32(-1);
-        let Decoded::Relation { id, name, columns, .. } = decode(m.into()).unwrap() else {
+        let Decoded::Relation {
+            id, name, columns, ..
+        } = decode(m.into()).unwrap()
+        else {
             panic!()
         };
         assert_eq!((id, name.as_str(), columns.len()), (77, "items", 2));
@@ -308,7 +315,10 @@ mod tests {
         m.put_i32(77);
         m.put_u8(b'K');
         tuple(&mut m, &[Some("1"), None]);
-        assert!(matches!(decode(m.into()).unwrap(), Decoded::Delete { id: 77, .. }));
+        assert!(matches!(
+            decode(m.into()).unwrap(),
+            Decoded::Delete { id: 77, .. }
+        ));
 
         let mut m = vec![b'C', 0];
         m.put_u64(10);

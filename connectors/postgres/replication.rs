@@ -184,15 +184,17 @@ impl ReplicationClient {
             match m.tag {
                 b'E' => {
                     return Err(PgError::Server {
-                        context: format!(
-                            "cannot log in as '{}' for replication",
-                            params.user
-                        ),
+                        context: format!("cannot log in as '{}' for replication", params.user),
                         error: server_error(body),
                     })
                 }
                 b'R' => {}
-                other => return Err(protocol(format!("unexpected message '{}' during login", other as char))),
+                other => {
+                    return Err(protocol(format!(
+                        "unexpected message '{}' during login",
+                        other as char
+                    )))
+                }
             }
             if body.remaining() < 4 {
                 return Err(protocol("short authentication message"));
@@ -231,14 +233,20 @@ impl ReplicationClient {
                     scram = Some(s);
                 }
                 11 => {
-                    let s = scram.as_mut().ok_or_else(|| protocol("SASL continue before start"))?;
-                    s.update(&body).map_err(|e| protocol(format!("SCRAM: {e}")))?;
+                    let s = scram
+                        .as_mut()
+                        .ok_or_else(|| protocol("SASL continue before start"))?;
+                    s.update(&body)
+                        .map_err(|e| protocol(format!("SCRAM: {e}")))?;
                     frontend::sasl_response(s.message(), &mut self.out)
                         .map_err(|e| protocol(e.to_string()))?;
                 }
                 12 => {
-                    let s = scram.as_mut().ok_or_else(|| protocol("SASL final before start"))?;
-                    s.finish(&body).map_err(|e| protocol(format!("SCRAM: {e}")))?;
+                    let s = scram
+                        .as_mut()
+                        .ok_or_else(|| protocol("SASL final before start"))?;
+                    s.finish(&body)
+                        .map_err(|e| protocol(format!("SCRAM: {e}")))?;
                     continue;
                 }
                 other => {
@@ -318,7 +326,10 @@ impl ReplicationClient {
         }
         match failure {
             Some(error) => Err(PgError::Server {
-                context: format!("replication command `{}`", sql.split(' ').take(2).collect::<Vec<_>>().join(" ")),
+                context: format!(
+                    "replication command `{}`",
+                    sql.split(' ').take(2).collect::<Vec<_>>().join(" ")
+                ),
                 error,
             }),
             None => Ok(rows),
@@ -334,7 +345,9 @@ impl ReplicationClient {
                 "CREATE_REPLICATION_SLOT \"{slot}\" LOGICAL pgoutput EXPORT_SNAPSHOT"
             ))
             .await?;
-        let row = rows.first().ok_or_else(|| protocol("no reply to CREATE_REPLICATION_SLOT"))?;
+        let row = rows
+            .first()
+            .ok_or_else(|| protocol("no reply to CREATE_REPLICATION_SLOT"))?;
         let lsn = row
             .get(1)
             .cloned()
@@ -466,7 +479,12 @@ impl ReplicationStream {
                         }
                         return Ok(StreamEvent::Keepalive { wal_end });
                     }
-                    other => return Err(protocol(format!("unexpected copy message '{}'", other as char))),
+                    other => {
+                        return Err(protocol(format!(
+                            "unexpected copy message '{}'",
+                            other as char
+                        )))
+                    }
                 },
                 b'E' => {
                     return Err(PgError::Server {

@@ -82,7 +82,11 @@ struct Counts {
 }
 
 /// Runs one sync.
-pub async fn run(config: &Config, mut state: PostgresState, out: &mut Emitter) -> Result<(), Error> {
+pub async fn run(
+    config: &Config,
+    mut state: PostgresState,
+    out: &mut Emitter,
+) -> Result<(), Error> {
     let client = catalog::connect(config).await?;
     let tables: Vec<Table> = catalog::tables(&client, config)
         .await?
@@ -123,7 +127,10 @@ pub async fn run(config: &Config, mut state: PostgresState, out: &mut Emitter) -
     }
 
     let mut counts = Counts::default();
-    let pending: Vec<&Table> = tables.iter().filter(|t| needs_snapshot(&state, t)).collect();
+    let pending: Vec<&Table> = tables
+        .iter()
+        .filter(|t| needs_snapshot(&state, t))
+        .collect();
     if !pending.is_empty() {
         client
             .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -131,7 +138,10 @@ pub async fn run(config: &Config, mut state: PostgresState, out: &mut Emitter) -
             .map_err(|e| PgError::sql("cannot begin the snapshot transaction", e))?;
         if let Some((repl, snapshot)) = exported.take() {
             client
-                .batch_execute(&format!("SET TRANSACTION SNAPSHOT {}", quote_literal(&snapshot)))
+                .batch_execute(&format!(
+                    "SET TRANSACTION SNAPSHOT {}",
+                    quote_literal(&snapshot)
+                ))
                 .await
                 .map_err(|e| PgError::sql("cannot import the exported snapshot", e))?;
             // Imported: the exporting connection may go now.
@@ -150,7 +160,16 @@ pub async fn run(config: &Config, mut state: PostgresState, out: &mut Emitter) -
     }
     drop(exported);
 
-    stream(config, &client, &tables, &mut state, acknowledged, out, &mut counts).await?;
+    stream(
+        config,
+        &client,
+        &tables,
+        &mut state,
+        acknowledged,
+        out,
+        &mut counts,
+    )
+    .await?;
     tracing::info!(
         snapshot_rows = counts.snapshot_rows,
         changes = counts.changes,
@@ -161,11 +180,7 @@ pub async fn run(config: &Config, mut state: PostgresState, out: &mut Emitter) -
     Ok(())
 }
 
-fn check_slot(
-    config: &Config,
-    info: &catalog::SlotInfo,
-    lsn: Option<Lsn>,
-) -> Result<(), PgError> {
+fn check_slot(config: &Config, info: &catalog::SlotInfo, lsn: Option<Lsn>) -> Result<(), PgError> {
     if info.plugin.as_deref() != Some("pgoutput") {
         return Err(PgError::Setup(format!(
             "replication slot '{}' uses plugin {:?}, not pgoutput; drop it (SELECT pg_drop_replication_slot('{}');) or name another slot",
@@ -196,7 +211,11 @@ fn check_slot(
 }
 
 fn needs_snapshot(state: &PostgresState, table: &Table) -> bool {
-    if state.copying.as_ref().is_some_and(|c| c.table == table.dest) {
+    if state
+        .copying
+        .as_ref()
+        .is_some_and(|c| c.table == table.dest)
+    {
         return true;
     }
     match state.tables.get(&table.dest) {
@@ -218,7 +237,13 @@ fn names(table: &Table) -> Vec<ColumnName> {
 }
 
 /// One value: its text read by the column's kind; unreadable text becomes NULL and an issue.
-fn value(out: &mut Emitter, table: &Table, column: &Column, key: &dyn Fn() -> String, text: Option<&str>) -> Value {
+fn value(
+    out: &mut Emitter,
+    table: &Table,
+    column: &Column,
+    key: &dyn Fn() -> String,
+    text: Option<&str>,
+) -> Value {
     let Some(text) = text else {
         return Value::Null;
     };
@@ -244,7 +269,11 @@ async fn snapshot_table(
     state: &mut PostgresState,
     out: &mut Emitter,
 ) -> Result<u64, Error> {
-    let resuming = state.copying.as_ref().filter(|c| c.table == table.dest).cloned();
+    let resuming = state
+        .copying
+        .as_ref()
+        .filter(|c| c.table == table.dest)
+        .cloned();
     let mut after = resuming.and_then(|c| c.after);
     state.tables.remove(&table.dest);
     state.copying = Some(Copying {
@@ -297,7 +326,8 @@ async fn snapshot_table(
         let mut last_key: Option<Vec<String>> = None;
         let mut pending = bytes::BytesMut::new();
         while let Some(data) = stream.next().await {
-            let data = data.map_err(|e| PgError::sql(format!("reading table {}", table.quoted()), e))?;
+            let data =
+                data.map_err(|e| PgError::sql(format!("reading table {}", table.quoted()), e))?;
             pending.extend_from_slice(&data);
             while let Some(end) = pending.iter().position(|&b| b == b'\n') {
                 let line = pending.split_to(end + 1);
@@ -337,7 +367,8 @@ async fn snapshot_table(
             }
         }
         total += chunk_rows;
-        let finished = keys.is_empty() || chunk_rows < config.chunk_rows || out.table_full(&table.dest);
+        let finished =
+            keys.is_empty() || chunk_rows < config.chunk_rows || out.table_full(&table.dest);
         if finished {
             state.copying = None;
             state.tables.insert(
@@ -368,8 +399,16 @@ struct Bound {
     older: bool,
 }
 
-fn bind(tables: &[Table], schema: &str, name: &str, stream_columns: &[RelationColumn]) -> Option<Bound> {
-    let mut table = tables.iter().find(|t| t.schema == schema && t.name == name)?.clone();
+fn bind(
+    tables: &[Table],
+    schema: &str,
+    name: &str,
+    stream_columns: &[RelationColumn],
+) -> Option<Bound> {
+    let mut table = tables
+        .iter()
+        .find(|t| t.schema == schema && t.name == name)?
+        .clone();
     let older = table
         .columns
         .iter()
@@ -420,7 +459,13 @@ impl Bound {
 
     /// A row of the tuple's columns; `only_key` keeps just the key (all columns for a keyless table);
     /// unchanged TOASTed values are left out (or taken from `old` when they are key columns).
-    fn row(&self, out: &mut Emitter, tuple: &[Datum], old: Option<&[Datum]>, only_key: bool) -> (Row, bool) {
+    fn row(
+        &self,
+        out: &mut Emitter,
+        tuple: &[Datum],
+        old: Option<&[Datum]>,
+        only_key: bool,
+    ) -> (Row, bool) {
         let keyless = self.table.keys.is_empty();
         let mut row = Row::with_capacity(tuple.len());
         let mut partial = false;
@@ -544,7 +589,9 @@ async fn stream(
                 relations.insert(id, bind(tables, &schema, &name, &columns));
             }
             Decoded::Insert { id, new } => {
-                let Some(Some(bound)) = relations.get(&id) else { continue };
+                let Some(Some(bound)) = relations.get(&id) else {
+                    continue;
+                };
                 let (row, _) = bound.row(out, &new, None, false);
                 if bound.older {
                     out.update(&bound.table.dest, &row).await?;
@@ -555,7 +602,9 @@ async fn stream(
                 counts.changes += 1;
             }
             Decoded::Update { id, old, new } => {
-                let Some(Some(bound)) = relations.get(&id) else { continue };
+                let Some(Some(bound)) = relations.get(&id) else {
+                    continue;
+                };
                 let dest = &bound.table.dest;
                 if let Some(old) = &old {
                     if bound.table.keys.is_empty() {
@@ -577,7 +626,9 @@ async fn stream(
                 counts.changes += 1;
             }
             Decoded::Delete { id, old } => {
-                let Some(Some(bound)) = relations.get(&id) else { continue };
+                let Some(Some(bound)) = relations.get(&id) else {
+                    continue;
+                };
                 let (keys, _) = bound.row(out, &old, None, true);
                 out.delete(&bound.table.dest, &keys).await?;
                 since_checkpoint += 1;
@@ -588,7 +639,7 @@ async fn stream(
                     if let Some(Some(bound)) = relations.get(&id) {
                         out.truncate(&bound.table.dest).await?;
                         since_checkpoint += 1;
-                counts.changes += 1;
+                        counts.changes += 1;
                     }
                 }
             }
@@ -603,9 +654,9 @@ async fn stream(
 
 #[cfg(test)]
 mod tests {
+    use super::super::types::Kind;
     use super::*;
     use crate::sdk::state::{parse_state, serialize_state};
-    use super::super::types::Kind;
 
     const GOLDEN_V1: &str = r#"{"version":1,"lsn":"0/1A2B3C4","tables":{"items":["id","body"],"sales_orders":["id","total"]},"copying":{"table":"people","after":["42","x"]}}"#;
 
@@ -634,8 +685,18 @@ mod tests {
             name: "t".into(),
             dest: "t".into(),
             columns: vec![
-                Column { name: "id".into(), kind: Kind::Int, sql_type: "integer".into(), key: Some(0) },
-                Column { name: "body".into(), kind: Kind::Text, sql_type: "text".into(), key: None },
+                Column {
+                    name: "id".into(),
+                    kind: Kind::Int,
+                    sql_type: "integer".into(),
+                    key: Some(0),
+                },
+                Column {
+                    name: "body".into(),
+                    kind: Kind::Text,
+                    sql_type: "text".into(),
+                    key: None,
+                },
             ],
             keys: vec![0],
         }
@@ -646,22 +707,44 @@ mod tests {
         let mut state = PostgresState::default();
         let t = table();
         assert!(needs_snapshot(&state, &t));
-        state.tables.insert("t".into(), vec!["id".into(), "body".into()]);
+        state
+            .tables
+            .insert("t".into(), vec!["id".into(), "body".into()]);
         assert!(!needs_snapshot(&state, &t));
         state.tables.insert("t".into(), vec!["id".into()]);
         assert!(needs_snapshot(&state, &t));
-        state.tables.insert("t".into(), vec!["id".into(), "body".into(), "gone".into()]);
+        state
+            .tables
+            .insert("t".into(), vec!["id".into(), "body".into(), "gone".into()]);
         assert!(!needs_snapshot(&state, &t));
-        state.copying = Some(Copying { table: "t".into(), after: None });
+        state.copying = Some(Copying {
+            table: "t".into(),
+            after: None,
+        });
         assert!(needs_snapshot(&state, &t));
     }
 
     #[test]
     fn stream_columns_bind_by_name_and_new_ones_are_appended() {
         let stream = [
-            RelationColumn { key: false, name: "body".into(), type_oid: 25, typmod: -1 },
-            RelationColumn { key: true, name: "id".into(), type_oid: 23, typmod: -1 },
-            RelationColumn { key: false, name: "added".into(), type_oid: 20, typmod: -1 },
+            RelationColumn {
+                key: false,
+                name: "body".into(),
+                type_oid: 25,
+                typmod: -1,
+            },
+            RelationColumn {
+                key: true,
+                name: "id".into(),
+                type_oid: 23,
+                typmod: -1,
+            },
+            RelationColumn {
+                key: false,
+                name: "added".into(),
+                type_oid: 20,
+                typmod: -1,
+            },
         ];
         let bound = bind(&[table()], "public", "t", &stream).unwrap();
         assert_eq!(bound.columns, vec![1, 0, 2]);
@@ -669,7 +752,11 @@ mod tests {
         assert!(bind(&[table()], "public", "t", &stream[1..]).unwrap().older);
         assert_eq!(bound.table.columns[2].kind, Kind::Long);
         assert!(bind(&[table()], "other", "t", &stream).is_none());
-        let old = [Datum::Text("b".into()), Datum::Text("1".into()), Datum::Null];
+        let old = [
+            Datum::Text("b".into()),
+            Datum::Text("1".into()),
+            Datum::Null,
+        ];
         let new = [Datum::Unchanged, Datum::Text("2".into()), Datum::Null];
         assert!(bound.keys_differ(&old, &new));
         assert!(!bound.keys_differ(&old, &old));

@@ -185,7 +185,7 @@ fn timestamp(text: &str) -> Option<NaiveDateTime> {
 
 fn hex(text: &str) -> Option<Vec<u8>> {
     let digits = text.as_bytes();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return None;
     }
     let nibble = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
@@ -341,20 +341,34 @@ mod tests {
         assert_eq!(Kind::Bool.value("t"), Some(Value::Bool(true)));
         assert_eq!(Kind::Short.value("-32768"), Some(Value::Short(i16::MIN)));
         assert_eq!(Kind::Short.value("32768"), None);
-        assert_eq!(Kind::Long.value("9223372036854775807"), Some(Value::Long(i64::MAX)));
+        assert_eq!(
+            Kind::Long.value("9223372036854775807"),
+            Some(Value::Long(i64::MAX))
+        );
         let dec = scalar_kind(oid::NUMERIC, ((12 << 16) | 3) + 4);
-        assert_eq!(dec, Kind::Decimal { precision: 12, scale: 3 });
+        assert_eq!(
+            dec,
+            Kind::Decimal {
+                precision: 12,
+                scale: 3
+            }
+        );
         assert_eq!(dec.value("-1.500"), Some(Value::Decimal("-1.500".into())));
         assert_eq!(dec.value("NaN"), None);
         assert_eq!(dec.value("Infinity"), None);
         assert_eq!(scalar_kind(oid::NUMERIC, -1), Kind::Text);
         assert!(matches!(Kind::Double.value("NaN"), Some(Value::Double(x)) if x.is_nan()));
-        assert_eq!(Kind::Double.value("-Infinity"), Some(Value::Double(f64::NEG_INFINITY)));
+        assert_eq!(
+            Kind::Double.value("-Infinity"),
+            Some(Value::Double(f64::NEG_INFINITY))
+        );
         assert_eq!(Kind::Float.value("1.5"), Some(Value::Float(1.5)));
         assert_eq!(Kind::Date.value("infinity"), None);
         assert_eq!(
             Kind::Date.value("2024-02-29"),
-            Some(Value::NaiveDate(NaiveDate::from_ymd_opt(2024, 2, 29).unwrap()))
+            Some(Value::NaiveDate(
+                NaiveDate::from_ymd_opt(2024, 2, 29).unwrap()
+            ))
         );
         assert_eq!(
             Kind::Timestamp.value("2024-02-29 13:14:15.123456"),
@@ -372,21 +386,32 @@ mod tests {
             ))
         );
         assert_eq!(Kind::Timestamptz.value("infinity"), None);
-        assert_eq!(Kind::Bytea.value("\\x00ff10"), Some(Value::Binary(vec![0, 255, 16])));
+        assert_eq!(
+            Kind::Bytea.value("\\x00ff10"),
+            Some(Value::Binary(vec![0, 255, 16]))
+        );
         assert_eq!(Kind::Bytea.value("\\x0"), None);
     }
 
     #[test]
     fn arrays_and_composites_become_json() {
         let ints = Kind::Array(Box::new(Kind::Int));
-        assert_eq!(ints.value("{1,2,NULL}"), Some(Value::Json("[1,2,null]".into())));
+        assert_eq!(
+            ints.value("{1,2,NULL}"),
+            Some(Value::Json("[1,2,null]".into()))
+        );
         assert_eq!(ints.value("{}"), Some(Value::Json("[]".into())));
-        assert_eq!(ints.value("{{1,2},{3,4}}"), Some(Value::Json("[[1,2],[3,4]]".into())));
+        assert_eq!(
+            ints.value("{{1,2},{3,4}}"),
+            Some(Value::Json("[[1,2],[3,4]]".into()))
+        );
         assert_eq!(ints.value("[0:1]={5,6}"), Some(Value::Json("[5,6]".into())));
         let texts = Kind::Array(Box::new(Kind::Text));
         assert_eq!(
             texts.value(r#"{a,"b c","say \"hi\"","NULL",NULL}"#),
-            Some(Value::Json(r#"["a","b c","say \"hi\"","NULL",null]"#.into()))
+            Some(Value::Json(
+                r#"["a","b c","say \"hi\"","NULL",null]"#.into()
+            ))
         );
         assert_eq!(texts.value("{a,b"), None);
         let row = Kind::Composite(vec![
@@ -396,7 +421,9 @@ mod tests {
         ]);
         assert_eq!(
             row.value(r#"(1,"a ""b"", c",)"#),
-            Some(Value::Json(r#"{"label":"a \"b\", c","note":null,"x":1}"#.into()))
+            Some(Value::Json(
+                r#"{"label":"a \"b\", c","note":null,"x":1}"#.into()
+            ))
         );
         assert_eq!(row.value("(1,2)"), None);
     }

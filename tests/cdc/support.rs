@@ -213,7 +213,14 @@ impl PgServer {
         let out = Command::new(&self.psql)
             .arg("-h")
             .arg(self.dir.path())
-            .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", database])
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                database,
+            ])
             .args(["-v", "ON_ERROR_STOP=1", "-X", "-q", "-At", "-c", sql])
             .env("PGTZ", "UTC")
             .env("PGOPTIONS", "-c extra_float_digits=3")
@@ -246,7 +253,9 @@ impl PgServer {
     pub fn confirmed_flush(&self, slot: &str) -> Option<String> {
         let out = self.psql(
             DATABASE,
-            &format!("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '{slot}'"),
+            &format!(
+                "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '{slot}'"
+            ),
         );
         (!out.is_empty()).then_some(out)
     }
@@ -280,7 +289,14 @@ impl PgServer {
         let out = Command::new(&self.psql)
             .arg("-h")
             .arg(self.dir.path())
-            .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", DATABASE])
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                DATABASE,
+            ])
             .args(["-v", "ON_ERROR_STOP=1", "-X", "-q", "-f"])
             .arg(&file)
             .output()
@@ -327,15 +343,21 @@ impl PgServer {
                                 (ColumnType::Binary, Json::String(s)) => Json::String(
                                     fivetran_source::debug::warehouse::base64(&hex(&s[2..])),
                                 ),
-                                (ColumnType::Float | ColumnType::Double, Json::String(s)) => match s.as_str() {
-                                    "NaN" => Json::Null,
-                                    "Infinity" => Json::String("inf".into()),
-                                    "-Infinity" => Json::String("-inf".into()),
-                                    _ => Json::String(s),
-                                },
-                                (ColumnType::Decimal { .. }, Json::String(s)) if s == "NaN" => Json::Null,
+                                (ColumnType::Float | ColumnType::Double, Json::String(s)) => {
+                                    match s.as_str() {
+                                        "NaN" => Json::Null,
+                                        "Infinity" => Json::String("inf".into()),
+                                        "-Infinity" => Json::String("-inf".into()),
+                                        _ => Json::String(s),
+                                    }
+                                }
+                                (ColumnType::Decimal { .. }, Json::String(s)) if s == "NaN" => {
+                                    Json::Null
+                                }
                                 (
-                                    ColumnType::NaiveDate | ColumnType::NaiveDateTime | ColumnType::UtcDateTime,
+                                    ColumnType::NaiveDate
+                                    | ColumnType::NaiveDateTime
+                                    | ColumnType::UtcDateTime,
                                     Json::String(s),
                                 ) if s.contains("infinity") => Json::Null,
                                 (_, v) => v,
@@ -364,7 +386,9 @@ pub fn retry_while_active(f: impl Fn() -> Result<String, String>) -> String {
     for _ in 0..100 {
         match f() {
             Ok(out) => return out,
-            Err(e) if e.contains("is active") => std::thread::sleep(std::time::Duration::from_millis(100)),
+            Err(e) if e.contains("is active") => {
+                std::thread::sleep(std::time::Duration::from_millis(100))
+            }
             Err(e) => panic!("{e}"),
         }
     }
@@ -378,7 +402,14 @@ impl PgServer {
         let mut child = Command::new(&self.psql)
             .arg("-h")
             .arg(self.dir.path())
-            .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", DATABASE])
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                DATABASE,
+            ])
             .args(["-X", "-q", "-At", "-c", sql])
             .stdout(Stdio::piped())
             .spawn()

@@ -92,9 +92,7 @@ impl Sim for PostgresSource {
     }
 
     fn advance(&self) -> bool {
-        let round = self
-            .round
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let round = self.round.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let mut script = String::new();
         for i in 0..60u64 {
             let id = 1 + (i * 7 + round) % 140;
