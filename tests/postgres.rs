@@ -383,6 +383,15 @@ async fn bad_inputs_fail_with_a_message_and_leave_state_alone() {
     eprintln!("CDC | no SELECT | {message}");
 
     let mut config = pg.configuration();
+    config.insert("tls".into(), "require".into());
+    let message = setup_failure(&pg, config).await;
+    assert!(
+        message.contains("TLS") || message.contains("tls"),
+        "{message}"
+    );
+    eprintln!("CDC | tls require, server without ssl | {message}");
+
+    let mut config = pg.configuration();
     config.insert("tables".into(), "public.docs, public.nope".into());
     let message = setup_failure(&pg, config).await;
     assert!(
@@ -451,4 +460,44 @@ async fn bad_inputs_fail_with_a_message_and_leave_state_alone() {
     );
     eprintln!("CDC | wal_level replica | {message}");
     let _ = PUBLICATION;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_require_and_verify_full_sync_and_a_foreign_ca_is_refused() {
+    let Some((pg, tls)) = PgServer::start_tls() else {
+        return;
+    };
+    setup(&pg);
+    // require: encrypted, certificate not checked; the snapshot and the stream both go over TLS.
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = pg.configuration();
+    config.insert("tls".into(), "require".into());
+    let mut options = HostOptions::new(config.clone(), dir.path());
+    options.configuration = config.clone();
+    let outcome = host::sync(connector(), options).await.expect("starts");
+    assert!(outcome.succeeded(), "require: {:?}", outcome.failure);
+    eprintln!("CDC | tls require | synced over TLS (the connector refuses a server that answers the SSLRequest with N)");
+
+    // verify-full against the CA that signed the server's certificate: the next sync streams.
+    pg.script("UPDATE docs SET revision = 5 WHERE id = 1;");
+    config.insert("tls".into(), "verify-full".into());
+    config.insert("ca_certificate".into(), tls.ca_pem.clone());
+    let outcome = host::sync(connector(), HostOptions::new(config.clone(), dir.path()))
+        .await
+        .expect("starts");
+    assert!(outcome.succeeded(), "verify-full: {:?}", outcome.failure);
+    assert_equal(&pg, dir.path(), ALL, "over TLS").await;
+
+    // verify-full against another CA: refused at the connection test, saying why.
+    config.insert("ca_certificate".into(), tls.other_ca_pem.clone());
+    let message = setup_failure(&pg, config.clone()).await;
+    assert!(
+        message.contains("certificate") && message.contains("'ca_certificate'"),
+        "{message}"
+    );
+    eprintln!("CDC | tls verify-full, foreign CA | {message}");
+    config.insert("ca_certificate".into(), "not a certificate".into());
+    let message = setup_failure(&pg, config).await;
+    assert!(message.contains("ca_certificate"), "{message}");
+    let _ = tls.key;
 }

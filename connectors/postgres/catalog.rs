@@ -9,6 +9,7 @@ use tokio_postgres::{Client, NoTls};
 use super::config::Config;
 use super::error::PgError;
 use super::replication::{ConnectParams, Lsn};
+use super::tls;
 use super::types::{scalar_kind, Kind, SESSION_OPTIONS};
 use crate::sdk::{ColumnDef, Schema, TableDef};
 
@@ -95,6 +96,7 @@ pub fn connect_params(config: &Config) -> ConnectParams {
         database: config.database.clone(),
         user: config.user.clone(),
         password: config.password.clone(),
+        tls: config.tls.clone(),
     }
 }
 
@@ -110,11 +112,16 @@ pub async fn connect(config: &Config) -> Result<Client, PgError> {
         .options(SESSION_OPTIONS)
         .connect_timeout(std::time::Duration::from_secs(30));
     let addr = format!("{}:{}", config.host, config.port);
-    let (client, connection) = pg.connect(NoTls).await.map_err(|e| {
+    let refused = |e: tokio_postgres::Error| {
         if e.as_db_error().is_none() {
             if let Some(io) =
                 std::error::Error::source(&e).and_then(|s| s.downcast_ref::<std::io::Error>())
             {
+                if io.to_string().contains("certificate") {
+                    return PgError::Setup(format!(
+                        "the TLS certificate of {addr} was refused: {io}; check 'ca_certificate' (the CA that signed the server's certificate) and that the host name is in the certificate, or use tls = require"
+                    ));
+                }
                 return PgError::Connect {
                     addr: addr.clone(),
                     source: std::io::Error::new(io.kind(), io.to_string()),
@@ -122,13 +129,28 @@ pub async fn connect(config: &Config) -> Result<Client, PgError> {
             }
         }
         PgError::sql(format!("cannot log in to {addr} as '{}'", config.user), e)
-    })?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::debug!(error = %e, "postgres connection ended");
+    };
+    let client = match tls::client_config(&config.tls)? {
+        None => {
+            let (client, connection) = pg.connect(NoTls).await.map_err(refused)?;
+            tokio::spawn(drive(connection));
+            client
         }
-    });
+        Some(tls) => {
+            pg.ssl_mode(tokio_postgres::config::SslMode::Require);
+            let (client, connection) =
+                pg.connect(tls::RustlsConnect(tls)).await.map_err(refused)?;
+            tokio::spawn(drive(connection));
+            client
+        }
+    };
     Ok(client)
+}
+
+async fn drive<F: std::future::Future<Output = Result<(), tokio_postgres::Error>>>(connection: F) {
+    if let Err(e) = connection.await {
+        tracing::debug!(error = %e, "postgres connection ended");
+    }
 }
 
 /// What `pg_replication_slots` says about a slot.

@@ -10,10 +10,17 @@ pub const REPLICATION_TEST: &str = "replication";
 pub const PUBLICATION_TEST: &str = "publication";
 
 /// How the connection is encrypted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TlsMode {
     /// Plain TCP (a private network or a tunnel).
     Disable,
+    /// TLS without checking the server's certificate (libpq's `sslmode=require`).
+    Require,
+    /// TLS with the certificate checked against this CA (PEM) and the host name.
+    VerifyFull {
+        /// The CA certificate(s), PEM.
+        ca_pem: String,
+    },
 }
 
 /// The connector's configuration.
@@ -84,14 +91,16 @@ fn identifier(c: &Configuration<'_>, field: &str, default: &str) -> Result<Strin
 
 impl FromConfiguration for Config {
     fn from_configuration(c: &Configuration<'_>) -> Result<Self, ConfigError> {
-        let tls = match c.optional("tls").unwrap_or("disable") {
+        let tls = match c.optional("tls").unwrap_or("require") {
             "disable" => TlsMode::Disable,
+            "require" => TlsMode::Require,
+            "verify-full" => TlsMode::VerifyFull {
+                ca_pem: c.required("ca_certificate")?.to_owned(),
+            },
             other => {
                 return Err(ConfigError::Invalid {
                     field: "tls".to_owned(),
-                    reason: format!(
-                        "'{other}' is not supported by this build; use 'disable' over a private network or an SSH tunnel"
-                    ),
+                    reason: format!("'{other}' is not one of disable, require, verify-full"),
                 })
             }
         };
@@ -137,7 +146,7 @@ mod tests {
         let c = parse(BASE).unwrap();
         assert_eq!((c.port, c.slot.as_str()), (5432, "fivetran_slot"));
         assert_eq!(c.schemas, vec!["public"]);
-        assert_eq!(c.tables, None);
+        assert_eq!((c.tables, c.tls), (None, TlsMode::Require));
         let mut pairs = BASE.to_vec();
         pairs.push(("tables", " a, s.b ,"));
         pairs.push(("schemas", "public, s"));
@@ -152,8 +161,14 @@ mod tests {
             .to_string()
             .contains("replication_slot"));
         let mut bad = BASE.to_vec();
-        bad.push(("tls", "require"));
+        bad.push(("tls", "prefer"));
         assert!(parse(&bad).unwrap_err().to_string().contains("'tls'"));
+        let mut bad = BASE.to_vec();
+        bad.push(("tls", "verify-full"));
+        assert!(parse(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("'ca_certificate'"));
         assert!(parse(&BASE[1..])
             .unwrap_err()
             .to_string()

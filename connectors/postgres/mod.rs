@@ -8,7 +8,6 @@
 //! snapshot, stream). No simulator: the tests start throwaway PostgreSQL servers (tests/cdc/).
 //!
 //! Limits:
-//! - TLS is not supported yet (`tls` = `disable` only): use a private network or an SSH tunnel;
 //! - the cursor update method (for servers without logical replication) is not built;
 //! - `time`, `timetz`, `interval` and unconstrained `numeric` land as STRING (exact text);
 //!   composite values are JSON objects of their fields' texts;
@@ -23,6 +22,7 @@ pub mod error;
 pub mod pgoutput;
 pub mod replication;
 pub mod sync;
+pub mod tls;
 pub mod types;
 
 use async_trait::async_trait;
@@ -132,10 +132,15 @@ impl Connector for Postgres {
             .field(Field::text("user", "User"))
             .field(Field::password("password", "Password"))
             .field(
-                Field::dropdown("tls", "TLS", &["disable"])
+                Field::dropdown("tls", "TLS", &["disable", "require", "verify-full"])
                     .optional()
-                    .default_value("disable")
-                    .description("Only plain connections in this release: use a private network or an SSH tunnel."),
+                    .default_value("require")
+                    .description("require: encrypted, certificate not checked; verify-full: checked against the CA below and the host name; disable: plain (a private network or an SSH tunnel)."),
+            )
+            .field(
+                Field::text("ca_certificate", "CA certificate (PEM)")
+                    .optional()
+                    .description("For verify-full: the CA that signed the server's certificate, as PEM text."),
             )
             .field(
                 Field::text("schemas", "Schemas")

@@ -19,6 +19,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::error::{PgError, ServerError};
+use super::tls::Transport;
 use super::types::SESSION_OPTIONS;
 
 /// The largest backend message accepted (a row with big TOASTed values travels in one).
@@ -76,6 +77,8 @@ pub struct ConnectParams {
     pub user: String,
     /// Password (never logged).
     pub password: crate::sdk::Secret,
+    /// Transport encryption.
+    pub tls: super::config::TlsMode,
 }
 
 struct Message {
@@ -85,7 +88,7 @@ struct Message {
 
 /// A logged-in replication connection.
 pub struct ReplicationClient {
-    stream: TcpStream,
+    stream: Box<dyn Transport>,
     buf: BytesMut,
     out: BytesMut,
 }
@@ -141,6 +144,10 @@ impl ReplicationClient {
                 source,
             })?;
         stream.set_nodelay(true).ok();
+        let stream: Box<dyn Transport> = match super::tls::client_config(&params.tls)? {
+            None => Box::new(stream),
+            Some(tls) => super::tls::upgrade(stream, tls, &params.host).await?,
+        };
         let mut client = Self {
             stream,
             buf: BytesMut::with_capacity(64 * 1024),

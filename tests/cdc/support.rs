@@ -241,6 +241,7 @@ impl PgServer {
             ("database", DATABASE.to_owned()),
             ("user", CDC_USER.to_owned()),
             ("password", CDC_PASSWORD.to_owned()),
+            ("tls", "disable".to_owned()),
             ("chunk_rows", "40".to_owned()),
             ("max_stream_seconds", "60".to_owned()),
         ]
@@ -418,5 +419,146 @@ impl PgServer {
         let bytes = std::io::copy(&mut stdout, &mut std::io::sink()).unwrap();
         assert!(child.wait().unwrap().success(), "psql failed on `{sql}`");
         bytes
+    }
+}
+
+/// PEM files for a TLS test: a CA, a server certificate it signed for 127.0.0.1, and another CA.
+pub struct TlsFiles {
+    /// The server's certificate file.
+    pub cert: PathBuf,
+    /// Its key file (owned by the server's user, mode 0600).
+    pub key: PathBuf,
+    /// The CA that signed it, PEM text.
+    pub ca_pem: String,
+    /// A CA that did not, PEM text.
+    pub other_ca_pem: String,
+}
+
+/// Makes [`TlsFiles`] in `dir` with the `openssl` command; `None` (a loud skip) without it.
+pub fn tls_files(dir: &Path) -> Option<TlsFiles> {
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).current_dir(dir).output();
+        match out {
+            Ok(o) if o.status.success() => true,
+            Ok(o) => panic!("openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr)),
+            Err(_) => false,
+        }
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let ca = [
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=cdc test ca",
+        ],
+    ]
+    .concat();
+    if !openssl(&ca) {
+        eprintln!("CDC TEST SKIPPED: openssl not found (needed to make test certificates)");
+        return None;
+    }
+    let other = [
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "other.key",
+            "-out",
+            "other.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=other ca",
+        ],
+    ]
+    .concat();
+    openssl(&other);
+    let csr = [
+        &["req"][..],
+        &ec,
+        &[
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    ]
+    .concat();
+    openssl(&csr);
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    Some(TlsFiles {
+        cert: dir.join("server.crt"),
+        key: dir.join("server.key"),
+        ca_pem: std::fs::read_to_string(dir.join("ca.crt")).unwrap(),
+        other_ca_pem: std::fs::read_to_string(dir.join("other.crt")).unwrap(),
+    })
+}
+
+impl PgServer {
+    /// A cluster with `ssl = on` and the certificate of `tls_files` (made inside its directory).
+    pub fn start_tls() -> Option<(Self, TlsFiles)> {
+        let certs = tempfile::Builder::new()
+            .prefix("cdc-tls-")
+            .tempdir()
+            .unwrap();
+        let files = tls_files(certs.path())?;
+        // The server reads its key only if its own user owns it with no access for others.
+        let key = std::env::temp_dir().join(format!(
+            "cdc-key-{}-{}.pem",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::copy(&files.key, &key).unwrap();
+        let cert = key.with_extension("crt");
+        std::fs::copy(&files.cert, &cert).unwrap();
+        if is_root() {
+            Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(&key)
+                .arg(&cert)
+                .status()
+                .unwrap();
+        }
+        Command::new("chmod").arg("600").arg(&key).status().unwrap();
+        let server = Self::start_with(&[
+            "wal_level=logical",
+            "ssl=on",
+            &format!("ssl_cert_file={}", cert.display()),
+            &format!("ssl_key_file={}", key.display()),
+        ])?;
+        let files = TlsFiles { cert, key, ..files };
+        Some((server, files))
     }
 }
