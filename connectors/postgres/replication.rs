@@ -129,6 +129,31 @@ fn server_error(mut body: Bytes) -> ServerError {
     error
 }
 
+/// The values of a `DataRow` as texts; `None` if it is cut short.
+fn data_row(body: &mut Bytes) -> Option<Vec<Option<String>>> {
+    if body.remaining() < 2 {
+        return None;
+    }
+    let n = body.get_i16();
+    let mut row = Vec::with_capacity(n.clamp(0, 1600) as usize);
+    for _ in 0..n {
+        if body.remaining() < 4 {
+            return None;
+        }
+        let len = body.get_i32();
+        if len < 0 {
+            row.push(None);
+        } else {
+            if body.remaining() < len as usize {
+                return None;
+            }
+            let value = body.split_to(len as usize);
+            row.push(Some(String::from_utf8_lossy(&value).into_owned()));
+        }
+    }
+    Some(row)
+}
+
 impl ReplicationClient {
     /// Connects, authenticates and waits until the server is ready for replication commands.
     pub async fn connect(params: &ConnectParams) -> Result<Self, PgError> {
@@ -313,18 +338,7 @@ impl ReplicationClient {
             let mut body = m.body;
             match m.tag {
                 b'D' => {
-                    let n = body.get_i16();
-                    let mut row = Vec::with_capacity(n.max(0) as usize);
-                    for _ in 0..n {
-                        let len = body.get_i32();
-                        if len < 0 {
-                            row.push(None);
-                        } else {
-                            let value = body.split_to(len as usize);
-                            row.push(Some(String::from_utf8_lossy(&value).into_owned()));
-                        }
-                    }
-                    rows.push(row);
+                    rows.push(data_row(&mut body).ok_or_else(|| protocol("a malformed DataRow"))?)
                 }
                 b'E' => failure = Some(server_error(body)),
                 b'Z' => break,
@@ -515,6 +529,14 @@ impl ReplicationStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn data_rows_decode_and_short_ones_are_refused() {
+        let mut body = Bytes::from_static(b"\x00\x02\x00\x00\x00\x02ab\xff\xff\xff\xff");
+        assert_eq!(data_row(&mut body), Some(vec![Some("ab".into()), None]));
+        let mut short = Bytes::from_static(b"\x00\x01\x00\x00\x00\x05ab");
+        assert_eq!(data_row(&mut short), None);
+    }
 
     #[test]
     fn lsn_text_round_trips() {
