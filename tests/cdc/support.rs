@@ -81,6 +81,8 @@ pub struct PgServer {
     pg_ctl: PathBuf,
     psql: PathBuf,
     as_postgres: bool,
+    /// Files outside the directory that go with the server (TLS key and certificate).
+    cleanup: Vec<PathBuf>,
 }
 
 impl PgServer {
@@ -123,6 +125,7 @@ impl PgServer {
             psql,
             as_postgres,
             dir,
+            cleanup: Vec::new(),
         };
         let data = server.data_dir();
         let out = server
@@ -272,6 +275,9 @@ impl Drop for PgServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
+        for file in &self.cleanup {
+            let _ = std::fs::remove_file(file);
+        }
     }
 }
 
@@ -552,12 +558,18 @@ impl PgServer {
                 .unwrap();
         }
         Command::new("chmod").arg("600").arg(&key).status().unwrap();
-        let server = Self::start_with(&[
+        let started = Self::start_with(&[
             "wal_level=logical",
             "ssl=on",
             &format!("ssl_cert_file={}", cert.display()),
             &format!("ssl_key_file={}", key.display()),
-        ])?;
+        ]);
+        let Some(mut server) = started else {
+            let _ = std::fs::remove_file(&key);
+            let _ = std::fs::remove_file(&cert);
+            return None;
+        };
+        server.cleanup = vec![key.clone(), cert.clone()];
         let files = TlsFiles { cert, key, ..files };
         Some((server, files))
     }
