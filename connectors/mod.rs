@@ -4,5 +4,6 @@
 pub mod demo;
 pub mod everyaction;
 pub mod ongage;
+pub mod postgres;
 pub mod sa360;
 pub mod virtuous;

@@ -56,6 +56,12 @@ pub static CONNECTORS: &[Registration] = &[
         simulator: Some(bundled::<crate::connectors::everyaction::simulator::EveryActionSimulator>()),
     },
     Registration {
+        name: "postgres",
+        description: "PostgreSQL by logical replication (pgoutput): a consistent snapshot, then the slot's changes",
+        build: || Arc::new(crate::connectors::postgres::Postgres),
+        simulator: None,
+    },
+    Registration {
         name: "sa360",
         description: "Google Search Ads 360 Reporting API: accounts, campaigns, ad groups, ads, keywords and daily metrics",
         build: || Arc::new(crate::connectors::sa360::Sa360::default()),

@@ -78,6 +78,11 @@ pub trait Subject: Send + Sync {
     fn credentials_advice(&self) -> Option<&'static str> {
         None
     }
+    /// Why this subject cannot run on this machine (a database server binary is missing), if it
+    /// cannot: the suite then skips it loudly. Under `CI=true` a subject fails instead of skipping.
+    fn skip_reason(&self) -> Option<String> {
+        None
+    }
     /// Whether syncing again from a checkpoint reproduces the source (false for sources that change
     /// with every sync, like `demo`).
     fn resumable(&self) -> bool {
