@@ -5,4 +5,5 @@ pub mod demo;
 pub mod everyaction;
 pub mod ongage;
 pub mod sa360;
+pub mod stripe;
 pub mod virtuous;

@@ -65,6 +65,9 @@ struct DebugArgs {
     /// Connector to run.
     #[arg(long, env = "FIVETRAN_SOURCE_CONNECTOR", default_value = registry::DEFAULT_CONNECTOR)]
     connector: String,
+    /// Run this declarative definition (TOML, docs/declarative.md) instead of a registered connector.
+    #[arg(long, value_name = "FILE")]
+    definition: Option<PathBuf>,
     /// Configuration file (default: $FIVETRAN_CONFIGURATION, else ./configuration.json).
     #[arg(long)]
     configuration: Option<PathBuf>,
@@ -240,6 +243,7 @@ fn debug(args: DebugArgs) -> anyhow::Result<bool> {
     let stop = CancellationToken::new();
     let options = DebugOptions {
         connector: args.connector.clone(),
+        definition: args.definition.clone(),
         configuration: file.values,
         configuration_source: config_path.clone(),
         files_dir: args.files.clone(),
@@ -250,9 +254,12 @@ fn debug(args: DebugArgs) -> anyhow::Result<bool> {
         simulator,
         stop: Some(stop.clone()),
     };
+    let running = match &args.definition {
+        Some(path) => format!("definition {}", path.display()),
+        None => format!("connector '{}'", args.connector),
+    };
     eprintln!(
-        "debug: connector '{}', configuration {}, warehouse {}",
-        args.connector,
+        "debug: {running}, configuration {}, warehouse {}",
         config_path.display(),
         args.files.join("warehouse.db").display()
     );

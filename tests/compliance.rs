@@ -26,6 +26,8 @@ mod everyaction_subject;
 mod ongage_subject;
 #[path = "compliance/sa360.rs"]
 mod sa360_subject;
+#[path = "compliance/stripe.rs"]
+mod stripe_subject;
 #[path = "compliance/virtuous.rs"]
 mod virtuous_subject;
 
@@ -37,6 +39,7 @@ fn subjects() -> Vec<Box<dyn Subject>> {
         Box::new(virtuous_subject::VirtuousSubject),
         Box::new(ongage_subject::OngageSubject),
         Box::new(sa360_subject::Sa360Subject),
+        Box::new(stripe_subject::StripeSubject),
     ]
 }
 
@@ -138,6 +141,7 @@ suite! {
     virtuous => "virtuous",
     ongage => "ongage",
     sa360 => "sa360",
+    stripe => "stripe",
 }
 
 // ---- the defects of issue 16, reproduced with the rules they were found with ----
