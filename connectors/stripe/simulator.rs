@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -451,10 +451,10 @@ impl Generational for StripeData {
         let mut changes = Vec::new();
         let mut rng = SeededRng::new(self.seed, &[u64::from(self.generation), 0xADD]);
         // Changes land inside the first half of the generation, two per second, so some share a second.
-        let mut tick = 0_i64;
-        let mut at = || {
+        let (mut tick, half) = (0_i64, self.interval / 2);
+        let mut at = move || {
             tick += 1;
-            start + 1 + (tick / 2).min(self.interval / 2)
+            start + 1 + (tick / 2).min(half)
         };
         for kind in KINDS {
             let v = self.volume(kind);

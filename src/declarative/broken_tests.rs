@@ -87,7 +87,7 @@ const MISTAKES: &[(&str, &str, &str, &str, &str)] = &[
     // 12. A cursor no column reads.
     ("cursor = \"updated_at\"", "cursor = \"modified_at\"", "streams.orders.incremental.cursor", "cursor = \"modified_at\"", "valid choices: id, total, updated_at"),
     // 13. An unknown pager.
-    ("type = \"token\"", "type = \"tokn\"", "defaults.paginate", "type = \"tokn\"", "`cursor`"),
+    ("type = \"token\"", "type = \"tokn\"", "defaults.paginate.type", "type = \"tokn\"", "`cursor`"),
     // 14. A parent's field in a top-level stream.
     ("path = \"/v1/customers\"", "path = \"/v1/customers/{{parent.id}}\"", "streams.customers.path", "{{parent.id}}", "only in a child"),
     // 15. A value of the wrong type.
@@ -114,7 +114,25 @@ fn the_good_definition_loads() {
 
 #[test]
 fn every_mistake_names_file_line_and_key() {
-    for (n, (from, to, key, marker, message)) in MISTAKES.iter().enumerate() {
+    let failures: Vec<String> = MISTAKES
+        .iter()
+        .enumerate()
+        .filter_map(|(n, mistake)| {
+            std::panic::catch_unwind(|| check(n, mistake))
+                .err()
+                .map(|e| {
+                    e.downcast_ref::<String>()
+                        .cloned()
+                        .unwrap_or_else(|| format!("mistake {}", n + 1))
+                })
+        })
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn check(n: usize, mistake: &(&str, &str, &str, &str, &str)) {
+    let (from, to, key, marker, message) = *mistake;
+    {
         assert!(GOOD.contains(from), "mistake {}: {from:?} not in the good text", n + 1);
         let broken = GOOD.replacen(from, to, 1);
         let err = load("broken.toml", &broken)
@@ -123,7 +141,7 @@ fn every_mistake_names_file_line_and_key() {
         let text = err.to_string();
         let line = line_of(&broken, marker);
         assert_eq!(err.file, "broken.toml", "mistake {}: {text}", n + 1);
-        assert_eq!((err.line, err.key.as_str()), (line, *key), "mistake {}: {text}", n + 1);
+        assert_eq!((err.line, err.key.as_str()), (line, key), "mistake {}: {text}", n + 1);
         assert!(
             text.starts_with(&format!("broken.toml:{line}: {key}: ")),
             "mistake {}: {text}",

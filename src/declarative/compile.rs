@@ -74,9 +74,44 @@ pub enum AuthDef {
     },
 }
 
-/// A request: path and query templates.
+/// A JSON body whose strings are templates.
+#[derive(Debug, Clone)]
+pub enum BodyTemplate {
+    /// A constant value.
+    Constant(serde_json::Value),
+    /// A templated string (absent when a hole is).
+    Text(Template),
+    /// An array.
+    Array(Vec<BodyTemplate>),
+    /// An object; a member whose value is absent is left out.
+    Object(Vec<(String, BodyTemplate)>),
+}
+
+impl BodyTemplate {
+    /// The filled-in JSON; `None` when a templated string is absent.
+    pub fn render(&self, scope: &super::template::Scope<'_>) -> Option<serde_json::Value> {
+        use serde_json::Value as J;
+        Some(match self {
+            BodyTemplate::Constant(v) => v.clone(),
+            BodyTemplate::Text(t) => J::String(t.render(scope)?),
+            BodyTemplate::Array(items) => J::Array(items.iter().filter_map(|i| i.render(scope)).collect()),
+            BodyTemplate::Object(members) => J::Object(
+                members
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.render(scope)?)))
+                    .collect(),
+            ),
+        })
+    }
+}
+
+/// A request: method, path, query and body templates.
 #[derive(Debug, Clone)]
 pub struct RequestDef {
+    /// GET or POST.
+    pub method: crate::http::Method,
+    /// The JSON body, if any.
+    pub body: Option<BodyTemplate>,
     /// The path (or absolute URL).
     pub path: Template,
     /// Query pairs in order; a repeated key appears once per value.
@@ -105,8 +140,10 @@ pub enum Paging {
         limit_param: String,
         /// The size.
         limit: u32,
-        /// The flag.
-        has_more: FieldPath,
+        /// The flag, if the body has one.
+        has_more: Option<FieldPath>,
+        /// Whether the envelope's total says when to stop.
+        total: bool,
     },
 }
 
@@ -275,8 +312,15 @@ impl Cx<'_> {
 
     fn toml_error(&self, path: Option<String>, e: &toml::de::Error) -> DefinitionError {
         let line = e.span().map_or(0, |s| self.line_of(s.start));
+        // Spanned values show up in the path as serde_spanned's private field names.
+        let path = path.map(|p| {
+            p.split('.')
+                .filter(|segment| !segment.starts_with("$__"))
+                .collect::<Vec<_>>()
+                .join(".")
+        });
         let key = match path {
-            Some(p) if p != "." => p,
+            Some(p) if p != "." && !p.is_empty() => p,
             _ => self.key_on_line(line),
         };
         DefinitionError {
@@ -489,7 +533,31 @@ impl Cx<'_> {
                 pairs.push((name.clone(), self.template(&k, &v, value.span(), fields, allowed, false)?));
             }
         }
-        Ok(RequestDef { path: path_t, query: pairs })
+        Ok(RequestDef { method: crate::http::Method::GET, body: None, path: path_t, query: pairs })
+    }
+
+    fn body(&self, key: &str, json: &serde_json::Value, span: Range<usize>, fields: &Fields<'_>, allowed: Allowed) -> R<BodyTemplate> {
+        use serde_json::Value as J;
+        Ok(match json {
+            J::String(text) => {
+                let t = self.template(key, text, span, fields, allowed, false)?;
+                if t.is_constant() {
+                    BodyTemplate::Constant(json.clone())
+                } else {
+                    BodyTemplate::Text(t)
+                }
+            }
+            J::Array(items) => BodyTemplate::Array(
+                items.iter().enumerate().map(|(i, v)| self.body(&format!("{key}[{i}]"), v, span.clone(), fields, allowed)).collect::<R<_>>()?,
+            ),
+            J::Object(members) => BodyTemplate::Object(
+                members
+                    .iter()
+                    .map(|(k, v)| Ok((k.clone(), self.body(&format!("{key}.{k}"), v, span.clone(), fields, allowed)?)))
+                    .collect::<R<_>>()?,
+            ),
+            other => BodyTemplate::Constant(other.clone()),
+        })
     }
 
     fn list(
@@ -523,10 +591,14 @@ impl Cx<'_> {
                 check_limits(&limits)?;
                 (Envelope::new(&records).next_in_body(&next), Paging::Token { param, limit_param, limits })
             }
-            RawPaginate::Offset { skip_param, limit_param, limit, has_more } => {
+            RawPaginate::Offset { skip_param, limit_param, limit, has_more, total } => {
                 check_limits(&[limit])?;
-                let has_more = FieldPath::parse(&has_more);
-                (Envelope::new(&records), Paging::Offset { skip_param, limit_param, limit, has_more })
+                let has_more = has_more.as_deref().map(FieldPath::parse);
+                let envelope = match &total {
+                    Some(t) => Envelope::new(&records).total(t),
+                    None => Envelope::new(&records),
+                };
+                (envelope, Paging::Offset { skip_param, limit_param, limit, has_more, total: total.is_some() })
             }
         };
         Ok(ListDef { request, envelope, paging })
@@ -568,8 +640,8 @@ impl Cx<'_> {
                 return Err(self.error(raw.span(), &format!("{key}.columns.{col}"), "is also a parent column"));
             }
             let c = raw.get_ref();
-            let reader = TYPES.iter().find(|(n, _)| *n == c.ty).map(|(_, r)| *r).ok_or_else(|| {
-                let names: Vec<&str> = TYPES.iter().map(|(n, _)| *n).collect();
+            let reader = reader_named(&c.ty).ok_or_else(|| {
+                let names: Vec<&str> = TYPES.iter().map(|(n, _)| *n).chain(["decimal(P,S)"]).collect();
                 self.error(
                     raw.span(),
                     &format!("{key}.columns.{col}"),
@@ -597,7 +669,17 @@ impl Cx<'_> {
         let _ = i;
         let table = self.table(&key, &s.name, &s.primary_key, &s.columns, &[], tables)?;
         let allowed = Allowed { since: true, parent: false, object: false };
-        let request = self.request(&key, &s.path, &s.query, fields, allowed)?;
+        let mut request = self.request(&key, &s.path, &s.query, fields, allowed)?;
+        if s.method == Some(super::format::Method::Post) {
+            request.method = crate::http::Method::POST;
+        }
+        if let Some(body) = &s.body {
+            if s.method != Some(super::format::Method::Post) {
+                return Err(self.error(body.span(), &format!("{key}.body"), "a body needs method = \"post\""));
+            }
+            let json = serde_json::to_value(body.get_ref()).map_err(|e| self.error(body.span(), &format!("{key}.body"), e.to_string()))?;
+            request.body = Some(self.body(&format!("{key}.body"), &json, body.span(), fields, allowed)?);
+        }
         let uses_since = request.query.iter().any(|(_, t)| t.vars().any(|v| *v == Var::Since));
         let list = self.list(&key, request, s.records.as_ref(), s.paginate.as_ref(), raw, s.path.span())?;
         let incremental = match &s.incremental {
@@ -694,6 +776,17 @@ impl Cx<'_> {
         let parent_columns = c.parent_columns.iter().map(|(k, v)| (k.clone(), FieldPath::parse(v))).collect();
         Ok(ChildDef { table, source, parent_columns })
     }
+}
+
+/// The reader a type name names: one of [`TYPES`], or `decimal(P,S)`.
+fn reader_named(name: &str) -> Option<Reader> {
+    if let Some(r) = TYPES.iter().find(|(n, _)| *n == name).map(|(_, r)| *r) {
+        return Some(r);
+    }
+    let inner = name.strip_prefix("decimal(")?.strip_suffix(')')?;
+    let (p, s) = inner.split_once(',')?;
+    let (precision, scale): (u32, u32) = (p.trim().parse().ok()?, s.trim().parse().ok()?);
+    (precision >= 1 && precision <= 38 && scale <= precision).then_some(Reader::Decimal { precision, scale })
 }
 
 fn kind_name(kind: IncrementalKind) -> &'static str {

@@ -36,7 +36,7 @@ use crate::sdk::{
     ConfigError, Configuration, DynConnector, Emitter, Error, Field, Form, Row, Schema, Secret,
     Value,
 };
-use crate::sync::{Page, Resume, TokenPager, TokenPagerConfig, TokenRequest};
+use crate::sync::{Asked, Page, Resume, TokenPager, TokenPagerConfig, TokenRequest};
 
 /// The name of every definition's setup test.
 pub const CONNECTION_TEST: &str = "connection";
@@ -296,7 +296,14 @@ impl Run<'_> {
         page: TokenRequest,
     ) -> Result<(Page, Option<DateTime<Utc>>), HttpError> {
         let path = list.request.path.render(scope).unwrap_or_default();
-        let mut request = self.request(path);
+        let mut request = self
+            .def
+            .headers
+            .iter()
+            .fold(Request::new(list.request.method.clone(), path), |r, (k, v)| r.header(k, v));
+        if let Some(body) = list.request.body.as_ref().and_then(|b| b.render(scope)) {
+            request = request.json(body);
+        }
         for (k, t) in &list.request.query {
             if let Some(v) = t.render(scope) {
                 request = request.query(k, v);
@@ -321,22 +328,34 @@ impl Run<'_> {
                 limit_param,
                 limit,
                 has_more,
+                total,
             } => {
                 let skip: u64 = page.token.as_deref().and_then(|t| t.parse().ok()).unwrap_or(0);
                 let request = request.query(skip_param, skip).query(limit_param, limit);
                 let envelope = &list.envelope;
+                let asked = Asked {
+                    skip,
+                    take: u64::from(*limit),
+                };
                 let response = self
                     .http
-                    .send_json_checked(&request, &|r| envelope.check(r, None))
+                    .send_json_checked(&request, &|r| envelope.check(r, Some(asked)))
                     .await?;
-                let more = has_more.get(&response.body).and_then(read::boolean) == Some(true);
+                let flag = has_more
+                    .as_ref()
+                    .map(|f| f.get(&response.body).and_then(read::boolean) == Some(true));
                 let server_time = response.server_time();
                 let mut page = envelope.read(response).map_err(|message| HttpError::Decode {
                     endpoint: self.http.endpoint(&request),
                     message,
                 })?;
-                page.next = (more && !page.records.is_empty())
-                    .then(|| (skip + page.records.len() as u64).to_string());
+                let seen = skip + page.records.len() as u64;
+                let more = match (flag, page.total) {
+                    (Some(flag), _) => flag,
+                    (None, Some(count)) if *total => seen < count,
+                    _ => page.records.len() as u64 >= u64::from(*limit),
+                };
+                page.next = (more && !page.records.is_empty()).then(|| seen.to_string());
                 Ok((page, server_time))
             }
         }

@@ -129,101 +129,6 @@ pub struct RawAuth {
 }
 
 /// Client settings.
-    #[serde(default)]
-    pub http: RawHttp,
-    /// The setup test's request.
-    pub test: RawTest,
-    /// Settings every stream inherits unless it sets its own.
-    #[serde(default)]
-    pub defaults: RawDefaults,
-    /// The streams, each one table (and its children).
-    pub streams: Vec<RawStream>,
-}
-
-/// The kind of a form field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FieldKind {
-    /// Free text.
-    Text,
-    /// A secret: masked in the form, a `Secret` in memory.
-    Password,
-    /// `YYYY-MM-DD` or RFC 3339, checked when the configuration is read.
-    Date,
-}
-
-/// One form field.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawField {
-    /// The configuration key.
-    pub name: Spanned<String>,
-    /// The label shown in the form.
-    pub label: String,
-    /// Its kind.
-    pub kind: FieldKind,
-    /// Whether it may be left empty.
-    #[serde(default)]
-    pub optional: bool,
-    /// Help text.
-    #[serde(default)]
-    pub description: Option<String>,
-    /// The value when left empty.
-    #[serde(default)]
-    pub default: Option<String>,
-    /// A placeholder.
-    #[serde(default)]
-    pub placeholder: Option<String>,
-}
-
-/// How requests authenticate.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum RawAuth {
-    /// No authentication.
-    None,
-    /// `Authorization: Bearer <token>`.
-    Bearer {
-        /// A template over `config.*`.
-        token: Spanned<String>,
-        /// What a refused credential tells the user.
-        refused: String,
-    },
-    /// `Authorization: Basic`.
-    Basic {
-        /// A template over `config.*`.
-        username: Spanned<String>,
-        /// A template over `config.*` (may be empty).
-        #[serde(default)]
-        password: Option<Spanned<String>>,
-        /// What a refused credential tells the user.
-        refused: String,
-    },
-    /// An API key in a header.
-    Header {
-        /// The header's name.
-        name: String,
-        /// A template over `config.*`.
-        value: Spanned<String>,
-        /// What a refused credential tells the user.
-        refused: String,
-    },
-    /// OAuth2's refresh-token grant (a rotated refresh token is kept for the next refresh).
-    Oauth2 {
-        /// The token endpoint (a template over `config.*`).
-        token_url: Spanned<String>,
-        /// A template over `config.*`.
-        client_id: Spanned<String>,
-        /// A template over `config.*`.
-        client_secret: Spanned<String>,
-        /// A template over `config.*`.
-        refresh_token: Spanned<String>,
-        /// What a refused credential tells the user.
-        refused: String,
-    },
-}
-
-/// Client settings.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawHttp {
@@ -359,7 +264,9 @@ pub enum RawPaginate {
         /// Page sizes, largest first.
         limits: Vec<u32>,
     },
-    /// `skip`/`limit` offsets while the body's flag says more follow (Close's `_skip`/`_limit`).
+    /// `skip`/`limit` offsets (Close's `_skip`/`_limit`, Virtuous's `skip`/`take`): more pages follow
+    /// while the body's `has_more` flag is true, else while the body's `total` counts more, else while
+    /// pages are full.
     Offset {
         /// The offset parameter.
         skip_param: String,
@@ -368,8 +275,22 @@ pub enum RawPaginate {
         /// The page size.
         limit: u32,
         /// The body's flag that more pages follow.
-        has_more: String,
+        #[serde(default)]
+        has_more: Option<String>,
+        /// The body's count of every matching record.
+        #[serde(default)]
+        total: Option<String>,
     },
+}
+
+/// The HTTP methods a list may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// GET.
+    Get,
+    /// POST (with `body`).
+    Post,
 }
 
 /// One stream: a list endpoint and the table its records become.
@@ -380,6 +301,12 @@ pub struct RawStream {
     pub name: Spanned<String>,
     /// The list path (a template over `config.*`).
     pub path: Spanned<String>,
+    /// The HTTP method (default GET).
+    #[serde(default)]
+    pub method: Option<Method>,
+    /// A JSON body (a POST search); its strings are templates like the query's.
+    #[serde(default)]
+    pub body: Option<Spanned<toml::Value>>,
     /// Its query (templates over `config.*`, `since`, `until`).
     #[serde(default)]
     pub query: BTreeMap<String, Spanned<QueryValue>>,

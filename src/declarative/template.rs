@@ -65,7 +65,7 @@ pub struct Template {
 pub struct TemplateError(pub String);
 
 /// The values a template is filled from.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Default, Clone, Copy)]
 pub struct Scope<'a> {
     /// Looks up a configuration field (trimmed, `None` when empty).
     pub config: Option<&'a (dyn Fn(&str) -> Option<String> + Sync)>,
@@ -77,6 +77,16 @@ pub struct Scope<'a> {
     pub parent: Option<&'a Json>,
     /// The changed object.
     pub object: Option<&'a Json>,
+}
+
+impl std::fmt::Debug for Scope<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the configuration's values.
+        f.debug_struct("Scope")
+            .field("since", &self.since)
+            .field("until", &self.until)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Template {
