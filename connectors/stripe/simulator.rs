@@ -196,6 +196,14 @@ fn event_family(kind: &str) -> &'static str {
     }
 }
 
+/// The event a new object of `kind` fires: a charge has no `charge.created`, it succeeds (or fails).
+fn created_event(kind: &str) -> String {
+    match kind {
+        "charges" => "charge.succeeded".to_owned(),
+        other => format!("{}.created", event_family(other)),
+    }
+}
+
 const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 impl StripeData {
@@ -325,7 +333,7 @@ impl StripeData {
         };
         let object = StoredObject { id: id.clone(), serial, created, deleted: false, body };
         if created >= self.now - EVENT_RETENTION_DAYS * 86_400 && kind != "balance_transactions" {
-            self.event(&format!("{}.created", event_family(kind)), created, object.body.clone());
+            self.event(&created_event(kind), created, object.body.clone());
         }
         self.objects.entry((*kind).to_owned()).or_default().push(object);
         id
@@ -460,7 +468,7 @@ impl Generational for StripeData {
             let v = self.volume(kind);
             for _ in 0..v.added_per_generation {
                 let id = self.create(kind, at());
-                changes.push(((*kind).to_owned(), id, format!("{}.created", event_family(kind))));
+                changes.push(((*kind).to_owned(), id, created_event(kind)));
             }
             for _ in 0..v.modified_per_generation {
                 if let Some((id, event)) = self.modify(kind, at(), &mut rng) {

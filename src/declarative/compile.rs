@@ -140,8 +140,6 @@ pub enum Paging {
         limit_param: String,
         /// The size.
         limit: u32,
-        /// The flag, if the body has one.
-        has_more: Option<FieldPath>,
         /// Whether the envelope's total says when to stop.
         total: bool,
     },
@@ -156,6 +154,10 @@ pub struct ListDef {
     pub envelope: Envelope,
     /// How pages follow each other.
     pub paging: Paging,
+    /// Where the records sit (for checks beyond the envelope's).
+    pub records: FieldPath,
+    /// The body's flag that more pages follow, if it has one.
+    pub more: Option<FieldPath>,
 }
 
 /// How later syncs find changes.
@@ -577,6 +579,11 @@ impl Cx<'_> {
             }
             Ok(())
         };
+        let more = match &paginate {
+            RawPaginate::Cursor { has_more, .. } => Some(FieldPath::parse(has_more)),
+            RawPaginate::Offset { has_more, .. } => has_more.as_deref().map(FieldPath::parse),
+            RawPaginate::None | RawPaginate::Token { .. } => None,
+        };
         let (envelope, paging) = match paginate {
             RawPaginate::None => (Envelope::new(&records), Paging::None),
             RawPaginate::Cursor { param, field, has_more, limit_param, limits } => {
@@ -591,17 +598,16 @@ impl Cx<'_> {
                 check_limits(&limits)?;
                 (Envelope::new(&records).next_in_body(&next), Paging::Token { param, limit_param, limits })
             }
-            RawPaginate::Offset { skip_param, limit_param, limit, has_more, total } => {
+            RawPaginate::Offset { skip_param, limit_param, limit, has_more: _, total } => {
                 check_limits(&[limit])?;
-                let has_more = has_more.as_deref().map(FieldPath::parse);
                 let envelope = match &total {
                     Some(t) => Envelope::new(&records).total(t),
                     None => Envelope::new(&records),
                 };
-                (envelope, Paging::Offset { skip_param, limit_param, limit, has_more, total: total.is_some() })
+                (envelope, Paging::Offset { skip_param, limit_param, limit, total: total.is_some() })
             }
         };
-        Ok(ListDef { request, envelope, paging })
+        Ok(ListDef { request, envelope, paging, records: FieldPath::parse(&records), more })
     }
 
     fn table(

@@ -309,8 +309,9 @@ impl Run<'_> {
                 request = request.query(k, v);
             }
         }
-        match &list.paging {
-            Paging::None => list.envelope.fetch_with_server_time(&self.http, &request, None).await,
+        let envelope = &list.envelope;
+        let (request, asked) = match &list.paging {
+            Paging::None => (request, None),
             Paging::Token {
                 param,
                 limit_param,
@@ -320,45 +321,51 @@ impl Run<'_> {
                 if let Some(token) = &page.token {
                     request = request.query(param, token);
                 }
-                let request = request.shrinkable_if(limits.len() > 1 && page.limit > 1);
-                list.envelope.fetch_with_server_time(&self.http, &request, None).await
+                (request.shrinkable_if(limits.len() > 1 && page.limit > 1), None)
             }
             Paging::Offset {
                 skip_param,
                 limit_param,
                 limit,
-                has_more,
-                total,
+                ..
             } => {
                 let skip: u64 = page.token.as_deref().and_then(|t| t.parse().ok()).unwrap_or(0);
-                let request = request.query(skip_param, skip).query(limit_param, limit);
-                let envelope = &list.envelope;
                 let asked = Asked {
                     skip,
                     take: u64::from(*limit),
                 };
-                let response = self
-                    .http
-                    .send_json_checked(&request, &|r| envelope.check(r, Some(asked)))
-                    .await?;
-                let flag = has_more
-                    .as_ref()
-                    .map(|f| f.get(&response.body).and_then(read::boolean) == Some(true));
-                let server_time = response.server_time();
-                let mut page = envelope.read(response).map_err(|message| HttpError::Decode {
-                    endpoint: self.http.endpoint(&request),
-                    message,
-                })?;
-                let seen = skip + page.records.len() as u64;
-                let more = match (flag, page.total) {
-                    (Some(flag), _) => flag,
-                    (None, Some(count)) if *total => seen < count,
-                    _ => page.records.len() as u64 >= u64::from(*limit),
-                };
-                page.next = (more && !page.records.is_empty()).then(|| seen.to_string());
-                Ok((page, server_time))
+                (request.query(skip_param, skip).query(limit_param, limit), Some(asked))
             }
+        };
+        let response = self
+            .http
+            .send_json_checked(&request, &|r| {
+                envelope.check(r, asked)?;
+                contradicts_itself(list, r)
+            })
+            .await?;
+        let server_time = response.server_time();
+        let flag = list.more.as_ref().map(|f| f.get(&response.body).and_then(read::boolean) == Some(true));
+        let mut page = envelope.read(response).map_err(|message| HttpError::Decode {
+            endpoint: self.http.endpoint(&request),
+            message,
+        })?;
+        if let (
+            Paging::Offset {
+                limit, total, ..
+            },
+            Some(asked),
+        ) = (&list.paging, asked)
+        {
+            let seen = asked.skip + page.records.len() as u64;
+            let more = match (flag, page.total) {
+                (Some(flag), _) => flag,
+                (None, Some(count)) if *total => seen < count,
+                _ => page.records.len() as u64 >= u64::from(*limit),
+            };
+            page.next = (more && !page.records.is_empty()).then(|| seen.to_string());
         }
+        Ok((page, server_time))
     }
 
     /// A pager over `list` in `scope` from `token`; the API's clock at the first page goes to `clock`.
@@ -378,10 +385,16 @@ impl Run<'_> {
         };
         let fetch = move |r: TokenRequest| -> futures::future::BoxFuture<'s, Result<Page, HttpError>> {
             Box::pin(async move {
-                let (page, server_time) = self.page(list, &scope, r).await?;
-                let mut first = clock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                if first.is_none() {
-                    *first = Some(server_time.unwrap_or_else(Utc::now));
+                let first = r.token.is_none();
+                let (mut page, mut server_time) = self.page(list, &scope, r.clone()).await?;
+                if first && page.records.is_empty() && page.next.is_none() {
+                    // An empty answer ends a pass (after a truncate, it empties the table; in an
+                    // events pass, it moves `since` past changes): ask once more before believing it.
+                    (page, server_time) = self.page(list, &scope, r).await?;
+                }
+                let mut started = clock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if started.is_none() {
+                    *started = Some(server_time.unwrap_or_else(Utc::now));
                 }
                 Ok(page)
             })
@@ -670,6 +683,24 @@ impl Run<'_> {
         out.checkpoint(state).await?;
         Ok(None)
     }
+}
+
+/// An empty page whose body says more pages follow was emptied or cut: retried like a 5xx (a real
+/// API never sends one, and believing it would end the pass early).
+fn contradicts_itself(list: &ListDef, response: &crate::http::JsonResponse) -> Result<(), String> {
+    let Some(flag) = &list.more else {
+        return Ok(());
+    };
+    let says_more = flag.get(&response.body).and_then(read::boolean) == Some(true);
+    let empty = list
+        .records
+        .get(&response.body)
+        .and_then(Json::as_array)
+        .is_some_and(Vec::is_empty);
+    if says_more && empty {
+        return Err(format!("an empty page with '{flag}' true: an emptied or cut page"));
+    }
+    Ok(())
 }
 
 fn instant(value: &Json) -> Option<DateTime<Utc>> {
