@@ -33,8 +33,12 @@ async fn main() {
     let mut per_gift = Vec::new();
     for (name, run) in [("hand-written", 0), ("definition", 1)] {
         let drained = if run == 0 {
-            sync_through_server("virtuous", configuration.clone(), Some(selection(&["gifts"])))
-                .await
+            sync_through_server(
+                "virtuous",
+                configuration.clone(),
+                Some(selection(&["gifts"])),
+            )
+            .await
         } else {
             sync_through_server_with(
                 &["--definition", definition],

@@ -182,7 +182,11 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         Some(path) => {
             let loaded = fivetran_source::declarative::load_file(path)?;
             let name = loaded.definition().name.clone();
-            (name, std::sync::Arc::new(loaded) as std::sync::Arc<dyn fivetran_source::sdk::DynConnector>)
+            (
+                name,
+                std::sync::Arc::new(loaded)
+                    as std::sync::Arc<dyn fivetran_source::sdk::DynConnector>,
+            )
         }
         None => {
             let registration = registry::find(&args.connector)?;

@@ -81,7 +81,8 @@ pub struct StripeConfig {
 
 impl Default for StripeConfig {
     fn default() -> Self {
-        let volume = |initial, added, modified, removed| Volume::changing(initial, added, modified, removed);
+        let volume =
+            |initial, added, modified, removed| Volume::changing(initial, added, modified, removed);
         Self {
             seed: 20_221_115,
             api_key: "sk_test_simulator".to_owned(),
@@ -111,7 +112,11 @@ impl StripeConfig {
     pub fn small() -> Self {
         let mut config = Self::default();
         for (kind, v) in config.volumes.iter_mut() {
-            let initial = if kind == "products" || kind == "prices" { 8 } else { 30 };
+            let initial = if kind == "products" || kind == "prices" {
+                8
+            } else {
+                30
+            };
             *v = Volume::changing(initial, 3, 3, u64::from(v.removed_per_generation > 0));
         }
         config.rate_limit = RateLimitConfig::unlimited();
@@ -223,7 +228,8 @@ impl StripeData {
             let n = data.volume(kind).initial;
             for i in 0..n {
                 // Three objects per second, the newest a second before "now": gte and gt differ.
-                let created = data.now - 1 - ((n - 1 - i) as i64 / 3) * (span / n.max(1) as i64).max(1);
+                let created =
+                    data.now - 1 - ((n - 1 - i) as i64 / 3) * (span / n.max(1) as i64).max(1);
                 data.create(kind, created);
             }
         }
@@ -248,7 +254,13 @@ impl StripeData {
     }
 
     fn pick_id(&self, kind: &str, rng: &mut SeededRng) -> Value {
-        let live: Vec<&StoredObject> = self.objects.get(kind).into_iter().flatten().filter(|o| !o.deleted).collect();
+        let live: Vec<&StoredObject> = self
+            .objects
+            .get(kind)
+            .into_iter()
+            .flatten()
+            .filter(|o| !o.deleted)
+            .collect();
         if live.is_empty() {
             return Value::Null;
         }
@@ -331,11 +343,20 @@ impl StripeData {
                 "currency": "usd", "type": "charge", "status": "available", "source": self.pick_id("charges", &mut rng),
             }),
         };
-        let object = StoredObject { id: id.clone(), serial, created, deleted: false, body };
+        let object = StoredObject {
+            id: id.clone(),
+            serial,
+            created,
+            deleted: false,
+            body,
+        };
         if created >= self.now - EVENT_RETENTION_DAYS * 86_400 && kind != "balance_transactions" {
             self.event(&created_event(kind), created, object.body.clone());
         }
-        self.objects.entry((*kind).to_owned()).or_default().push(object);
+        self.objects
+            .entry((*kind).to_owned())
+            .or_default()
+            .push(object);
         id
     }
 
@@ -346,12 +367,23 @@ impl StripeData {
             "api_version": "2022-11-15", "pending_webhooks": 0, "request": {"id": null},
             "data": {"object": object},
         });
-        self.events.push(StoredEvent { serial, created, body });
+        self.events.push(StoredEvent {
+            serial,
+            created,
+            body,
+        });
     }
 
     /// Updates a live object of `kind`; returns its id and the event type.
     fn modify(&mut self, kind: &str, at: i64, rng: &mut SeededRng) -> Option<(String, String)> {
-        let live: Vec<usize> = self.objects.get(kind)?.iter().enumerate().filter(|(_, o)| !o.deleted).map(|(i, _)| i).collect();
+        let live: Vec<usize> = self
+            .objects
+            .get(kind)?
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| !o.deleted)
+            .map(|(i, _)| i)
+            .collect();
         if live.is_empty() {
             return None;
         }
@@ -411,7 +443,16 @@ impl StripeData {
 
     /// Removes a live object the way Stripe does for its kind.
     fn remove(&mut self, kind: &str, at: i64, rng: &mut SeededRng) -> Option<(String, String)> {
-        let live: Vec<usize> = self.objects.get(kind)?.iter().enumerate().filter(|(_, o)| !o.deleted && o.body["status"] != "canceled" && o.body["status"] != "void").map(|(i, _)| i).collect();
+        let live: Vec<usize> = self
+            .objects
+            .get(kind)?
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| {
+                !o.deleted && o.body["status"] != "canceled" && o.body["status"] != "void"
+            })
+            .map(|(i, _)| i)
+            .collect();
         if live.is_empty() {
             return None;
         }
@@ -441,7 +482,11 @@ impl StripeData {
 
     /// Live objects of `kind` in creation order (what the warehouse must hold).
     pub fn live(&self, kind: &str) -> impl Iterator<Item = &StoredObject> {
-        self.objects.get(kind).into_iter().flatten().filter(|o| !o.deleted)
+        self.objects
+            .get(kind)
+            .into_iter()
+            .flatten()
+            .filter(|o| !o.deleted)
     }
 
     fn find(&self, kind: &str, id: &str) -> Option<&StoredObject> {
@@ -516,14 +561,18 @@ impl SimulatorHooks for StripeState {
         let body = json!({"error": {"type": "invalid_request_error", "code": "rate_limit",
             "message": "Too many requests hit the API too quickly. We recommend an exponential backoff of your requests."}});
         let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
-        response.headers_mut().insert("stripe-should-retry", HeaderValue::from_static("true"));
+        response
+            .headers_mut()
+            .insert("stripe-should-retry", HeaderValue::from_static("true"));
         response
     }
 
     fn error_response(&self, status: StatusCode) -> Response {
         let body = json!({"error": {"type": "api_error", "message": "An unknown error occurred"}});
         let mut response = (status, axum::Json(body)).into_response();
-        response.headers_mut().insert("stripe-should-retry", HeaderValue::from_static("true"));
+        response
+            .headers_mut()
+            .insert("stripe-should-retry", HeaderValue::from_static("true"));
         response
     }
 
@@ -538,7 +587,8 @@ impl SimulatorHooks for StripeState {
 
     fn info(&self) -> Value {
         let data = self.data.snapshot();
-        let counts: BTreeMap<&str, usize> = KINDS.iter().map(|k| (*k, data.live(k).count())).collect();
+        let counts: BTreeMap<&str, usize> =
+            KINDS.iter().map(|k| (*k, data.live(k).count())).collect();
         json!({"generation": data.generation, "live": counts, "events": data.events.len()})
     }
 }
@@ -556,12 +606,25 @@ impl ApiSimulator for StripeState {
     }
 
     fn control(config: &StripeConfig) -> SimControl {
-        SimControl::new(config.seed, config.data_end, &config.server, config.rate_limit.clone())
+        SimControl::new(
+            config.seed,
+            config.data_end,
+            &config.server,
+            config.rate_limit.clone(),
+        )
     }
 
     fn new(config: StripeConfig, control: Arc<SimControl>) -> Self {
-        let data = Timeline::new(StripeData::new(&config), Arc::clone(&control), config.generation_interval);
-        Self { config, control, data }
+        let data = Timeline::new(
+            StripeData::new(&config),
+            Arc::clone(&control),
+            config.generation_interval,
+        );
+        Self {
+            config,
+            control,
+            data,
+        }
     }
 
     fn router(state: Arc<Self>) -> Router {
@@ -584,14 +647,31 @@ impl ApiSimulator for StripeState {
 
     fn describe(config: &StripeConfig) -> String {
         let n = |k: &str| config.volumes.get(k).map_or(0, |v| v.initial);
-        format!("stripe: {} customers, {} charges, {} invoices", n("customers"), n("charges"), n("invoices"))
+        format!(
+            "stripe: {} customers, {} charges, {} invoices",
+            n("customers"),
+            n("charges"),
+            n("invoices")
+        )
     }
 
     fn knobs() -> Vec<Knob> {
         vec![
-            Knob::count("customers", "/volumes/customers/initial", "customers at the start"),
-            Knob::count("charges", "/volumes/charges/initial", "charges at the start"),
-            Knob::count("invoices", "/volumes/invoices/initial", "invoices at the start"),
+            Knob::count(
+                "customers",
+                "/volumes/customers/initial",
+                "customers at the start",
+            ),
+            Knob::count(
+                "charges",
+                "/volumes/charges/initial",
+                "charges at the start",
+            ),
+            Knob::count(
+                "invoices",
+                "/volumes/invoices/initial",
+                "invoices at the start",
+            ),
         ]
     }
 }
@@ -600,7 +680,10 @@ fn error(status: StatusCode, code: Option<&str>, message: &str, param: Option<&s
     let mut e = json!({"type": "invalid_request_error", "message": message});
     if let Some(code) = code {
         e["code"] = json!(code);
-        e["doc_url"] = json!(format!("https://stripe.com/docs/error-codes/{}", code.replace('_', "-")));
+        e["doc_url"] = json!(format!(
+            "https://stripe.com/docs/error-codes/{}",
+            code.replace('_', "-")
+        ));
     }
     if let Some(param) = param {
         e["param"] = json!(param);
@@ -608,21 +691,30 @@ fn error(status: StatusCode, code: Option<&str>, message: &str, param: Option<&s
     (status, axum::Json(json!({ "error": e }))).into_response()
 }
 
-async fn require_key(State(state): State<Arc<StripeState>>, request: Request, next: Next) -> Response {
+async fn require_key(
+    State(state): State<Arc<StripeState>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
-        .and_then(|(scheme, value)| match scheme.to_ascii_lowercase().as_str() {
-            "bearer" => Some(value.trim().to_owned()),
-            "basic" => {
-                let raw = decode_base64(value.trim())?;
-                let text = String::from_utf8(raw).ok()?;
-                Some(text.split_once(':').map_or(text.clone(), |(user, _)| user.to_owned()))
-            }
-            _ => None,
-        });
+        .and_then(
+            |(scheme, value)| match scheme.to_ascii_lowercase().as_str() {
+                "bearer" => Some(value.trim().to_owned()),
+                "basic" => {
+                    let raw = decode_base64(value.trim())?;
+                    let text = String::from_utf8(raw).ok()?;
+                    Some(
+                        text.split_once(':')
+                            .map_or(text.clone(), |(user, _)| user.to_owned()),
+                    )
+                }
+                _ => None,
+            },
+        );
     match presented {
         Some(key) if key == state.config.api_key => next.run(request).await,
         Some(key) => {
@@ -666,16 +758,24 @@ async fn balance() -> Response {
 type Params = Vec<(String, String)>;
 
 fn param<'a>(params: &'a Params, name: &str) -> Option<&'a str> {
-    params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// The `created[...]` bounds as a predicate, or the 400 for a bad value.
-fn created_filter(params: &Params) -> Result<impl Fn(i64) -> bool, Response> {
+fn created_filter(params: &Params) -> Result<impl Fn(i64) -> bool, Box<Response>> {
     let mut bounds = Vec::new();
     for op in ["gte", "gt", "lte", "lt"] {
         if let Some(v) = param(params, &format!("created[{op}]")) {
             let n: i64 = v.parse().map_err(|_| {
-                error(StatusCode::BAD_REQUEST, Some("parameter_invalid_integer"), "Invalid integer", Some(&format!("created[{op}]")))
+                Box::new(error(
+                    StatusCode::BAD_REQUEST,
+                    Some("parameter_invalid_integer"),
+                    "Invalid integer",
+                    Some(&format!("created[{op}]")),
+                ))
             })?;
             bounds.push((op, n));
         }
@@ -691,27 +791,55 @@ fn created_filter(params: &Params) -> Result<impl Fn(i64) -> bool, Response> {
 }
 
 /// Pages `items` (newest first, each with its (created, serial) key) as Stripe does.
-fn page(url: &str, items: Vec<(i64, u64, String, Value)>, params: &Params, what: &str, all: &dyn Fn(&str) -> Option<(i64, u64)>) -> Response {
+fn page(
+    url: &str,
+    items: Vec<(i64, u64, String, Value)>,
+    params: &Params,
+    what: &str,
+    all: &dyn Fn(&str) -> Option<(i64, u64)>,
+) -> Response {
     let limit = match param(params, "limit") {
         None => 10,
         Some(v) => match v.parse::<usize>() {
             Ok(n) if n >= 1 => n.min(MAX_LIMIT),
-            _ => return error(StatusCode::BAD_REQUEST, Some("parameter_invalid_integer"), "Invalid integer", Some("limit")),
+            _ => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    Some("parameter_invalid_integer"),
+                    "Invalid integer",
+                    Some("limit"),
+                )
+            }
         },
     };
-    let (after, before) = (param(params, "starting_after"), param(params, "ending_before"));
+    let (after, before) = (
+        param(params, "starting_after"),
+        param(params, "ending_before"),
+    );
     if after.is_some() && before.is_some() {
-        return error(StatusCode::BAD_REQUEST, None, "You may only specify one of these parameters: ending_before, starting_after.", None);
+        return error(
+            StatusCode::BAD_REQUEST,
+            None,
+            "You may only specify one of these parameters: ending_before, starting_after.",
+            None,
+        );
     }
     let cursor = |id: &str, name: &str| {
-        all(id).ok_or_else(|| error(StatusCode::BAD_REQUEST, Some("resource_missing"), &format!("No such {what}: '{id}'"), Some(name)))
+        all(id).ok_or_else(|| {
+            Box::new(error(
+                StatusCode::BAD_REQUEST,
+                Some("resource_missing"),
+                &format!("No such {what}: '{id}'"),
+                Some(name),
+            ))
+        })
     };
     let mut sorted = items;
-    sorted.sort_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+    sorted.sort_by_key(|x| std::cmp::Reverse((x.0, x.1)));
     let (data, has_more): (Vec<Value>, bool) = if let Some(id) = after {
         let at = match cursor(id, "starting_after") {
             Ok(at) => at,
-            Err(r) => return r,
+            Err(r) => return *r,
         };
         let rest: Vec<_> = sorted.into_iter().filter(|x| (x.0, x.1) < at).collect();
         let more = rest.len() > limit;
@@ -719,7 +847,7 @@ fn page(url: &str, items: Vec<(i64, u64, String, Value)>, params: &Params, what:
     } else if let Some(id) = before {
         let at = match cursor(id, "ending_before") {
             Ok(at) => at,
-            Err(r) => return r,
+            Err(r) => return *r,
         };
         let newer: Vec<_> = sorted.into_iter().filter(|x| (x.0, x.1) > at).collect();
         let more = newer.len() > limit;
@@ -729,22 +857,36 @@ fn page(url: &str, items: Vec<(i64, u64, String, Value)>, params: &Params, what:
         let more = sorted.len() > limit;
         (sorted.into_iter().take(limit).map(|x| x.3).collect(), more)
     };
-    axum::Json(json!({"object": "list", "url": url, "has_more": has_more, "data": data})).into_response()
+    axum::Json(json!({"object": "list", "url": url, "has_more": has_more, "data": data}))
+        .into_response()
 }
 
-async fn list(State(state): State<Arc<StripeState>>, Path(kind): Path<String>, Query(params): Query<Params>) -> Response {
+async fn list(
+    State(state): State<Arc<StripeState>>,
+    Path(kind): Path<String>,
+    Query(params): Query<Params>,
+) -> Response {
     let data = state.data.snapshot();
     let created_ok = match created_filter(&params) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let url = format!("/v1/{kind}");
     if kind == "events" {
         let now = state.control.clock().now().timestamp();
         let oldest = now - EVENT_RETENTION_DAYS * 86_400;
-        let types: Vec<&str> = params.iter().filter(|(k, _)| k == "types[]").map(|(_, v)| v.as_str()).collect();
+        let types: Vec<&str> = params
+            .iter()
+            .filter(|(k, _)| k == "types[]")
+            .map(|(_, v)| v.as_str())
+            .collect();
         if types.len() > 20 {
-            return error(StatusCode::BAD_REQUEST, None, "You may pass at most 20 types.", Some("types"));
+            return error(
+                StatusCode::BAD_REQUEST,
+                None,
+                "You may pass at most 20 types.",
+                Some("types"),
+            );
         }
         let single = param(&params, "type");
         let matches = |t: &str| {
@@ -759,10 +901,17 @@ async fn list(State(state): State<Arc<StripeState>>, Path(kind): Path<String>, Q
             .events
             .iter()
             .filter(live)
-            .filter(|e| created_ok(e.created) && matches(e.body["type"].as_str().unwrap_or_default()))
+            .filter(|e| {
+                created_ok(e.created) && matches(e.body["type"].as_str().unwrap_or_default())
+            })
             .map(|e| (e.created, e.serial, String::new(), e.body.clone()))
             .collect();
-        let all = |id: &str| data.events.iter().find(|e| e.body["id"] == id).map(|e| (e.created, e.serial));
+        let all = |id: &str| {
+            data.events
+                .iter()
+                .find(|e| e.body["id"] == id)
+                .map(|e| (e.created, e.serial))
+        };
         return page(&url, items, &params, "event", &all);
     }
     if !KINDS.contains(&kind.as_str()) {
@@ -791,7 +940,10 @@ async fn list(State(state): State<Arc<StripeState>>, Path(kind): Path<String>, Q
     page(&url, items, &params, object_name(&kind), &all)
 }
 
-async fn retrieve(State(state): State<Arc<StripeState>>, Path((kind, id)): Path<(String, String)>) -> Response {
+async fn retrieve(
+    State(state): State<Arc<StripeState>>,
+    Path((kind, id)): Path<(String, String)>,
+) -> Response {
     let data = state.data.snapshot();
     if !KINDS.contains(&kind.as_str()) {
         return state.not_found();
@@ -802,25 +954,55 @@ async fn retrieve(State(state): State<Arc<StripeState>>, Path((kind, id)): Path<
             axum::Json(json!({"id": o.id, "object": name, "deleted": true})).into_response()
         }
         Some(o) if !o.deleted => axum::Json(o.body.clone()).into_response(),
-        _ => error(StatusCode::NOT_FOUND, Some("resource_missing"), &format!("No such {name}: '{id}'"), Some("id")),
+        _ => error(
+            StatusCode::NOT_FOUND,
+            Some("resource_missing"),
+            &format!("No such {name}: '{id}'"),
+            Some("id"),
+        ),
     }
 }
 
-async fn lines(State(state): State<Arc<StripeState>>, Path(id): Path<String>, Query(params): Query<Params>) -> Response {
+async fn lines(
+    State(state): State<Arc<StripeState>>,
+    Path(id): Path<String>,
+    Query(params): Query<Params>,
+) -> Response {
     let data = state.data.snapshot();
     let Some(invoice) = data.find("invoices", &id) else {
-        return error(StatusCode::NOT_FOUND, Some("resource_missing"), &format!("No such invoice: '{id}'"), Some("id"));
+        return error(
+            StatusCode::NOT_FOUND,
+            Some("resource_missing"),
+            &format!("No such invoice: '{id}'"),
+            Some("id"),
+        );
     };
-    let lines: Vec<Value> = invoice.body["lines"]["data"].as_array().cloned().unwrap_or_default();
+    let lines: Vec<Value> = invoice.body["lines"]["data"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     // Lines keep their order on the invoice: number them from the top so the newest-first pager keeps it.
     let n = lines.len() as u64;
     let keyed: Vec<(i64, u64, String, Value)> = lines
         .iter()
         .enumerate()
-        .map(|(i, l)| (0, n - i as u64, l["id"].as_str().unwrap_or_default().to_owned(), l.clone()))
+        .map(|(i, l)| {
+            (
+                0,
+                n - i as u64,
+                l["id"].as_str().unwrap_or_default().to_owned(),
+                l.clone(),
+            )
+        })
         .collect();
     let all = |line: &str| keyed.iter().find(|k| k.2 == line).map(|k| (k.0, k.1));
-    page(&format!("/v1/invoices/{id}/lines"), keyed.clone(), &params, "line item", &all)
+    page(
+        &format!("/v1/invoices/{id}/lines"),
+        keyed.clone(),
+        &params,
+        "line item",
+        &all,
+    )
 }
 
 #[cfg(test)]
@@ -834,10 +1016,25 @@ mod tests {
         let customers = data.live("customers").count();
         let events = data.events.len();
         let changes = data.advance_one();
-        assert!(changes.iter().any(|c| c.2 == "customer.deleted"), "{changes:?}");
-        assert!(changes.iter().any(|c| c.2 == "customer.subscription.deleted"), "{changes:?}");
+        assert!(
+            changes.iter().any(|c| c.2 == "customer.deleted"),
+            "{changes:?}"
+        );
+        assert!(
+            changes
+                .iter()
+                .any(|c| c.2 == "customer.subscription.deleted"),
+            "{changes:?}"
+        );
         assert_eq!(data.live("customers").count(), customers + 3 - 1);
-        assert_eq!(data.events.len(), events + changes.len() - changes.iter().filter(|c| c.0 == "balance_transactions").count());
+        assert_eq!(
+            data.events.len(),
+            events + changes.len()
+                - changes
+                    .iter()
+                    .filter(|c| c.0 == "balance_transactions")
+                    .count()
+        );
         // Several objects share a second: gte and gt give different answers.
         let created: Vec<i64> = data.live("charges").map(|o| o.created).collect();
         assert!(created.windows(2).any(|w| w[0] == w[1]));

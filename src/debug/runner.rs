@@ -80,9 +80,12 @@ pub async fn run_debug(options: DebugOptions) -> Result<DebugOutcome, DebugError
         }
         Some(path) => {
             let loaded = crate::declarative::load_file(path)?;
-            let registration = registry::find(&loaded.definition().name)
-                .unwrap_or(&registry::NO_SIMULATOR);
-            (registration, Arc::new(loaded) as Arc<dyn crate::sdk::DynConnector>)
+            let registration =
+                registry::find(&loaded.definition().name).unwrap_or(&registry::NO_SIMULATOR);
+            (
+                registration,
+                Arc::new(loaded) as Arc<dyn crate::sdk::DynConnector>,
+            )
         }
     };
 

@@ -94,7 +94,9 @@ impl BodyTemplate {
         Some(match self {
             BodyTemplate::Constant(v) => v.clone(),
             BodyTemplate::Text(t) => J::String(t.render(scope)?),
-            BodyTemplate::Array(items) => J::Array(items.iter().filter_map(|i| i.render(scope)).collect()),
+            BodyTemplate::Array(items) => {
+                J::Array(items.iter().filter_map(|i| i.render(scope)).collect())
+            }
             BodyTemplate::Object(members) => J::Object(
                 members
                     .iter()
@@ -173,7 +175,7 @@ pub enum IncrementalDef {
     /// An events endpoint.
     Events {
         /// The events list.
-        list: ListDef,
+        list: Box<ListDef>,
         /// The object inside an event.
         object: FieldPath,
         /// The event's type.
@@ -193,7 +195,7 @@ pub enum IncrementalDef {
 #[derive(Debug, Clone)]
 pub enum ChildSource {
     /// A list request per parent.
-    Request(ListDef),
+    Request(Box<ListDef>),
     /// A list inside the parent record.
     Embedded(FieldPath),
 }
@@ -340,7 +342,12 @@ impl Cx<'_> {
         let Some(text) = line.checked_sub(1).and_then(|i| lines.get(i)) else {
             return "(file)".to_owned();
         };
-        let key = text.split('=').next().unwrap_or_default().trim().trim_matches('"');
+        let key = text
+            .split('=')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .trim_matches('"');
         let header = lines[..line - 1]
             .iter()
             .rev()
@@ -356,12 +363,24 @@ impl Cx<'_> {
 
     fn compile(&self, raw: RawDefinition) -> R<Definition> {
         let name = raw.name.get_ref().clone();
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit()) {
-            return Err(self.error(raw.name.span(), "name", "must be lower-case letters, digits and '_'"));
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit())
+        {
+            return Err(self.error(
+                raw.name.span(),
+                "name",
+                "must be lower-case letters, digits and '_'",
+            ));
         }
         let base = raw.base_url.get_ref();
         if !(base.starts_with("https://") || base.starts_with("http://")) {
-            return Err(self.error(raw.base_url.span(), "base_url", "must start with https:// or http://"));
+            return Err(self.error(
+                raw.base_url.span(),
+                "base_url",
+                "must start with https:// or http://",
+            ));
         }
         let mut fields = Vec::new();
         let mut seen = HashSet::new();
@@ -369,10 +388,18 @@ impl Cx<'_> {
             let key = format!("fields[{i}].name");
             let n = f.name.get_ref();
             if n == "base_url" {
-                return Err(self.error(f.name.span(), &key, "'base_url' is added to every form; do not declare it"));
+                return Err(self.error(
+                    f.name.span(),
+                    &key,
+                    "'base_url' is added to every form; do not declare it",
+                ));
             }
             if !seen.insert(n.clone()) {
-                return Err(self.error(f.name.span(), &key, format!("field '{n}' is declared twice")));
+                return Err(self.error(
+                    f.name.span(),
+                    &key,
+                    format!("field '{n}' is declared twice"),
+                ));
             }
             fields.push(FieldDef {
                 name: n.clone(),
@@ -405,7 +432,11 @@ impl Cx<'_> {
             equals: e.equals.clone(),
             transient: e.transient,
         });
-        let scope = Allowed { since: false, parent: false, object: false };
+        let scope = Allowed {
+            since: false,
+            parent: false,
+            object: false,
+        };
         let test = self.request("test", &raw.test.path, &raw.test.query, &fields_cx, scope)?;
         let mut tables = HashSet::new();
         let mut streams = Vec::new();
@@ -424,7 +455,12 @@ impl Cx<'_> {
             refused: raw.auth.refused.clone(),
             rate_limit,
             max_in_flight: raw.http.max_in_flight.unwrap_or(4).clamp(1, 64),
-            headers: raw.http.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            headers: raw
+                .http
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             error_in_body,
             test_label: raw.test.label.clone(),
             test,
@@ -456,7 +492,11 @@ impl Cx<'_> {
             ),
             AuthKind::Header => {
                 let header = a.header.as_ref().ok_or_else(|| {
-                    self.error(kind_span.clone(), "auth.header", "auth type 'header' needs 'header'")
+                    self.error(
+                        kind_span.clone(),
+                        "auth.header",
+                        "auth type 'header' needs 'header'",
+                    )
                 })?;
                 AuthDef::Header(header.get_ref().clone(), need(&a.value, "value")?)
             }
@@ -470,8 +510,18 @@ impl Cx<'_> {
     }
 
     /// A template that may use only configuration fields (secrets too when `secrets`).
-    fn config_template(&self, key: &str, v: &Spanned<String>, fields: &Fields<'_>, secrets: bool) -> R<Template> {
-        let scope = Allowed { since: false, parent: false, object: false };
+    fn config_template(
+        &self,
+        key: &str,
+        v: &Spanned<String>,
+        fields: &Fields<'_>,
+        secrets: bool,
+    ) -> R<Template> {
+        let scope = Allowed {
+            since: false,
+            parent: false,
+            object: false,
+        };
         self.template(key, v.get_ref(), v.span(), fields, scope, secrets)
     }
 
@@ -523,7 +573,14 @@ impl Cx<'_> {
         fields: &Fields<'_>,
         allowed: Allowed,
     ) -> R<RequestDef> {
-        let path_t = self.template(&format!("{key}.path"), path.get_ref(), path.span(), fields, allowed, false)?;
+        let path_t = self.template(
+            &format!("{key}.path"),
+            path.get_ref(),
+            path.span(),
+            fields,
+            allowed,
+            false,
+        )?;
         let mut pairs = Vec::new();
         for (name, value) in query {
             let k = format!("{key}.query.{name}");
@@ -532,13 +589,28 @@ impl Cx<'_> {
                 QueryValue::Many(vs) => vs.clone(),
             };
             for v in values {
-                pairs.push((name.clone(), self.template(&k, &v, value.span(), fields, allowed, false)?));
+                pairs.push((
+                    name.clone(),
+                    self.template(&k, &v, value.span(), fields, allowed, false)?,
+                ));
             }
         }
-        Ok(RequestDef { method: crate::http::Method::GET, body: None, path: path_t, query: pairs })
+        Ok(RequestDef {
+            method: crate::http::Method::GET,
+            body: None,
+            path: path_t,
+            query: pairs,
+        })
     }
 
-    fn body(&self, key: &str, json: &serde_json::Value, span: Range<usize>, fields: &Fields<'_>, allowed: Allowed) -> R<BodyTemplate> {
+    fn body(
+        &self,
+        key: &str,
+        json: &serde_json::Value,
+        span: Range<usize>,
+        fields: &Fields<'_>,
+        allowed: Allowed,
+    ) -> R<BodyTemplate> {
         use serde_json::Value as J;
         Ok(match json {
             J::String(text) => {
@@ -550,12 +622,23 @@ impl Cx<'_> {
                 }
             }
             J::Array(items) => BodyTemplate::Array(
-                items.iter().enumerate().map(|(i, v)| self.body(&format!("{key}[{i}]"), v, span.clone(), fields, allowed)).collect::<R<_>>()?,
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| {
+                        self.body(&format!("{key}[{i}]"), v, span.clone(), fields, allowed)
+                    })
+                    .collect::<R<_>>()?,
             ),
             J::Object(members) => BodyTemplate::Object(
                 members
                     .iter()
-                    .map(|(k, v)| Ok((k.clone(), self.body(&format!("{key}.{k}"), v, span.clone(), fields, allowed)?)))
+                    .map(|(k, v)| {
+                        Ok((
+                            k.clone(),
+                            self.body(&format!("{key}.{k}"), v, span.clone(), fields, allowed)?,
+                        ))
+                    })
                     .collect::<R<_>>()?,
             ),
             other => BodyTemplate::Constant(other.clone()),
@@ -571,11 +654,21 @@ impl Cx<'_> {
         raw: &RawDefinition,
         span: Range<usize>,
     ) -> R<ListDef> {
-        let records = records.or(raw.defaults.records.as_ref()).cloned().unwrap_or_default();
-        let paginate = paginate.or(raw.defaults.paginate.as_ref()).cloned().unwrap_or(RawPaginate::None);
+        let records = records
+            .or(raw.defaults.records.as_ref())
+            .cloned()
+            .unwrap_or_default();
+        let paginate = paginate
+            .or(raw.defaults.paginate.as_ref())
+            .cloned()
+            .unwrap_or(RawPaginate::None);
         let check_limits = |limits: &[u32]| -> R<()> {
             if limits.is_empty() || limits.contains(&0) || limits.windows(2).any(|w| w[0] <= w[1]) {
-                return Err(self.error(span.clone(), &format!("{key}.paginate.limits"), "must be page sizes above 0, largest first"));
+                return Err(self.error(
+                    span.clone(),
+                    &format!("{key}.paginate.limits"),
+                    "must be page sizes above 0, largest first",
+                ));
             }
             Ok(())
         };
@@ -586,28 +679,73 @@ impl Cx<'_> {
         };
         let (envelope, paging) = match paginate {
             RawPaginate::None => (Envelope::new(&records), Paging::None),
-            RawPaginate::Cursor { param, field, has_more, limit_param, limits } => {
+            RawPaginate::Cursor {
+                param,
+                field,
+                has_more,
+                limit_param,
+                limits,
+            } => {
                 check_limits(&limits)?;
                 let next = Next::LastRecord {
                     field: FieldPath::parse(&field),
                     has_more: Some(FieldPath::parse(&has_more)),
                 };
-                (Envelope::new(&records).next(next), Paging::Token { param, limit_param, limits })
+                (
+                    Envelope::new(&records).next(next),
+                    Paging::Token {
+                        param,
+                        limit_param,
+                        limits,
+                    },
+                )
             }
-            RawPaginate::Token { param, next, limit_param, limits } => {
+            RawPaginate::Token {
+                param,
+                next,
+                limit_param,
+                limits,
+            } => {
                 check_limits(&limits)?;
-                (Envelope::new(&records).next_in_body(&next), Paging::Token { param, limit_param, limits })
+                (
+                    Envelope::new(&records).next_in_body(&next),
+                    Paging::Token {
+                        param,
+                        limit_param,
+                        limits,
+                    },
+                )
             }
-            RawPaginate::Offset { skip_param, limit_param, limit, has_more: _, total } => {
+            RawPaginate::Offset {
+                skip_param,
+                limit_param,
+                limit,
+                has_more: _,
+                total,
+            } => {
                 check_limits(&[limit])?;
                 let envelope = match &total {
                     Some(t) => Envelope::new(&records).total(t),
                     None => Envelope::new(&records),
                 };
-                (envelope, Paging::Offset { skip_param, limit_param, limit, total: total.is_some() })
+                (
+                    envelope,
+                    Paging::Offset {
+                        skip_param,
+                        limit_param,
+                        limit,
+                        total: total.is_some(),
+                    },
+                )
             }
         };
-        Ok(ListDef { request, envelope, paging, records: FieldPath::parse(&records), more })
+        Ok(ListDef {
+            request,
+            envelope,
+            paging,
+            records: FieldPath::parse(&records),
+            more,
+        })
     }
 
     fn table(
@@ -620,41 +758,76 @@ impl Cx<'_> {
         tables: &mut HashSet<String>,
     ) -> R<TableSpec> {
         if !tables.insert(name.get_ref().clone()) {
-            return Err(self.error(name.span(), &format!("{key}.name"), format!("table '{}' is declared twice", name.get_ref())));
+            return Err(self.error(
+                name.span(),
+                &format!("{key}.name"),
+                format!("table '{}' is declared twice", name.get_ref()),
+            ));
         }
         let mut spec = TableSpec::new(name.get_ref().clone());
-        let declared: Vec<&str> = columns.keys().map(String::as_str).chain(given.iter().map(String::as_str)).collect();
+        let declared: Vec<&str> = columns
+            .keys()
+            .map(String::as_str)
+            .chain(given.iter().map(String::as_str))
+            .collect();
         if primary_key.get_ref().is_empty() {
-            return Err(self.error(primary_key.span(), &format!("{key}.primary_key"), "name at least one column"));
+            return Err(self.error(
+                primary_key.span(),
+                &format!("{key}.primary_key"),
+                "name at least one column",
+            ));
         }
         for k in primary_key.get_ref() {
             if !declared.contains(&k.as_str()) {
                 return Err(self.error(
                     primary_key.span(),
                     &format!("{key}.primary_key"),
-                    format!("'{k}' is not a column; valid choices: {}", declared.join(", ")),
+                    format!(
+                        "'{k}' is not a column; valid choices: {}",
+                        declared.join(", ")
+                    ),
                 ));
             }
         }
         let is_key = |c: &str| primary_key.get_ref().iter().any(|k| k == c);
         for g in given {
-            let col = if is_key(g) { ColumnSpec::key(g.clone(), Reader::Text) } else { ColumnSpec::new(g.clone(), Reader::Text) };
+            let col = if is_key(g) {
+                ColumnSpec::key(g.clone(), Reader::Text)
+            } else {
+                ColumnSpec::new(g.clone(), Reader::Text)
+            };
             spec = spec.column(col.given());
         }
         for (col, raw) in columns {
             if given.contains(col) {
-                return Err(self.error(raw.span(), &format!("{key}.columns.{col}"), "is also a parent column"));
+                return Err(self.error(
+                    raw.span(),
+                    &format!("{key}.columns.{col}"),
+                    "is also a parent column",
+                ));
             }
             let c = raw.get_ref();
             let reader = reader_named(&c.ty).ok_or_else(|| {
-                let names: Vec<&str> = TYPES.iter().map(|(n, _)| *n).chain(["decimal(P,S)"]).collect();
+                let names: Vec<&str> = TYPES
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .chain(["decimal(P,S)"])
+                    .collect();
                 self.error(
                     raw.span(),
                     &format!("{key}.columns.{col}"),
-                    format!("unknown type '{}'; valid choices: {}", c.ty, names.join(", ")),
+                    format!(
+                        "unknown type '{}'; valid choices: {}",
+                        c.ty,
+                        names.join(", ")
+                    ),
                 )
             })?;
-            let mut column = if is_key(col) { ColumnSpec::key(col.clone(), reader) } else { ColumnSpec::new(col.clone(), reader) };
+            let mut column = if is_key(col) {
+                ColumnSpec::key(col.clone(), reader)
+            } else {
+                ColumnSpec::new(col.clone(), reader)
+            };
             if let Some(from) = &c.from {
                 column = column.from(from);
             }
@@ -674,20 +847,40 @@ impl Cx<'_> {
         let key = format!("streams.{}", s.name.get_ref());
         let _ = i;
         let table = self.table(&key, &s.name, &s.primary_key, &s.columns, &[], tables)?;
-        let allowed = Allowed { since: true, parent: false, object: false };
+        let allowed = Allowed {
+            since: true,
+            parent: false,
+            object: false,
+        };
         let mut request = self.request(&key, &s.path, &s.query, fields, allowed)?;
         if s.method == Some(super::format::Method::Post) {
             request.method = crate::http::Method::POST;
         }
         if let Some(body) = &s.body {
             if s.method != Some(super::format::Method::Post) {
-                return Err(self.error(body.span(), &format!("{key}.body"), "a body needs method = \"post\""));
+                return Err(self.error(
+                    body.span(),
+                    &format!("{key}.body"),
+                    "a body needs method = \"post\"",
+                ));
             }
-            let json = serde_json::to_value(body.get_ref()).map_err(|e| self.error(body.span(), &format!("{key}.body"), e.to_string()))?;
-            request.body = Some(self.body(&format!("{key}.body"), &json, body.span(), fields, allowed)?);
+            let json = serde_json::to_value(body.get_ref())
+                .map_err(|e| self.error(body.span(), &format!("{key}.body"), e.to_string()))?;
+            request.body =
+                Some(self.body(&format!("{key}.body"), &json, body.span(), fields, allowed)?);
         }
-        let uses_since = request.query.iter().any(|(_, t)| t.vars().any(|v| *v == Var::Since));
-        let list = self.list(&key, request, s.records.as_ref(), s.paginate.as_ref(), raw, s.path.span())?;
+        let uses_since = request
+            .query
+            .iter()
+            .any(|(_, t)| t.vars().any(|v| *v == Var::Since));
+        let list = self.list(
+            &key,
+            request,
+            s.records.as_ref(),
+            s.paginate.as_ref(),
+            raw,
+            s.path.span(),
+        )?;
         let incremental = match &s.incremental {
             None => None,
             Some(inc) => Some(self.incremental(&key, inc, raw, fields, uses_since, &s.columns)?),
@@ -696,7 +889,12 @@ impl Cx<'_> {
         for c in &s.children {
             children.push(self.child(&key, c, raw, fields, tables)?);
         }
-        Ok(StreamDef { table, list, incremental, children })
+        Ok(StreamDef {
+            table,
+            list,
+            incremental,
+            children,
+        })
     }
 
     fn incremental(
@@ -711,7 +909,14 @@ impl Cx<'_> {
         let key = format!("{key}.incremental");
         let kind_span = inc.kind.span();
         let missing = |name: &str| {
-            self.error(kind_span.clone(), &format!("{key}.{name}"), format!("incremental type '{}' needs '{name}'", kind_name(*inc.kind.get_ref())))
+            self.error(
+                kind_span.clone(),
+                &format!("{key}.{name}"),
+                format!(
+                    "incremental type '{}' needs '{name}'",
+                    kind_name(*inc.kind.get_ref())
+                ),
+            )
         };
         let lookback = Duration::from_secs(inc.lookback_seconds);
         match inc.kind.get_ref() {
@@ -720,32 +925,65 @@ impl Cx<'_> {
                 if !uses_since {
                     return Err(self.error(kind_span, &key, "a cursor stream's query must send the lower bound, e.g. \"{{since|epoch}}\""));
                 }
-                let known = columns.iter().any(|(n, c)| n == cursor.get_ref() || c.get_ref().from.as_deref() == Some(cursor.get_ref()));
+                let known = columns.iter().any(|(n, c)| {
+                    n == cursor.get_ref() || c.get_ref().from.as_deref() == Some(cursor.get_ref())
+                });
                 if !known {
                     let names: Vec<&str> = columns.keys().map(String::as_str).collect();
-                    return Err(self.error(cursor.span(), &format!("{key}.cursor"), format!("'{}' is not a column's field; valid choices: {}", cursor.get_ref(), names.join(", "))));
+                    return Err(self.error(
+                        cursor.span(),
+                        &format!("{key}.cursor"),
+                        format!(
+                            "'{}' is not a column's field; valid choices: {}",
+                            cursor.get_ref(),
+                            names.join(", ")
+                        ),
+                    ));
                 }
-                Ok(IncrementalDef::Cursor { cursor: FieldPath::parse(cursor.get_ref()), lookback })
+                Ok(IncrementalDef::Cursor {
+                    cursor: FieldPath::parse(cursor.get_ref()),
+                    lookback,
+                })
             }
             IncrementalKind::Events => {
                 let path = inc.path.as_ref().ok_or_else(|| missing("path"))?;
                 let object = inc.object.as_ref().ok_or_else(|| missing("object"))?;
-                let type_field = inc.type_field.as_ref().ok_or_else(|| missing("type_field"))?;
+                let type_field = inc
+                    .type_field
+                    .as_ref()
+                    .ok_or_else(|| missing("type_field"))?;
                 let refetch = inc.refetch.as_ref().ok_or_else(|| missing("refetch"))?;
-                let retention_days = inc.retention_days.ok_or_else(|| missing("retention_days"))?;
-                let allowed = Allowed { since: true, parent: false, object: false };
+                let retention_days = inc
+                    .retention_days
+                    .ok_or_else(|| missing("retention_days"))?;
+                let allowed = Allowed {
+                    since: true,
+                    parent: false,
+                    object: false,
+                };
                 let request = self.request(&key, path, &inc.query, fields, allowed)?;
-                let list = self.list(&key, request, inc.records.as_ref(), inc.paginate.as_ref(), raw, path.span())?;
+                let list = self.list(
+                    &key,
+                    request,
+                    inc.records.as_ref(),
+                    inc.paginate.as_ref(),
+                    raw,
+                    path.span(),
+                )?;
                 let refetch_t = self.template(
                     &format!("{key}.refetch"),
                     refetch.get_ref(),
                     refetch.span(),
                     fields,
-                    Allowed { since: false, parent: false, object: true },
+                    Allowed {
+                        since: false,
+                        parent: false,
+                        object: true,
+                    },
                     false,
                 )?;
                 Ok(IncrementalDef::Events {
-                    list,
+                    list: Box::new(list),
                     object: FieldPath::parse(object.get_ref()),
                     type_field: FieldPath::parse(type_field),
                     deleted_suffix: inc.deleted_suffix.clone(),
@@ -772,15 +1010,23 @@ impl Cx<'_> {
             (Some(path), None) => {
                 let allowed = Allowed { since: false, parent: true, object: false };
                 let request = self.request(&key, path, &BTreeMap::new(), fields, allowed)?;
-                ChildSource::Request(self.list(&key, request, c.records.as_ref(), c.paginate.as_ref(), raw, path.span())?)
+                ChildSource::Request(Box::new(self.list(&key, request, c.records.as_ref(), c.paginate.as_ref(), raw, path.span())?))
             }
             (None, Some(embedded)) => ChildSource::Embedded(FieldPath::parse(embedded.get_ref())),
             _ => {
                 return Err(self.error(c.name.span(), &key, "a child needs exactly one of 'path' (a request per parent) and 'embedded' (a list inside the parent)"))
             }
         };
-        let parent_columns = c.parent_columns.iter().map(|(k, v)| (k.clone(), FieldPath::parse(v))).collect();
-        Ok(ChildDef { table, source, parent_columns })
+        let parent_columns = c
+            .parent_columns
+            .iter()
+            .map(|(k, v)| (k.clone(), FieldPath::parse(v)))
+            .collect();
+        Ok(ChildDef {
+            table,
+            source,
+            parent_columns,
+        })
     }
 }
 
@@ -792,7 +1038,8 @@ fn reader_named(name: &str) -> Option<Reader> {
     let inner = name.strip_prefix("decimal(")?.strip_suffix(')')?;
     let (p, s) = inner.split_once(',')?;
     let (precision, scale): (u32, u32) = (p.trim().parse().ok()?, s.trim().parse().ok()?);
-    (precision >= 1 && precision <= 38 && scale <= precision).then_some(Reader::Decimal { precision, scale })
+    ((1..=38).contains(&precision) && scale <= precision)
+        .then_some(Reader::Decimal { precision, scale })
 }
 
 fn kind_name(kind: IncrementalKind) -> &'static str {
@@ -819,6 +1066,10 @@ impl Fields<'_> {
     }
 
     fn names(&self) -> String {
-        self.fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ")
+        self.fields
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }

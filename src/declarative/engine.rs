@@ -25,7 +25,7 @@ use super::compile::{
 };
 use super::format::FieldKind;
 use super::state::{DeclarativeState, PassKind, PassState, StreamState};
-use super::template::{Scope, Template};
+use super::template::{Lookup, Scope, Template};
 use crate::http::{
     Auth, HttpClient, HttpConfig, HttpError, OAuth2, OAuth2Config, Request, RetryPolicy, Tuning,
     Verdict,
@@ -157,13 +157,12 @@ impl Declarative {
                 };
                 // The body's own words say what failed; they carry no credentials.
                 let why = format!("the response reports an error at '{}': {found}", rule.path);
-                hit.then(|| {
-                    if rule.transient {
-                        Verdict::Transient(why)
-                    } else {
-                        Verdict::Permanent(why)
-                    }
-                })
+                let verdict = if rule.transient {
+                    Verdict::Transient(why)
+                } else {
+                    Verdict::Permanent(why)
+                };
+                hit.then_some(verdict)
             });
         }
         Ok(builder.build()?)
@@ -296,11 +295,10 @@ impl Run<'_> {
         page: TokenRequest,
     ) -> Result<(Page, Option<DateTime<Utc>>), HttpError> {
         let path = list.request.path.render(scope).unwrap_or_default();
-        let mut request = self
-            .def
-            .headers
-            .iter()
-            .fold(Request::new(list.request.method.clone(), path), |r, (k, v)| r.header(k, v));
+        let mut request = self.def.headers.iter().fold(
+            Request::new(list.request.method.clone(), path),
+            |r, (k, v)| r.header(k, v),
+        );
         if let Some(body) = list.request.body.as_ref().and_then(|b| b.render(scope)) {
             request = request.json(body);
         }
@@ -321,7 +319,10 @@ impl Run<'_> {
                 if let Some(token) = &page.token {
                     request = request.query(param, token);
                 }
-                (request.shrinkable_if(limits.len() > 1 && page.limit > 1), None)
+                (
+                    request.shrinkable_if(limits.len() > 1 && page.limit > 1),
+                    None,
+                )
             }
             Paging::Offset {
                 skip_param,
@@ -329,12 +330,19 @@ impl Run<'_> {
                 limit,
                 ..
             } => {
-                let skip: u64 = page.token.as_deref().and_then(|t| t.parse().ok()).unwrap_or(0);
+                let skip: u64 = page
+                    .token
+                    .as_deref()
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or(0);
                 let asked = Asked {
                     skip,
                     take: u64::from(*limit),
                 };
-                (request.query(skip_param, skip).query(limit_param, limit), Some(asked))
+                (
+                    request.query(skip_param, skip).query(limit_param, limit),
+                    Some(asked),
+                )
             }
         };
         let response = self
@@ -345,18 +353,17 @@ impl Run<'_> {
             })
             .await?;
         let server_time = response.server_time();
-        let flag = list.more.as_ref().map(|f| f.get(&response.body).and_then(read::boolean) == Some(true));
-        let mut page = envelope.read(response).map_err(|message| HttpError::Decode {
-            endpoint: self.http.endpoint(&request),
-            message,
-        })?;
-        if let (
-            Paging::Offset {
-                limit, total, ..
-            },
-            Some(asked),
-        ) = (&list.paging, asked)
-        {
+        let flag = list
+            .more
+            .as_ref()
+            .map(|f| f.get(&response.body).and_then(read::boolean) == Some(true));
+        let mut page = envelope
+            .read(response)
+            .map_err(|message| HttpError::Decode {
+                endpoint: self.http.endpoint(&request),
+                message,
+            })?;
+        if let (Paging::Offset { limit, total, .. }, Some(asked)) = (&list.paging, asked) {
             let seen = asked.skip + page.records.len() as u64;
             let more = match (flag, page.total) {
                 (Some(flag), _) => flag,
@@ -376,29 +383,33 @@ impl Run<'_> {
         scope: Scope<'s>,
         token: Option<String>,
         clock: &'s Mutex<Option<DateTime<Utc>>>,
-    ) -> TokenPager<impl Fn(TokenRequest) -> futures::future::BoxFuture<'s, Result<Page, HttpError>> + 's>
-    {
+    ) -> TokenPager<
+        impl Fn(TokenRequest) -> futures::future::BoxFuture<'s, Result<Page, HttpError>> + 's,
+    > {
         let limits = match &list.paging {
             Paging::None => vec![1],
             Paging::Token { limits, .. } => limits.clone(),
             Paging::Offset { limit, .. } => vec![*limit],
         };
-        let fetch = move |r: TokenRequest| -> futures::future::BoxFuture<'s, Result<Page, HttpError>> {
-            Box::pin(async move {
-                let first = r.token.is_none();
-                let (mut page, mut server_time) = self.page(list, &scope, r.clone()).await?;
-                if first && page.records.is_empty() && page.next.is_none() {
-                    // An empty answer ends a pass (after a truncate, it empties the table; in an
-                    // events pass, it moves `since` past changes): ask once more before believing it.
-                    (page, server_time) = self.page(list, &scope, r).await?;
-                }
-                let mut started = clock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                if started.is_none() {
-                    *started = Some(server_time.unwrap_or_else(Utc::now));
-                }
-                Ok(page)
-            })
-        };
+        let fetch =
+            move |r: TokenRequest| -> futures::future::BoxFuture<'s, Result<Page, HttpError>> {
+                Box::pin(async move {
+                    let first = r.token.is_none();
+                    let (mut page, mut server_time) = self.page(list, &scope, r.clone()).await?;
+                    if first && page.records.is_empty() && page.next.is_none() {
+                        // An empty answer ends a pass (after a truncate, it empties the table; in an
+                        // events pass, it moves `since` past changes): ask once more before believing it.
+                        (page, server_time) = self.page(list, &scope, r).await?;
+                    }
+                    let mut started = clock
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    if started.is_none() {
+                        *started = Some(server_time.unwrap_or_else(Utc::now));
+                    }
+                    Ok(page)
+                })
+            };
         let config = TokenPagerConfig {
             limits,
             ..TokenPagerConfig::default()
@@ -406,7 +417,7 @@ impl Run<'_> {
         TokenPager::new(what, token, fetch, config)
     }
 
-    fn plain_scope<'s>(&'s self, lookup: &'s (dyn Fn(&str) -> Option<String> + Sync)) -> Scope<'s> {
+    fn plain_scope<'s>(&'s self, lookup: Lookup<'s>) -> Scope<'s> {
         Scope {
             config: Some(lookup),
             ..Scope::default()
@@ -424,7 +435,12 @@ impl Run<'_> {
         Ok(())
     }
 
-    async fn children(&self, child: &ChildDef, parent: &Json, out: &mut Emitter) -> Result<(), Error> {
+    async fn children(
+        &self,
+        child: &ChildDef,
+        parent: &Json,
+        out: &mut Emitter,
+    ) -> Result<(), Error> {
         let name = child.table.name();
         if !out.is_selected(name) {
             return Ok(());
@@ -433,13 +449,21 @@ impl Run<'_> {
             .parent_columns
             .iter()
             .map(|(c, p)| {
-                let v = p.get(parent).and_then(read_text).map_or(Value::Null, Value::String);
+                let v = p
+                    .get(parent)
+                    .and_then(read_text)
+                    .map_or(Value::Null, Value::String);
                 (c.as_str(), v)
             })
             .collect();
         match &child.source {
             ChildSource::Embedded(path) => {
-                for r in path.get(parent).and_then(Json::as_array).into_iter().flatten() {
+                for r in path
+                    .get(parent)
+                    .and_then(Json::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     if let Some(row) = child.table.row(r, &given, out.issues()) {
                         out.upsert(name, &row).await?;
                     }
@@ -492,7 +516,11 @@ impl Run<'_> {
         let mut st = state.streams.get(&name).cloned().unwrap_or_default();
         let mut pass = st.pass.take().unwrap_or_else(|| {
             let incremental = s.incremental.is_some() && st.since.is_some();
-            PassState::new(if incremental { PassKind::Changes } else { PassKind::Full })
+            PassState::new(if incremental {
+                PassKind::Changes
+            } else {
+                PassKind::Full
+            })
         });
         if pass.kind == PassKind::Changes {
             if let Some(IncrementalDef::Events { .. }) = &s.incremental {
@@ -527,7 +555,9 @@ impl Run<'_> {
             pass.truncated = true;
         }
         let lookup = |f: &str| self.values.plain(f);
-        let since = (pass.kind == PassKind::Changes).then_some(st.since).flatten();
+        let since = (pass.kind == PassKind::Changes)
+            .then_some(st.since)
+            .flatten();
         let scope = Scope {
             since,
             ..self.plain_scope(&lookup)
@@ -540,7 +570,9 @@ impl Run<'_> {
         let mut pager = self.pager(name, &s.list, scope, pass.token.clone(), &clock);
         let mut complete = false;
         while let Some(page) = pager.next().await? {
-            pass.started = *clock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            pass.started = *clock
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             for r in &page.records {
                 self.upsert(s, r, out).await?;
                 if let Some(at) = cursor.and_then(|c| c.get(r)).and_then(instant) {
@@ -563,7 +595,9 @@ impl Run<'_> {
         }
         if !complete {
             // An empty list: the pager ended without a page.
-            pass.started = *clock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            pass.started = *clock
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
         st.since = match &s.incremental {
             None => None,
@@ -616,7 +650,9 @@ impl Run<'_> {
         let mut checked_retention = pass.started.is_some();
         let mut complete = false;
         while let Some(page) = pager.next().await? {
-            pass.started = *clock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            pass.started = *clock
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if !checked_retention {
                 checked_retention = true;
                 if let (Some(since), Some(now)) = (st.since, pass.started) {
@@ -636,7 +672,10 @@ impl Run<'_> {
                 let Some(obj) = object.get(event) else {
                     continue;
                 };
-                let kind = type_field.get(event).and_then(Json::as_str).unwrap_or_default();
+                let kind = type_field
+                    .get(event)
+                    .and_then(Json::as_str)
+                    .unwrap_or_default();
                 let Some(path) = refetch.render(&Scope {
                     object: Some(obj),
                     ..Scope::default()
@@ -655,7 +694,9 @@ impl Run<'_> {
                         self.delete(s, obj, out).await?
                     }
                     Ok(current) => self.upsert(s, &current, out).await?,
-                    Err(HttpError::Permanent { status: 404, .. }) => self.delete(s, obj, out).await?,
+                    Err(HttpError::Permanent { status: 404, .. }) => {
+                        self.delete(s, obj, out).await?
+                    }
                     Err(e) => return Err(e.into()),
                 }
             }
@@ -674,7 +715,9 @@ impl Run<'_> {
             }
         }
         if !complete {
-            pass.started = *clock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            pass.started = *clock
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
         let lookback = chrono::Duration::from_std(*lookback).unwrap_or_default();
         st.since = pass.started.map(|t| t - lookback).max(st.since);
@@ -698,7 +741,9 @@ fn contradicts_itself(list: &ListDef, response: &crate::http::JsonResponse) -> R
         .and_then(Json::as_array)
         .is_some_and(Vec::is_empty);
     if says_more && empty {
-        return Err(format!("an empty page with '{flag}' true: an emptied or cut page"));
+        return Err(format!(
+            "an empty page with '{flag}' true: an emptied or cut page"
+        ));
     }
     Ok(())
 }

@@ -87,7 +87,12 @@ mod tests {
         let golden = r#"{"version":1,"streams":{"balance_transactions":{"since":"2026-11-30T10:00:00Z","pass":{"kind":"changes","token":"txn_9","started":"2026-12-01T10:00:00Z","max_cursor":"2026-12-01T09:59:59Z"}},"customers":{"pass":{"kind":"full","token":"cus_41","started":"2026-12-01T10:00:00Z","truncated":true}},"products":{"since":"2026-12-01T09:55:00Z"}}}"#;
         let state: DeclarativeState = parse_state(Some(golden)).unwrap();
         assert_eq!(
-            state.streams["customers"].pass.as_ref().unwrap().token.as_deref(),
+            state.streams["customers"]
+                .pass
+                .as_ref()
+                .unwrap()
+                .token
+                .as_deref(),
             Some("cus_41")
         );
         assert_eq!(serialize_state(&state).unwrap(), golden);
@@ -95,9 +100,11 @@ mod tests {
             parse_state::<DeclarativeState>(Some("{}")).unwrap(),
             DeclarativeState::default()
         );
-        let err = parse_state::<DeclarativeState>(Some(r#"{"version":1,"streams":{"a":{"sinse":null}}}"#))
-            .unwrap_err()
-            .to_string();
+        let err = parse_state::<DeclarativeState>(Some(
+            r#"{"version":1,"streams":{"a":{"sinse":null}}}"#,
+        ))
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("sinse"), "{err}");
     }
 }

@@ -45,7 +45,13 @@ pub enum Format {
 /// The valid format names, for error messages.
 pub const FORMATS: &[&str] = &["epoch", "epoch_ms", "rfc3339", "date"];
 /// The valid hole names, for error messages.
-pub const NAMES: &[&str] = &["config.FIELD", "since", "until", "parent.PATH", "object.PATH"];
+pub const NAMES: &[&str] = &[
+    "config.FIELD",
+    "since",
+    "until",
+    "parent.PATH",
+    "object.PATH",
+];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Part {
@@ -64,11 +70,14 @@ pub struct Template {
 #[error("{0}")]
 pub struct TemplateError(pub String);
 
+/// Looks up a configuration field (trimmed, `None` when empty).
+pub type Lookup<'a> = &'a (dyn Fn(&str) -> Option<String> + Sync);
+
 /// The values a template is filled from.
 #[derive(Default, Clone, Copy)]
 pub struct Scope<'a> {
     /// Looks up a configuration field (trimmed, `None` when empty).
-    pub config: Option<&'a (dyn Fn(&str) -> Option<String> + Sync)>,
+    pub config: Option<Lookup<'a>>,
     /// The pass's lower bound.
     pub since: Option<DateTime<Utc>>,
     /// The pass's upper bound.
@@ -106,7 +115,9 @@ impl Template {
             rest = &after[close + 2..];
         }
         if rest.contains("}}") {
-            return Err(TemplateError(format!("'}}}}' without '{{{{' in \"{text}\"")));
+            return Err(TemplateError(format!(
+                "'}}}}' without '{{{{' in \"{text}\""
+            )));
         }
         if !rest.is_empty() {
             parts.push(Part::Text(rest.to_owned()));
@@ -233,7 +244,9 @@ mod tests {
         assert_eq!(t.render(&scope).unwrap(), "1704153600");
         assert_eq!(Template::parse("{{until}}").unwrap().render(&scope), None);
         assert_eq!(
-            Template::parse("{{config.missing}}").unwrap().render(&scope),
+            Template::parse("{{config.missing}}")
+                .unwrap()
+                .render(&scope),
             None
         );
         assert!(Template::parse("x").unwrap().is_constant());
@@ -244,7 +257,10 @@ mod tests {
         let err = Template::parse("{{since|epok}}").unwrap_err().0;
         assert!(err.contains("'epok'") && err.contains("epoch_ms"), "{err}");
         let err = Template::parse("{{sinse}}").unwrap_err().0;
-        assert!(err.contains("'sinse'") && err.contains("config.FIELD"), "{err}");
+        assert!(
+            err.contains("'sinse'") && err.contains("config.FIELD"),
+            "{err}"
+        );
         assert!(Template::parse("{{since").is_err());
         assert!(Template::parse("since}}").is_err());
     }

@@ -55,7 +55,12 @@ impl Subject for StripeSubject {
     fn selection_probe(&self) -> Option<(&'static str, Vec<&'static str>)> {
         Some((
             "products",
-            vec!["/v1/customers", "/v1/charges", "/v1/invoices", "/v1/balance_transactions"],
+            vec![
+                "/v1/customers",
+                "/v1/charges",
+                "/v1/invoices",
+                "/v1/balance_transactions",
+            ],
         ))
     }
 
@@ -102,21 +107,39 @@ impl Sim for StripeSim {
         let mut truth = Truth::new();
         let columns: &[(&str, &[&str])] = &[
             ("customers", &["id", "email", "balance", "created"]),
-            ("charges", &["id", "customer", "amount", "amount_refunded", "refunded"]),
+            (
+                "charges",
+                &["id", "customer", "amount", "amount_refunded", "refunded"],
+            ),
             ("invoices", &["id", "status", "amount_paid", "period_end"]),
-            ("subscriptions", &["id", "status", "cancel_at_period_end", "canceled_at"]),
+            (
+                "subscriptions",
+                &["id", "status", "cancel_at_period_end", "canceled_at"],
+            ),
             ("products", &["id", "name", "active"]),
             ("prices", &["id", "product", "active", "unit_amount"]),
             ("refunds", &["id", "charge", "status"]),
-            ("balance_transactions", &["id", "amount", "fee", "net", "available_on"]),
+            (
+                "balance_transactions",
+                &["id", "amount", "fee", "net", "available_on"],
+            ),
         ];
         for (kind, cols) in columns {
-            let rows = self.0.truth(kind).iter().map(|o| row(&o.body, cols)).collect();
+            let rows = self
+                .0
+                .truth(kind)
+                .iter()
+                .map(|o| row(&o.body, cols))
+                .collect();
             truth.insert((*kind).to_owned(), rows);
         }
         let mut lines = Vec::new();
         for invoice in self.0.truth("invoices") {
-            for line in invoice.body["lines"]["data"].as_array().into_iter().flatten() {
+            for line in invoice.body["lines"]["data"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
                 let mut r = row(line, &["id", "quantity", "amount"]);
                 r.insert("invoice_id".into(), invoice.body["id"].clone());
                 r.insert("price_id".into(), line["price"]["id"].clone());
