@@ -21,7 +21,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value as Json;
 
 use super::compile::{
-    AuthDef, ChildDef, ChildSource, Definition, IncrementalDef, ListDef, Paging, StreamDef,
+    AuthDef, ChildDef, ChildSource, Definition, ErrorInBody, IncrementalDef, ListDef, Paging,
+    StreamDef,
 };
 use super::format::FieldKind;
 use super::state::{DeclarativeState, PassKind, PassState, StreamState};
@@ -145,25 +146,7 @@ impl Declarative {
         };
         let mut builder = HttpClient::builder(config).tuning(tuning).auth(auth);
         if let Some(rule) = def.error_in_body.clone() {
-            builder = builder.hook(move |status: u16, body: &[u8]| {
-                if !(200..300).contains(&status) {
-                    return None;
-                }
-                let body: Json = serde_json::from_slice(body).ok()?;
-                let found = rule.path.get(&body)?;
-                let hit = match &rule.equals {
-                    Some(want) => read_text(found).as_deref() == Some(want.as_str()),
-                    None => !found.is_null() && found != &Json::Array(Vec::new()),
-                };
-                // The body's own words say what failed; they carry no credentials.
-                let why = format!("the response reports an error at '{}': {found}", rule.path);
-                let verdict = if rule.transient {
-                    Verdict::Transient(why)
-                } else {
-                    Verdict::Permanent(why)
-                };
-                hit.then_some(verdict)
-            });
+            builder = builder.hook(move |status: u16, body: &[u8]| body_error(&rule, status, body));
         }
         Ok(builder.build()?)
     }
@@ -261,6 +244,28 @@ impl Values {
         self.plain(field)
             .or_else(|| self.secrets.get(field).map(|s| s.expose().to_owned()))
     }
+}
+
+/// The verdict on a 2xx `body` that reports an error where `rule` says (GraphQL `errors`, Tiny's
+/// `retorno.status`); `None` for any other response.
+fn body_error(rule: &ErrorInBody, status: u16, body: &[u8]) -> Option<Verdict> {
+    if !(200..300).contains(&status) {
+        return None;
+    }
+    let body: Json = serde_json::from_slice(body).ok()?;
+    let found = rule.path.get(&body)?;
+    let hit = match &rule.equals {
+        Some(want) => read_text(found).as_deref() == Some(want.as_str()),
+        None => !found.is_null() && found != &Json::Array(Vec::new()),
+    };
+    // The body's own words say what failed; they carry no credentials.
+    let why = format!("the response reports an error at '{}': {found}", rule.path);
+    let verdict = if rule.transient {
+        Verdict::Transient(why)
+    } else {
+        Verdict::Permanent(why)
+    };
+    hit.then_some(verdict)
 }
 
 fn read_text(value: &Json) -> Option<String> {
@@ -808,5 +813,38 @@ impl DynConnector for Declarative {
             run.stream(s, &mut state, out).await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sdk::table::FieldPath;
+
+    #[test]
+    fn errors_inside_successful_bodies_become_verdicts() {
+        let graphql = ErrorInBody {
+            path: FieldPath::parse("errors"),
+            equals: None,
+            transient: false,
+        };
+        let failed = br#"{"data": null, "errors": [{"message": "Field 'x' doesn't exist"}]}"#;
+        assert!(
+            matches!(body_error(&graphql, 200, failed), Some(Verdict::Permanent(m)) if m.contains("doesn't exist"))
+        );
+        assert!(body_error(&graphql, 200, br#"{"data": {}, "errors": []}"#).is_none());
+        assert!(body_error(&graphql, 200, br#"{"data": {}}"#).is_none());
+        assert!(body_error(&graphql, 500, failed).is_none());
+        let tiny = ErrorInBody {
+            path: FieldPath::parse("retorno.status"),
+            equals: Some("Erro".into()),
+            transient: true,
+        };
+        let erro = br#"{"retorno": {"status": "Erro", "erros": [{"erro": "API Bloqueada"}]}}"#;
+        assert!(matches!(
+            body_error(&tiny, 200, erro),
+            Some(Verdict::Transient(_))
+        ));
+        assert!(body_error(&tiny, 200, br#"{"retorno": {"status": "OK"}}"#).is_none());
     }
 }
