@@ -6,4 +6,5 @@ pub mod everyaction;
 pub mod ongage;
 pub mod postgres;
 pub mod sa360;
+pub mod stripe;
 pub mod virtuous;

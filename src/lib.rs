@@ -10,6 +10,7 @@
 //! - [`simulator`]: shared machinery for the API simulators used by tests, benchmarks and `debug`;
 //! - [`debug`]: the local runner, the host seam and its SQLite warehouse;
 //! - [`compliance`]: the suite every connector runs against its simulator;
+//! - [`declarative`]: connectors from definition files, run by one engine on the kit;
 //! - [`connectors`]: one folder per connector, registered by name in [`registry`].
 
 /// The `fivetran_sdk.v2` messages and gRPC client, generated from `proto/` by `build.rs`.
@@ -20,6 +21,7 @@ pub mod proto {
 
 pub mod compliance;
 pub mod debug;
+pub mod declarative;
 pub mod http;
 pub mod logging;
 pub mod registry;

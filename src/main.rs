@@ -58,6 +58,9 @@ struct ServeArgs {
     /// Connector to serve.
     #[arg(long, env = "FIVETRAN_SOURCE_CONNECTOR", default_value = registry::DEFAULT_CONNECTOR)]
     connector: String,
+    /// Serve this declarative definition (TOML, docs/declarative.md) instead of a registered connector.
+    #[arg(long, value_name = "FILE")]
+    definition: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -65,6 +68,9 @@ struct DebugArgs {
     /// Connector to run.
     #[arg(long, env = "FIVETRAN_SOURCE_CONNECTOR", default_value = registry::DEFAULT_CONNECTOR)]
     connector: String,
+    /// Run this declarative definition (TOML, docs/declarative.md) instead of a registered connector.
+    #[arg(long, value_name = "FILE")]
+    definition: Option<PathBuf>,
     /// Configuration file (default: $FIVETRAN_CONFIGURATION, else ./configuration.json).
     #[arg(long)]
     configuration: Option<PathBuf>,
@@ -172,12 +178,26 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     logging::init(logging::LogMode::FivetranJson);
-    let registration = registry::find(&args.connector)?;
+    let (name, connector) = match &args.definition {
+        Some(path) => {
+            let loaded = fivetran_source::declarative::load_file(path)?;
+            let name = loaded.definition().name.clone();
+            (
+                name,
+                std::sync::Arc::new(loaded)
+                    as std::sync::Arc<dyn fivetran_source::sdk::DynConnector>,
+            )
+        }
+        None => {
+            let registration = registry::find(&args.connector)?;
+            (registration.name.to_owned(), (registration.build)())
+        }
+    };
     runtime()?.block_on(async {
         let listener = server::bind(args.port)?;
         let port = listener.local_addr().map_or(args.port, |a| a.port());
         tracing::info!(
-            connector = registration.name,
+            connector = name,
             port,
             version = env!("CARGO_PKG_VERSION"),
             "fivetran_source listening"
@@ -207,7 +227,7 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
                 std::process::exit(1);
             });
         }
-        server::serve((registration.build)(), listener, stop, grace).await?;
+        server::serve(connector, listener, stop, grace).await?;
         tracing::info!("server stopped");
         Ok(())
     })
@@ -240,6 +260,7 @@ fn debug(args: DebugArgs) -> anyhow::Result<bool> {
     let stop = CancellationToken::new();
     let options = DebugOptions {
         connector: args.connector.clone(),
+        definition: args.definition.clone(),
         configuration: file.values,
         configuration_source: config_path.clone(),
         files_dir: args.files.clone(),
@@ -250,9 +271,12 @@ fn debug(args: DebugArgs) -> anyhow::Result<bool> {
         simulator,
         stop: Some(stop.clone()),
     };
+    let running = match &args.definition {
+        Some(path) => format!("definition {}", path.display()),
+        None => format!("connector '{}'", args.connector),
+    };
     eprintln!(
-        "debug: connector '{}', configuration {}, warehouse {}",
-        args.connector,
+        "debug: {running}, configuration {}, warehouse {}",
         config_path.display(),
         args.files.join("warehouse.db").display()
     );

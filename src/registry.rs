@@ -67,7 +67,29 @@ pub static CONNECTORS: &[Registration] = &[
         build: || Arc::new(crate::connectors::sa360::Sa360::default()),
         simulator: Some(bundled::<crate::connectors::sa360::simulator::Sa360Simulator>()),
     },
+    Registration {
+        name: "stripe",
+        description: "Stripe (declarative, definitions/stripe.toml): customers, charges, invoices with lines, subscriptions with items, products, prices, refunds, balance transactions",
+        build: || Arc::new(shipped(crate::connectors::stripe::DEFINITION)),
+        simulator: Some(bundled::<crate::connectors::stripe::simulator::StripeSimulator>()),
+    },
 ];
+
+/// What `debug --definition FILE` runs with when no registered connector has the definition's name:
+/// no bundled simulator.
+pub static NO_SIMULATOR: Registration = Registration {
+    name: "definition",
+    description: "a definition file given with --definition",
+    build: || Arc::new(crate::connectors::demo::Demo),
+    simulator: None,
+};
+
+/// A shipped definition as a connector. `declarative::tests::every_shipped_definition_loads` loads
+/// each one in CI, so a failure here is a build defect, not a user's mistake.
+fn shipped(file: &str) -> crate::declarative::Declarative {
+    crate::declarative::shipped(file)
+        .unwrap_or_else(|e| panic!("a shipped definition does not load: {e}"))
+}
 
 /// An unknown connector name.
 #[derive(Debug, thiserror::Error)]

@@ -30,6 +30,8 @@ mod ongage_subject;
 mod postgres_subject;
 #[path = "compliance/sa360.rs"]
 mod sa360_subject;
+#[path = "compliance/stripe.rs"]
+mod stripe_subject;
 #[path = "compliance/virtuous.rs"]
 mod virtuous_subject;
 
@@ -42,6 +44,7 @@ fn subjects() -> Vec<Box<dyn Subject>> {
         Box::new(ongage_subject::OngageSubject),
         Box::new(sa360_subject::Sa360Subject),
         Box::new(postgres_subject::PostgresSubject),
+        Box::new(stripe_subject::StripeSubject),
     ]
 }
 
@@ -149,6 +152,7 @@ suite! {
     ongage => "ongage",
     sa360 => "sa360",
     postgres => "postgres",
+    stripe => "stripe",
 }
 
 // ---- the defects of issue 16, reproduced with the rules they were found with ----

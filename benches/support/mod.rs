@@ -206,12 +206,22 @@ pub async fn sync_through_server(
     configuration: std::collections::HashMap<String, String>,
     selection: Option<fivetran_source::proto::Selection>,
 ) -> Drained {
+    sync_through_server_with(&["--connector", connector], configuration, selection).await
+}
+
+/// [`sync_through_server`] with the server started with `args` (`--definition FILE`).
+pub async fn sync_through_server_with(
+    args: &[&str],
+    configuration: std::collections::HashMap<String, String>,
+    selection: Option<fivetran_source::proto::Selection>,
+) -> Drained {
     let port = 45000 + (std::process::id() % 10000) as u16;
     // BENCH_SERVER_BIN runs another build of the server (say, the previous commit's) for a before/after.
     let binary = std::env::var("BENCH_SERVER_BIN")
         .unwrap_or_else(|_| env!("CARGO_BIN_EXE_fivetran_source").to_owned());
     let mut child = std::process::Command::new(binary)
-        .args(["--port", &port.to_string(), "--connector", connector])
+        .args(["--port", &port.to_string()])
+        .args(args)
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null())
         .spawn()

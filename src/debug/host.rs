@@ -103,6 +103,9 @@ pub enum DebugError {
     /// Unknown connector name.
     #[error(transparent)]
     UnknownConnector(#[from] registry::UnknownConnector),
+    /// `--definition FILE` does not load.
+    #[error(transparent)]
+    Definition(#[from] crate::declarative::DefinitionError),
     /// `base_url` asks for a simulator the connector does not have, or it failed to start.
     #[error("simulator: {0}")]
     Simulator(String),

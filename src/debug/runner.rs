@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::debug::host::{self, HostOptions};
 use crate::debug::inputs;
@@ -22,6 +23,9 @@ pub use crate::debug::host::{DebugError, DebugOutcome};
 pub struct DebugOptions {
     /// Registered connector name.
     pub connector: String,
+    /// `--definition FILE`: run this declarative definition instead (its bundled simulator, for
+    /// `"base_url": "simulator"`, is that of the registered connector of the same name, if any).
+    pub definition: Option<PathBuf>,
     /// The configuration map (already read and checked to be all strings).
     pub configuration: HashMap<String, String>,
     /// Where the configuration came from, for messages.
@@ -52,6 +56,7 @@ impl DebugOptions {
     ) -> Self {
         Self {
             connector: connector.to_owned(),
+            definition: None,
             configuration,
             configuration_source: PathBuf::from("(configuration)"),
             files_dir: files_dir.into(),
@@ -68,8 +73,21 @@ impl DebugOptions {
 /// Runs one sync. `Err` means nothing was synced (bad input, failed setup test); a sync that failed
 /// midway is an `Ok` outcome with `failure` set.
 pub async fn run_debug(options: DebugOptions) -> Result<DebugOutcome, DebugError> {
-    let registration = registry::find(&options.connector)?;
-    let connector = (registration.build)();
+    let (registration, connector) = match &options.definition {
+        None => {
+            let registration = registry::find(&options.connector)?;
+            (registration, (registration.build)())
+        }
+        Some(path) => {
+            let loaded = crate::declarative::load_file(path)?;
+            let registration =
+                registry::find(&loaded.definition().name).unwrap_or(&registry::NO_SIMULATOR);
+            (
+                registration,
+                Arc::new(loaded) as Arc<dyn crate::sdk::DynConnector>,
+            )
+        }
+    };
 
     let state_source = options
         .state_file

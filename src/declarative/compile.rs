@@ -1,0 +1,1075 @@
+//! Loading: TOML → [`RawDefinition`] → a checked, typed [`Definition`]. Every mistake stops here with
+//! `file:line: key: message` (and the valid choices where there is a list), so a sync never interprets
+//! a string: templates, record paths, readers, envelopes and pagers are all built once.
+
+use std::collections::{BTreeMap, HashSet};
+use std::ops::Range;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::format::{
+    AuthKind, FieldKind, IncrementalKind, QueryValue, RawAuth, RawChild, RawColumn, RawDefinition,
+    RawIncremental, RawPaginate, RawStream,
+};
+use super::template::{Template, Var};
+use crate::http::RateLimit;
+use crate::sdk::table::{ColumnSpec, FieldPath, Reader, TableSpec};
+use crate::sync::{Envelope, Next};
+
+/// A definition that does not load: where and what.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}: {key}: {message}")]
+pub struct DefinitionError {
+    /// The file's name as given to [`load`].
+    pub file: String,
+    /// 1-based line of the offending value.
+    pub line: usize,
+    /// The key, as a dotted path (`streams.customers.columns.email`).
+    pub key: String,
+    /// What is wrong, with the valid choices where there is a list.
+    pub message: String,
+}
+
+/// A form field.
+#[derive(Debug, Clone)]
+pub struct FieldDef {
+    /// The configuration key.
+    pub name: String,
+    /// Its label.
+    pub label: String,
+    /// Its kind.
+    pub kind: FieldKind,
+    /// Whether it may be empty.
+    pub optional: bool,
+    /// Help text.
+    pub description: Option<String>,
+    /// The value when empty.
+    pub default: Option<String>,
+    /// A placeholder.
+    pub placeholder: Option<String>,
+}
+
+/// How requests authenticate (templates over the configuration).
+#[derive(Debug, Clone)]
+pub enum AuthDef {
+    /// None.
+    None,
+    /// Bearer token.
+    Bearer(Template),
+    /// Basic user and password.
+    Basic(Template, Option<Template>),
+    /// A header and its value.
+    Header(String, Template),
+    /// OAuth2 refresh-token grant.
+    OAuth2 {
+        /// Token endpoint.
+        token_url: Template,
+        /// Client id.
+        client_id: Template,
+        /// Client secret.
+        client_secret: Template,
+        /// Refresh token.
+        refresh_token: Template,
+    },
+}
+
+/// A JSON body whose strings are templates.
+#[derive(Debug, Clone)]
+pub enum BodyTemplate {
+    /// A constant value.
+    Constant(serde_json::Value),
+    /// A templated string (absent when a hole is).
+    Text(Template),
+    /// An array.
+    Array(Vec<BodyTemplate>),
+    /// An object; a member whose value is absent is left out.
+    Object(Vec<(String, BodyTemplate)>),
+}
+
+impl BodyTemplate {
+    /// The filled-in JSON; `None` when a templated string is absent.
+    pub fn render(&self, scope: &super::template::Scope<'_>) -> Option<serde_json::Value> {
+        use serde_json::Value as J;
+        Some(match self {
+            BodyTemplate::Constant(v) => v.clone(),
+            BodyTemplate::Text(t) => J::String(t.render(scope)?),
+            BodyTemplate::Array(items) => {
+                J::Array(items.iter().filter_map(|i| i.render(scope)).collect())
+            }
+            BodyTemplate::Object(members) => J::Object(
+                members
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.render(scope)?)))
+                    .collect(),
+            ),
+        })
+    }
+}
+
+/// A request: method, path, query and body templates.
+#[derive(Debug, Clone)]
+pub struct RequestDef {
+    /// GET or POST.
+    pub method: crate::http::Method,
+    /// The JSON body, if any.
+    pub body: Option<BodyTemplate>,
+    /// The path (or absolute URL).
+    pub path: Template,
+    /// Query pairs in order; a repeated key appears once per value.
+    pub query: Vec<(String, Template)>,
+}
+
+/// How a list pages, resolved to the kit's pager settings.
+#[derive(Debug, Clone)]
+pub enum Paging {
+    /// One request.
+    None,
+    /// Token pager; the token goes in `param` (cursor and token kinds).
+    Token {
+        /// The token's parameter.
+        param: String,
+        /// The size parameter.
+        limit_param: String,
+        /// Sizes, largest first.
+        limits: Vec<u32>,
+    },
+    /// Offsets while `has_more`.
+    Offset {
+        /// The offset parameter.
+        skip_param: String,
+        /// The size parameter.
+        limit_param: String,
+        /// The size.
+        limit: u32,
+        /// Whether the envelope's total says when to stop.
+        total: bool,
+    },
+}
+
+/// A paged list request.
+#[derive(Debug, Clone)]
+pub struct ListDef {
+    /// The first page's request.
+    pub request: RequestDef,
+    /// Where records and the next position sit.
+    pub envelope: Envelope,
+    /// How pages follow each other.
+    pub paging: Paging,
+    /// Where the records sit (for checks beyond the envelope's).
+    pub records: FieldPath,
+    /// The body's flag that more pages follow, if it has one.
+    pub more: Option<FieldPath>,
+}
+
+/// How later syncs find changes.
+#[derive(Debug, Clone)]
+pub enum IncrementalDef {
+    /// The list bounded by `since`; the next `since` is the largest cursor seen.
+    Cursor {
+        /// The change instant's field.
+        cursor: FieldPath,
+        /// Re-read before the cursor.
+        lookback: Duration,
+    },
+    /// An events endpoint.
+    Events {
+        /// The events list.
+        list: Box<ListDef>,
+        /// The object inside an event.
+        object: FieldPath,
+        /// The event's type.
+        type_field: FieldPath,
+        /// A type ending in this deletes (absent: only the refetch's 404 or `deleted` flag does).
+        deleted_suffix: Option<String>,
+        /// One object's path.
+        refetch: Template,
+        /// How long events are kept.
+        retention: Duration,
+        /// Re-read before the last pass's start.
+        lookback: Duration,
+    },
+}
+
+/// Where a child's records come from.
+#[derive(Debug, Clone)]
+pub enum ChildSource {
+    /// A list request per parent.
+    Request(Box<ListDef>),
+    /// A list inside the parent record.
+    Embedded(FieldPath),
+}
+
+/// A child table.
+#[derive(Debug, Clone)]
+pub struct ChildDef {
+    /// Its table.
+    pub table: TableSpec,
+    /// Its records.
+    pub source: ChildSource,
+    /// Columns given from the parent: (column, parent path).
+    pub parent_columns: Vec<(String, FieldPath)>,
+}
+
+/// One stream.
+#[derive(Debug, Clone)]
+pub struct StreamDef {
+    /// Its table.
+    pub table: TableSpec,
+    /// Its list.
+    pub list: ListDef,
+    /// How later syncs find changes (`None`: full re-read with a truncate).
+    pub incremental: Option<IncrementalDef>,
+    /// Child tables.
+    pub children: Vec<ChildDef>,
+}
+
+/// An error in a 200 body.
+#[derive(Debug, Clone)]
+pub struct ErrorInBody {
+    /// The marking path.
+    pub path: FieldPath,
+    /// The marking value, if one.
+    pub equals: Option<String>,
+    /// Whether to retry.
+    pub transient: bool,
+}
+
+/// A loaded, checked definition.
+#[derive(Debug, Clone)]
+pub struct Definition {
+    /// The connector's name.
+    pub name: String,
+    /// One line on it.
+    pub description: String,
+    /// The default base URL.
+    pub base_url: String,
+    /// Form fields, `base_url` included (last).
+    pub fields: Vec<FieldDef>,
+    /// Authentication.
+    pub auth: AuthDef,
+    /// What a refused credential tells the user.
+    pub refused: String,
+    /// The documented budget.
+    pub rate_limit: Option<RateLimit>,
+    /// Requests in flight.
+    pub max_in_flight: usize,
+    /// Headers on every request.
+    pub headers: Vec<(String, String)>,
+    /// Error bodies inside 200s.
+    pub error_in_body: Option<ErrorInBody>,
+    /// The setup test's label.
+    pub test_label: String,
+    /// The setup test's request.
+    pub test: RequestDef,
+    /// The streams.
+    pub streams: Vec<StreamDef>,
+}
+
+/// The column type names and their readers.
+pub const TYPES: &[(&str, Reader)] = &[
+    ("string", Reader::Text),
+    ("id", Reader::Id),
+    ("bool", Reader::Bool),
+    ("int", Reader::Int),
+    ("long", Reader::Long),
+    ("double", Reader::Double),
+    ("timestamp", Reader::Timestamp),
+    ("epoch_seconds", Reader::EpochSeconds),
+    ("epoch_millis", Reader::EpochMillis),
+    ("date", Reader::Date),
+    ("json", Reader::Json),
+];
+
+/// Loads `text` (the file `file`): parses, checks and compiles it.
+pub fn load(file: &str, text: &str) -> Result<Definition, DefinitionError> {
+    let cx = Cx { file, text };
+    let deserializer = toml::de::Deserializer::parse(text).map_err(|e| cx.toml_error(None, &e))?;
+    let raw: RawDefinition = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        cx.toml_error(Some(path), e.inner())
+    })?;
+    cx.compile(raw)
+}
+
+struct Cx<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+type R<T> = Result<T, DefinitionError>;
+
+impl Cx<'_> {
+    fn line_of(&self, at: usize) -> usize {
+        let at = at.min(self.text.len());
+        self.text[..at].bytes().filter(|b| *b == b'\n').count() + 1
+    }
+
+    fn error(&self, span: Range<usize>, key: &str, message: impl Into<String>) -> DefinitionError {
+        DefinitionError {
+            file: self.file.to_owned(),
+            line: self.line_of(span.start),
+            key: key.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    fn toml_error(&self, path: Option<String>, e: &toml::de::Error) -> DefinitionError {
+        let line = e.span().map_or(0, |s| self.line_of(s.start));
+        // Spanned values show up in the path as serde_spanned's private field names.
+        let path = path.map(|p| {
+            p.split('.')
+                .filter(|segment| !segment.starts_with("$__"))
+                .collect::<Vec<_>>()
+                .join(".")
+        });
+        let key = match path {
+            Some(p) if p != "." && !p.is_empty() => p,
+            _ => self.key_on_line(line),
+        };
+        DefinitionError {
+            file: self.file.to_owned(),
+            line,
+            key,
+            message: e.message().trim().replace('\n', " "),
+        }
+    }
+
+    /// The key written on `line` (`name = ...`), under the nearest `[table]` header above it: for
+    /// errors the parser reports without a path (syntax, unknown keys).
+    fn key_on_line(&self, line: usize) -> String {
+        let lines: Vec<&str> = self.text.lines().collect();
+        let Some(text) = line.checked_sub(1).and_then(|i| lines.get(i)) else {
+            return "(file)".to_owned();
+        };
+        let key = text
+            .split('=')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .trim_matches('"');
+        let header = lines[..line - 1]
+            .iter()
+            .rev()
+            .map(|l| l.trim())
+            .find(|l| l.starts_with('['))
+            .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
+        match header {
+            _ if key.is_empty() || key.starts_with('[') => "(file)".to_owned(),
+            Some(h) => format!("{h}.{key}"),
+            None => key.to_owned(),
+        }
+    }
+
+    fn compile(&self, raw: RawDefinition) -> R<Definition> {
+        let name = raw.name.get_ref().clone();
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit())
+        {
+            return Err(self.error(
+                raw.name.span(),
+                "name",
+                "must be lower-case letters, digits and '_'",
+            ));
+        }
+        let base = raw.base_url.get_ref();
+        if !(base.starts_with("https://") || base.starts_with("http://")) {
+            return Err(self.error(
+                raw.base_url.span(),
+                "base_url",
+                "must start with https:// or http://",
+            ));
+        }
+        let mut fields = Vec::new();
+        let mut seen = HashSet::new();
+        for (i, f) in raw.fields.iter().enumerate() {
+            let key = format!("fields[{i}].name");
+            let n = f.name.get_ref();
+            if n == "base_url" {
+                return Err(self.error(
+                    f.name.span(),
+                    &key,
+                    "'base_url' is added to every form; do not declare it",
+                ));
+            }
+            if !seen.insert(n.clone()) {
+                return Err(self.error(
+                    f.name.span(),
+                    &key,
+                    format!("field '{n}' is declared twice"),
+                ));
+            }
+            fields.push(FieldDef {
+                name: n.clone(),
+                label: f.label.clone(),
+                kind: f.kind,
+                optional: f.optional || f.default.is_some(),
+                description: f.description.clone(),
+                default: f.default.clone(),
+                placeholder: f.placeholder.clone(),
+            });
+        }
+        fields.push(FieldDef {
+            name: "base_url".into(),
+            label: "API base URL".into(),
+            kind: FieldKind::Text,
+            optional: true,
+            description: None,
+            default: Some(base.trim_end_matches('/').to_owned()),
+            placeholder: None,
+        });
+        let fields_cx = Fields { fields: &fields };
+        let auth = self.auth(&raw.auth, &fields_cx)?;
+        let rate_limit = raw.http.rate_limit.as_ref().map(|r| RateLimit {
+            limit: r.requests.max(1),
+            period: Duration::from_secs(r.per_seconds.max(1)),
+            burst: r.requests.max(1),
+        });
+        let error_in_body = raw.http.error_in_body.as_ref().map(|e| ErrorInBody {
+            path: FieldPath::parse(&e.path),
+            equals: e.equals.clone(),
+            transient: e.transient,
+        });
+        let scope = Allowed {
+            since: false,
+            parent: false,
+            object: false,
+        };
+        let test = self.request("test", &raw.test.path, &raw.test.query, &fields_cx, scope)?;
+        let mut tables = HashSet::new();
+        let mut streams = Vec::new();
+        for (i, s) in raw.streams.iter().enumerate() {
+            streams.push(self.stream(i, s, &raw, &fields_cx, &mut tables)?);
+        }
+        if streams.is_empty() {
+            return Err(self.error(0..0, "streams", "a definition needs at least one stream"));
+        }
+        Ok(Definition {
+            name,
+            description: raw.description.clone(),
+            base_url: base.trim_end_matches('/').to_owned(),
+            fields,
+            auth,
+            refused: raw.auth.refused.clone(),
+            rate_limit,
+            max_in_flight: raw.http.max_in_flight.unwrap_or(4).clamp(1, 64),
+            headers: raw
+                .http
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            error_in_body,
+            test_label: raw.test.label.clone(),
+            test,
+            streams,
+        })
+    }
+
+    fn auth(&self, a: &RawAuth, fields: &Fields<'_>) -> R<AuthDef> {
+        let kind_span = a.kind.span();
+        let need = |v: &Option<Spanned<String>>, name: &str| -> R<Template> {
+            match v {
+                Some(v) => self.config_template(&format!("auth.{name}"), v, fields, true),
+                None => Err(self.error(
+                    kind_span.clone(),
+                    &format!("auth.{name}"),
+                    format!("auth type '{:?}' needs '{name}'", a.kind.get_ref()).to_lowercase(),
+                )),
+            }
+        };
+        Ok(match a.kind.get_ref() {
+            AuthKind::None => AuthDef::None,
+            AuthKind::Bearer => AuthDef::Bearer(need(&a.token, "token")?),
+            AuthKind::Basic => AuthDef::Basic(
+                need(&a.username, "username")?,
+                match &a.password {
+                    Some(p) => Some(self.config_template("auth.password", p, fields, true)?),
+                    None => None,
+                },
+            ),
+            AuthKind::Header => {
+                let header = a.header.as_ref().ok_or_else(|| {
+                    self.error(
+                        kind_span.clone(),
+                        "auth.header",
+                        "auth type 'header' needs 'header'",
+                    )
+                })?;
+                AuthDef::Header(header.get_ref().clone(), need(&a.value, "value")?)
+            }
+            AuthKind::Oauth2 => AuthDef::OAuth2 {
+                token_url: need(&a.token_url, "token_url")?,
+                client_id: need(&a.client_id, "client_id")?,
+                client_secret: need(&a.client_secret, "client_secret")?,
+                refresh_token: need(&a.refresh_token, "refresh_token")?,
+            },
+        })
+    }
+
+    /// A template that may use only configuration fields (secrets too when `secrets`).
+    fn config_template(
+        &self,
+        key: &str,
+        v: &Spanned<String>,
+        fields: &Fields<'_>,
+        secrets: bool,
+    ) -> R<Template> {
+        let scope = Allowed {
+            since: false,
+            parent: false,
+            object: false,
+        };
+        self.template(key, v.get_ref(), v.span(), fields, scope, secrets)
+    }
+
+    fn template(
+        &self,
+        key: &str,
+        text: &str,
+        span: Range<usize>,
+        fields: &Fields<'_>,
+        allowed: Allowed,
+        secrets: bool,
+    ) -> R<Template> {
+        let t = Template::parse(text).map_err(|e| self.error(span.clone(), key, e.0))?;
+        for var in t.vars() {
+            let refused = match var {
+                Var::Config(name) => match fields.get(name) {
+                    None => Some(format!(
+                        "'config.{name}' is not a form field; valid choices: {}",
+                        fields.names()
+                    )),
+                    Some(f) if f.kind == FieldKind::Password && !secrets => Some(format!(
+                        "'config.{name}' is a secret and may appear only in [auth], never in a path or query"
+                    )),
+                    Some(_) => None,
+                },
+                Var::Since | Var::Until if !allowed.since => Some(
+                    "'since' and 'until' exist only in a stream's list and events requests".to_owned(),
+                ),
+                Var::Parent(_) if !allowed.parent => {
+                    Some("'parent.*' exists only in a child's path".to_owned())
+                }
+                Var::Object(_) if !allowed.object => {
+                    Some("'object.*' exists only in an events 'refetch'".to_owned())
+                }
+                _ => None,
+            };
+            if let Some(message) = refused {
+                return Err(self.error(span, key, message));
+            }
+        }
+        Ok(t)
+    }
+
+    fn request(
+        &self,
+        key: &str,
+        path: &Spanned<String>,
+        query: &BTreeMap<String, Spanned<QueryValue>>,
+        fields: &Fields<'_>,
+        allowed: Allowed,
+    ) -> R<RequestDef> {
+        let path_t = self.template(
+            &format!("{key}.path"),
+            path.get_ref(),
+            path.span(),
+            fields,
+            allowed,
+            false,
+        )?;
+        let mut pairs = Vec::new();
+        for (name, value) in query {
+            let k = format!("{key}.query.{name}");
+            let values = match value.get_ref() {
+                QueryValue::One(v) => vec![v.clone()],
+                QueryValue::Many(vs) => vs.clone(),
+            };
+            for v in values {
+                pairs.push((
+                    name.clone(),
+                    self.template(&k, &v, value.span(), fields, allowed, false)?,
+                ));
+            }
+        }
+        Ok(RequestDef {
+            method: crate::http::Method::GET,
+            body: None,
+            path: path_t,
+            query: pairs,
+        })
+    }
+
+    fn body(
+        &self,
+        key: &str,
+        json: &serde_json::Value,
+        span: Range<usize>,
+        fields: &Fields<'_>,
+        allowed: Allowed,
+    ) -> R<BodyTemplate> {
+        use serde_json::Value as J;
+        Ok(match json {
+            J::String(text) => {
+                let t = self.template(key, text, span, fields, allowed, false)?;
+                if t.is_constant() {
+                    BodyTemplate::Constant(json.clone())
+                } else {
+                    BodyTemplate::Text(t)
+                }
+            }
+            J::Array(items) => BodyTemplate::Array(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| {
+                        self.body(&format!("{key}[{i}]"), v, span.clone(), fields, allowed)
+                    })
+                    .collect::<R<_>>()?,
+            ),
+            J::Object(members) => BodyTemplate::Object(
+                members
+                    .iter()
+                    .map(|(k, v)| {
+                        Ok((
+                            k.clone(),
+                            self.body(&format!("{key}.{k}"), v, span.clone(), fields, allowed)?,
+                        ))
+                    })
+                    .collect::<R<_>>()?,
+            ),
+            other => BodyTemplate::Constant(other.clone()),
+        })
+    }
+
+    fn list(
+        &self,
+        key: &str,
+        request: RequestDef,
+        records: Option<&String>,
+        paginate: Option<&RawPaginate>,
+        raw: &RawDefinition,
+        span: Range<usize>,
+    ) -> R<ListDef> {
+        let records = records
+            .or(raw.defaults.records.as_ref())
+            .cloned()
+            .unwrap_or_default();
+        let paginate = paginate
+            .or(raw.defaults.paginate.as_ref())
+            .cloned()
+            .unwrap_or(RawPaginate::None);
+        let check_limits = |limits: &[u32]| -> R<()> {
+            if limits.is_empty() || limits.contains(&0) || limits.windows(2).any(|w| w[0] <= w[1]) {
+                return Err(self.error(
+                    span.clone(),
+                    &format!("{key}.paginate.limits"),
+                    "must be page sizes above 0, largest first",
+                ));
+            }
+            Ok(())
+        };
+        let more = match &paginate {
+            RawPaginate::Cursor { has_more, .. } => Some(FieldPath::parse(has_more)),
+            RawPaginate::Offset { has_more, .. } => has_more.as_deref().map(FieldPath::parse),
+            RawPaginate::None | RawPaginate::Token { .. } => None,
+        };
+        let (envelope, paging) = match paginate {
+            RawPaginate::None => (Envelope::new(&records), Paging::None),
+            RawPaginate::Cursor {
+                param,
+                field,
+                has_more,
+                limit_param,
+                limits,
+            } => {
+                check_limits(&limits)?;
+                let next = Next::LastRecord {
+                    field: FieldPath::parse(&field),
+                    has_more: Some(FieldPath::parse(&has_more)),
+                };
+                (
+                    Envelope::new(&records).next(next),
+                    Paging::Token {
+                        param,
+                        limit_param,
+                        limits,
+                    },
+                )
+            }
+            RawPaginate::Token {
+                param,
+                next,
+                limit_param,
+                limits,
+            } => {
+                check_limits(&limits)?;
+                (
+                    Envelope::new(&records).next_in_body(&next),
+                    Paging::Token {
+                        param,
+                        limit_param,
+                        limits,
+                    },
+                )
+            }
+            RawPaginate::Offset {
+                skip_param,
+                limit_param,
+                limit,
+                has_more: _,
+                total,
+            } => {
+                check_limits(&[limit])?;
+                let envelope = match &total {
+                    Some(t) => Envelope::new(&records).total(t),
+                    None => Envelope::new(&records),
+                };
+                (
+                    envelope,
+                    Paging::Offset {
+                        skip_param,
+                        limit_param,
+                        limit,
+                        total: total.is_some(),
+                    },
+                )
+            }
+        };
+        Ok(ListDef {
+            request,
+            envelope,
+            paging,
+            records: FieldPath::parse(&records),
+            more,
+        })
+    }
+
+    fn table(
+        &self,
+        key: &str,
+        name: &Spanned<String>,
+        primary_key: &Spanned<Vec<String>>,
+        columns: &BTreeMap<String, Spanned<RawColumn>>,
+        given: &[String],
+        tables: &mut HashSet<String>,
+    ) -> R<TableSpec> {
+        if !tables.insert(name.get_ref().clone()) {
+            return Err(self.error(
+                name.span(),
+                &format!("{key}.name"),
+                format!("table '{}' is declared twice", name.get_ref()),
+            ));
+        }
+        let mut spec = TableSpec::new(name.get_ref().clone());
+        let declared: Vec<&str> = columns
+            .keys()
+            .map(String::as_str)
+            .chain(given.iter().map(String::as_str))
+            .collect();
+        if primary_key.get_ref().is_empty() {
+            return Err(self.error(
+                primary_key.span(),
+                &format!("{key}.primary_key"),
+                "name at least one column",
+            ));
+        }
+        for k in primary_key.get_ref() {
+            if !declared.contains(&k.as_str()) {
+                return Err(self.error(
+                    primary_key.span(),
+                    &format!("{key}.primary_key"),
+                    format!(
+                        "'{k}' is not a column; valid choices: {}",
+                        declared.join(", ")
+                    ),
+                ));
+            }
+        }
+        let is_key = |c: &str| primary_key.get_ref().iter().any(|k| k == c);
+        for g in given {
+            let col = if is_key(g) {
+                ColumnSpec::key(g.clone(), Reader::Text)
+            } else {
+                ColumnSpec::new(g.clone(), Reader::Text)
+            };
+            spec = spec.column(col.given());
+        }
+        for (col, raw) in columns {
+            if given.contains(col) {
+                return Err(self.error(
+                    raw.span(),
+                    &format!("{key}.columns.{col}"),
+                    "is also a parent column",
+                ));
+            }
+            let c = raw.get_ref();
+            let reader = reader_named(&c.ty).ok_or_else(|| {
+                let names: Vec<&str> = TYPES
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .chain(["decimal(P,S)"])
+                    .collect();
+                self.error(
+                    raw.span(),
+                    &format!("{key}.columns.{col}"),
+                    format!(
+                        "unknown type '{}'; valid choices: {}",
+                        c.ty,
+                        names.join(", ")
+                    ),
+                )
+            })?;
+            let mut column = if is_key(col) {
+                ColumnSpec::key(col.clone(), reader)
+            } else {
+                ColumnSpec::new(col.clone(), reader)
+            };
+            if let Some(from) = &c.from {
+                column = column.from(from);
+            }
+            spec = spec.column(column);
+        }
+        Ok(spec)
+    }
+
+    fn stream(
+        &self,
+        i: usize,
+        s: &RawStream,
+        raw: &RawDefinition,
+        fields: &Fields<'_>,
+        tables: &mut HashSet<String>,
+    ) -> R<StreamDef> {
+        let key = format!("streams.{}", s.name.get_ref());
+        let _ = i;
+        let table = self.table(&key, &s.name, &s.primary_key, &s.columns, &[], tables)?;
+        let allowed = Allowed {
+            since: true,
+            parent: false,
+            object: false,
+        };
+        let mut request = self.request(&key, &s.path, &s.query, fields, allowed)?;
+        if s.method == Some(super::format::Method::Post) {
+            request.method = crate::http::Method::POST;
+        }
+        if let Some(body) = &s.body {
+            if s.method != Some(super::format::Method::Post) {
+                return Err(self.error(
+                    body.span(),
+                    &format!("{key}.body"),
+                    "a body needs method = \"post\"",
+                ));
+            }
+            let json = serde_json::to_value(body.get_ref())
+                .map_err(|e| self.error(body.span(), &format!("{key}.body"), e.to_string()))?;
+            request.body =
+                Some(self.body(&format!("{key}.body"), &json, body.span(), fields, allowed)?);
+        }
+        let uses_since = request
+            .query
+            .iter()
+            .any(|(_, t)| t.vars().any(|v| *v == Var::Since));
+        let list = self.list(
+            &key,
+            request,
+            s.records.as_ref(),
+            s.paginate.as_ref(),
+            raw,
+            s.path.span(),
+        )?;
+        let incremental = match &s.incremental {
+            None => None,
+            Some(inc) => Some(self.incremental(&key, inc, raw, fields, uses_since, &s.columns)?),
+        };
+        let mut children = Vec::new();
+        for c in &s.children {
+            children.push(self.child(&key, c, raw, fields, tables)?);
+        }
+        Ok(StreamDef {
+            table,
+            list,
+            incremental,
+            children,
+        })
+    }
+
+    fn incremental(
+        &self,
+        key: &str,
+        inc: &RawIncremental,
+        raw: &RawDefinition,
+        fields: &Fields<'_>,
+        uses_since: bool,
+        columns: &BTreeMap<String, Spanned<RawColumn>>,
+    ) -> R<IncrementalDef> {
+        let key = format!("{key}.incremental");
+        let kind_span = inc.kind.span();
+        let missing = |name: &str| {
+            self.error(
+                kind_span.clone(),
+                &format!("{key}.{name}"),
+                format!(
+                    "incremental type '{}' needs '{name}'",
+                    kind_name(*inc.kind.get_ref())
+                ),
+            )
+        };
+        let lookback = Duration::from_secs(inc.lookback_seconds);
+        match inc.kind.get_ref() {
+            IncrementalKind::Cursor => {
+                let cursor = inc.cursor.as_ref().ok_or_else(|| missing("cursor"))?;
+                if !uses_since {
+                    return Err(self.error(kind_span, &key, "a cursor stream's query must send the lower bound, e.g. \"{{since|epoch}}\""));
+                }
+                let known = columns.iter().any(|(n, c)| {
+                    n == cursor.get_ref() || c.get_ref().from.as_deref() == Some(cursor.get_ref())
+                });
+                if !known {
+                    let names: Vec<&str> = columns.keys().map(String::as_str).collect();
+                    return Err(self.error(
+                        cursor.span(),
+                        &format!("{key}.cursor"),
+                        format!(
+                            "'{}' is not a column's field; valid choices: {}",
+                            cursor.get_ref(),
+                            names.join(", ")
+                        ),
+                    ));
+                }
+                Ok(IncrementalDef::Cursor {
+                    cursor: FieldPath::parse(cursor.get_ref()),
+                    lookback,
+                })
+            }
+            IncrementalKind::Events => {
+                let path = inc.path.as_ref().ok_or_else(|| missing("path"))?;
+                let object = inc.object.as_ref().ok_or_else(|| missing("object"))?;
+                let type_field = inc
+                    .type_field
+                    .as_ref()
+                    .ok_or_else(|| missing("type_field"))?;
+                let refetch = inc.refetch.as_ref().ok_or_else(|| missing("refetch"))?;
+                let retention_days = inc
+                    .retention_days
+                    .ok_or_else(|| missing("retention_days"))?;
+                let allowed = Allowed {
+                    since: true,
+                    parent: false,
+                    object: false,
+                };
+                let request = self.request(&key, path, &inc.query, fields, allowed)?;
+                let list = self.list(
+                    &key,
+                    request,
+                    inc.records.as_ref(),
+                    inc.paginate.as_ref(),
+                    raw,
+                    path.span(),
+                )?;
+                let refetch_t = self.template(
+                    &format!("{key}.refetch"),
+                    refetch.get_ref(),
+                    refetch.span(),
+                    fields,
+                    Allowed {
+                        since: false,
+                        parent: false,
+                        object: true,
+                    },
+                    false,
+                )?;
+                Ok(IncrementalDef::Events {
+                    list: Box::new(list),
+                    object: FieldPath::parse(object.get_ref()),
+                    type_field: FieldPath::parse(type_field),
+                    deleted_suffix: inc.deleted_suffix.clone(),
+                    refetch: refetch_t,
+                    retention: Duration::from_secs(retention_days * 86_400),
+                    lookback,
+                })
+            }
+        }
+    }
+
+    fn child(
+        &self,
+        key: &str,
+        c: &RawChild,
+        raw: &RawDefinition,
+        fields: &Fields<'_>,
+        tables: &mut HashSet<String>,
+    ) -> R<ChildDef> {
+        let key = format!("{key}.children.{}", c.name.get_ref());
+        let given: Vec<String> = c.parent_columns.keys().cloned().collect();
+        let table = self.table(&key, &c.name, &c.primary_key, &c.columns, &given, tables)?;
+        let source = match (&c.path, &c.embedded) {
+            (Some(path), None) => {
+                let allowed = Allowed { since: false, parent: true, object: false };
+                let request = self.request(&key, path, &BTreeMap::new(), fields, allowed)?;
+                ChildSource::Request(Box::new(self.list(&key, request, c.records.as_ref(), c.paginate.as_ref(), raw, path.span())?))
+            }
+            (None, Some(embedded)) => ChildSource::Embedded(FieldPath::parse(embedded.get_ref())),
+            _ => {
+                return Err(self.error(c.name.span(), &key, "a child needs exactly one of 'path' (a request per parent) and 'embedded' (a list inside the parent)"))
+            }
+        };
+        let parent_columns = c
+            .parent_columns
+            .iter()
+            .map(|(k, v)| (k.clone(), FieldPath::parse(v)))
+            .collect();
+        Ok(ChildDef {
+            table,
+            source,
+            parent_columns,
+        })
+    }
+}
+
+/// The reader a type name names: one of [`TYPES`], or `decimal(P,S)`.
+fn reader_named(name: &str) -> Option<Reader> {
+    if let Some(r) = TYPES.iter().find(|(n, _)| *n == name).map(|(_, r)| *r) {
+        return Some(r);
+    }
+    let inner = name.strip_prefix("decimal(")?.strip_suffix(')')?;
+    let (p, s) = inner.split_once(',')?;
+    let (precision, scale): (u32, u32) = (p.trim().parse().ok()?, s.trim().parse().ok()?);
+    ((1..=38).contains(&precision) && scale <= precision)
+        .then_some(Reader::Decimal { precision, scale })
+}
+
+fn kind_name(kind: IncrementalKind) -> &'static str {
+    match kind {
+        IncrementalKind::Cursor => "cursor",
+        IncrementalKind::Events => "events",
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Allowed {
+    since: bool,
+    parent: bool,
+    object: bool,
+}
+
+struct Fields<'a> {
+    fields: &'a [FieldDef],
+}
+
+impl Fields<'_> {
+    fn get(&self, name: &str) -> Option<&FieldDef> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    fn names(&self) -> String {
+        self.fields
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}

@@ -1,0 +1,850 @@
+//! The engine: one connector that runs any [`Definition`] on the kit (the shared [`HttpClient`], the
+//! [`TokenPager`], [`Envelope`]s and [`TableSpec`]s).
+//!
+//! Passes, per stream (see [`super::state`]):
+//! - **full**: the whole list, after a truncate of its tables (sent once per pass), so rows deleted at
+//!   the source go too; its next `since` is the API's clock at its first page (events) or the largest
+//!   cursor seen (cursor), minus the lookback;
+//! - **changes** (cursor): the same list with `{{since}}` filled in;
+//! - **changes** (events): the events since `since`; every named object is fetched again through
+//!   `refetch` (so an older event can never undo a newer one, whatever order the events come in), and a
+//!   delete event, a 404 or the object's `deleted` flag soft-deletes its row. A `since` older than the
+//!   events' retention makes a full pass instead, with a warning.
+//!
+//! A checkpoint follows each page's rows (and its children's); a killed sync resumes at the page after.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value as Json;
+
+use super::compile::{
+    AuthDef, ChildDef, ChildSource, Definition, ErrorInBody, IncrementalDef, ListDef, Paging,
+    StreamDef,
+};
+use super::format::FieldKind;
+use super::state::{DeclarativeState, PassKind, PassState, StreamState};
+use super::template::{Lookup, Scope, Template};
+use crate::http::{
+    Auth, HttpClient, HttpConfig, HttpError, OAuth2, OAuth2Config, Request, RetryPolicy, Tuning,
+    Verdict,
+};
+use crate::sdk::state::parse_state;
+use crate::sdk::table::read;
+use crate::sdk::{
+    ConfigError, Configuration, DynConnector, Emitter, Error, Field, Form, Row, Schema, Secret,
+    Value,
+};
+use crate::sync::{Asked, Page, Resume, TokenPager, TokenPagerConfig, TokenRequest};
+
+/// The name of every definition's setup test.
+pub const CONNECTION_TEST: &str = "connection";
+
+/// A connector run from a [`Definition`].
+#[derive(Debug, Clone)]
+pub struct Declarative {
+    def: Arc<Definition>,
+    tuning: Tuning,
+}
+
+impl Declarative {
+    /// The connector for `def`, with production HTTP timing.
+    pub fn new(def: Definition) -> Self {
+        Self {
+            def: Arc::new(def),
+            tuning: Tuning::default(),
+        }
+    }
+
+    /// The same connector with other HTTP timing (tests, benchmarks).
+    pub fn with_tuning(mut self, tuning: Tuning) -> Self {
+        self.tuning = tuning;
+        self
+    }
+
+    /// Its definition.
+    pub fn definition(&self) -> &Definition {
+        &self.def
+    }
+
+    fn values(&self, map: &HashMap<String, String>) -> Result<Values, ConfigError> {
+        let c = Configuration::new(map);
+        let mut values = Values::default();
+        for f in &self.def.fields {
+            if f.name == "base_url" {
+                let default = f.default.as_deref().unwrap_or(&self.def.base_url);
+                values.base_url = c.base_url_or("base_url", default)?;
+                continue;
+            }
+            match f.kind {
+                FieldKind::Password => {
+                    if !f.optional || c.optional(&f.name).is_some() {
+                        values.secrets.insert(f.name.clone(), c.secret(&f.name)?);
+                    }
+                }
+                FieldKind::Date => {
+                    if let Some(t) = c.date(&f.name)? {
+                        values.plain.insert(f.name.clone(), t.to_rfc3339());
+                    } else if !f.optional {
+                        return Err(ConfigError::Missing {
+                            field: f.name.clone(),
+                        });
+                    }
+                }
+                FieldKind::Text => {
+                    let v = match (c.optional(&f.name), &f.default) {
+                        (Some(v), _) => Some(v.to_owned()),
+                        (None, Some(d)) => Some(d.clone()),
+                        (None, None) if f.optional => None,
+                        (None, None) => c.required(&f.name).map(str::to_owned).map(Some)?,
+                    };
+                    if let Some(v) = v {
+                        values.plain.insert(f.name.clone(), v);
+                    }
+                }
+            }
+        }
+        Ok(values)
+    }
+
+    fn client(&self, values: &Values, tuning: &Tuning) -> Result<HttpClient, Error> {
+        let def = &self.def;
+        let with_secrets = |f: &str| values.with_secret(f);
+        let scope = Scope {
+            config: Some(&with_secrets),
+            ..Scope::default()
+        };
+        let render = |t: &Template| t.render(&scope).unwrap_or_default();
+        let auth = match &def.auth {
+            AuthDef::None => Auth::None,
+            AuthDef::Bearer(t) => Auth::Bearer(Secret::from(render(t))),
+            AuthDef::Basic(user, password) => Auth::Basic {
+                username: render(user),
+                password: Secret::from(password.as_ref().map(render).unwrap_or_default()),
+            },
+            AuthDef::Header(name, value) => Auth::headers([(name.clone(), render(value))]),
+            AuthDef::OAuth2 {
+                token_url,
+                client_id,
+                client_secret,
+                refresh_token,
+            } => Auth::OAuth2(OAuth2::new(OAuth2Config {
+                token_url: render(token_url),
+                client_id: render(client_id),
+                client_secret: Secret::from(render(client_secret)),
+                refresh_token: Secret::from(render(refresh_token)),
+                expiry_margin: std::time::Duration::from_secs(60),
+            })),
+        };
+        let config = HttpConfig {
+            rate_limit: def.rate_limit,
+            max_in_flight: def.max_in_flight,
+            credentials_hint: def.refused.clone(),
+            ..HttpConfig::new(&values.base_url)
+        };
+        let mut builder = HttpClient::builder(config).tuning(tuning).auth(auth);
+        if let Some(rule) = def.error_in_body.clone() {
+            builder = builder.hook(move |status: u16, body: &[u8]| body_error(&rule, status, body));
+        }
+        Ok(builder.build()?)
+    }
+
+    fn form(&self) -> Form {
+        let mut form = Form::new();
+        for f in &self.def.fields {
+            let mut field = match f.kind {
+                FieldKind::Password => Field::password(&f.name, &f.label),
+                FieldKind::Text | FieldKind::Date => Field::text(&f.name, &f.label),
+            };
+            if f.optional {
+                field = field.optional();
+            }
+            if let Some(d) = &f.description {
+                field = field.description(d);
+            }
+            if let Some(d) = &f.default {
+                field = field.default_value(d);
+            }
+            if let Some(p) = &f.placeholder {
+                field = field.placeholder(p);
+            }
+            form = form.field(field);
+        }
+        form.test(CONNECTION_TEST, &self.def.test_label)
+    }
+
+    fn schema(&self) -> Schema {
+        let mut tables = Vec::new();
+        for s in &self.def.streams {
+            tables.push(s.table.def());
+            tables.extend(s.children.iter().map(|c| c.table.def()));
+        }
+        Schema::new(tables)
+    }
+
+    async fn run_test(&self, values: &Values) -> Result<(), Error> {
+        // Fail fast: one retry, not the sync's patient policy.
+        let retry = RetryPolicy {
+            max_attempts: 2,
+            ..self.tuning.retry.clone()
+        };
+        let tuning = self.tuning.clone().with_retry(retry);
+        let http = self.client(values, &tuning)?;
+        let run = Run {
+            def: &self.def,
+            http,
+            values,
+        };
+        let plain = |f: &str| values.plain(f);
+        let scope = Scope {
+            config: Some(&plain),
+            ..Scope::default()
+        };
+        let path = run.def.test.path.render(&scope).unwrap_or_default();
+        let mut request = run.request(path);
+        for (k, t) in &run.def.test.query {
+            if let Some(v) = t.render(&scope) {
+                request = request.query(k, v);
+            }
+        }
+        match run.http.json(&request).await {
+            Ok(_) => Ok(()),
+            Err(HttpError::Permanent { status: 401, .. }) => {
+                Err(Error::Unauthenticated(self.def.refused.clone()))
+            }
+            Err(e @ HttpError::Transient { .. }) => Err(Error::Unavailable(format!(
+                "cannot reach {} at {}: {e}; check the base url and that the network allows it",
+                self.def.name, values.base_url
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// The configuration as a definition reads it: plain values (defaults filled in) and secrets.
+#[derive(Default)]
+struct Values {
+    plain: HashMap<String, String>,
+    secrets: HashMap<String, Secret>,
+    base_url: String,
+}
+
+impl Values {
+    fn plain(&self, field: &str) -> Option<String> {
+        if field == "base_url" {
+            return Some(self.base_url.clone());
+        }
+        self.plain.get(field).cloned()
+    }
+
+    /// For `[auth]` only: the load refuses secrets in any other template.
+    fn with_secret(&self, field: &str) -> Option<String> {
+        self.plain(field)
+            .or_else(|| self.secrets.get(field).map(|s| s.expose().to_owned()))
+    }
+}
+
+/// The verdict on a 2xx `body` that reports an error where `rule` says (GraphQL `errors`, Tiny's
+/// `retorno.status`); `None` for any other response.
+fn body_error(rule: &ErrorInBody, status: u16, body: &[u8]) -> Option<Verdict> {
+    if !(200..300).contains(&status) {
+        return None;
+    }
+    let body: Json = serde_json::from_slice(body).ok()?;
+    let found = rule.path.get(&body)?;
+    let hit = match &rule.equals {
+        Some(want) => read_text(found).as_deref() == Some(want.as_str()),
+        None => !found.is_null() && found != &Json::Array(Vec::new()),
+    };
+    // The body's own words say what failed; they carry no credentials.
+    let why = format!("the response reports an error at '{}': {found}", rule.path);
+    let verdict = if rule.transient {
+        Verdict::Transient(why)
+    } else {
+        Verdict::Permanent(why)
+    };
+    hit.then_some(verdict)
+}
+
+fn read_text(value: &Json) -> Option<String> {
+    match value {
+        Json::String(s) => Some(s.clone()),
+        Json::Number(n) => Some(n.to_string()),
+        Json::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// One sync's (or test's) shared pieces.
+struct Run<'a> {
+    def: &'a Definition,
+    http: HttpClient,
+    values: &'a Values,
+}
+
+impl Run<'_> {
+    fn request(&self, path: String) -> Request {
+        self.def
+            .headers
+            .iter()
+            .fold(Request::get(path), |r, (k, v)| r.header(k, v))
+    }
+
+    /// One page of `list` in `scope` at `page`, with the API's clock when it sent one.
+    async fn page(
+        &self,
+        list: &ListDef,
+        scope: &Scope<'_>,
+        page: TokenRequest,
+    ) -> Result<(Page, Option<DateTime<Utc>>), HttpError> {
+        let path = list.request.path.render(scope).unwrap_or_default();
+        let mut request = self.def.headers.iter().fold(
+            Request::new(list.request.method.clone(), path),
+            |r, (k, v)| r.header(k, v),
+        );
+        if let Some(body) = list.request.body.as_ref().and_then(|b| b.render(scope)) {
+            request = request.json(body);
+        }
+        for (k, t) in &list.request.query {
+            if let Some(v) = t.render(scope) {
+                request = request.query(k, v);
+            }
+        }
+        let envelope = &list.envelope;
+        let (request, asked) = match &list.paging {
+            Paging::None => (request, None),
+            Paging::Token {
+                param,
+                limit_param,
+                limits,
+            } => {
+                request = request.query(limit_param, page.limit);
+                if let Some(token) = &page.token {
+                    request = request.query(param, token);
+                }
+                (
+                    request.shrinkable_if(limits.len() > 1 && page.limit > 1),
+                    None,
+                )
+            }
+            Paging::Offset {
+                skip_param,
+                limit_param,
+                limit,
+                ..
+            } => {
+                let skip: u64 = page
+                    .token
+                    .as_deref()
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or(0);
+                let asked = Asked {
+                    skip,
+                    take: u64::from(*limit),
+                };
+                (
+                    request.query(skip_param, skip).query(limit_param, limit),
+                    Some(asked),
+                )
+            }
+        };
+        let response = self
+            .http
+            .send_json_checked(&request, &|r| {
+                envelope.check(r, asked)?;
+                contradicts_itself(list, r)
+            })
+            .await?;
+        let server_time = response.server_time();
+        let flag = list
+            .more
+            .as_ref()
+            .map(|f| f.get(&response.body).and_then(read::boolean) == Some(true));
+        let mut page = envelope
+            .read(response)
+            .map_err(|message| HttpError::Decode {
+                endpoint: self.http.endpoint(&request),
+                message,
+            })?;
+        if let (Paging::Offset { limit, total, .. }, Some(asked)) = (&list.paging, asked) {
+            let seen = asked.skip + page.records.len() as u64;
+            let more = match (flag, page.total) {
+                (Some(flag), _) => flag,
+                (None, Some(count)) if *total => seen < count,
+                _ => page.records.len() as u64 >= u64::from(*limit),
+            };
+            page.next = (more && !page.records.is_empty()).then(|| seen.to_string());
+        }
+        Ok((page, server_time))
+    }
+
+    /// A pager over `list` in `scope` from `token`; the API's clock at the first page goes to `clock`.
+    fn pager<'s>(
+        &'s self,
+        what: &str,
+        list: &'s ListDef,
+        scope: Scope<'s>,
+        token: Option<String>,
+        clock: &'s Mutex<Option<DateTime<Utc>>>,
+    ) -> TokenPager<
+        impl Fn(TokenRequest) -> futures::future::BoxFuture<'s, Result<Page, HttpError>> + 's,
+    > {
+        let limits = match &list.paging {
+            Paging::None => vec![1],
+            Paging::Token { limits, .. } => limits.clone(),
+            Paging::Offset { limit, .. } => vec![*limit],
+        };
+        let fetch =
+            move |r: TokenRequest| -> futures::future::BoxFuture<'s, Result<Page, HttpError>> {
+                Box::pin(async move {
+                    let first = r.token.is_none();
+                    let (mut page, mut server_time) = self.page(list, &scope, r.clone()).await?;
+                    if first && page.records.is_empty() && page.next.is_none() {
+                        // An empty answer ends a pass (after a truncate, it empties the table; in an
+                        // events pass, it moves `since` past changes): ask once more before believing it.
+                        (page, server_time) = self.page(list, &scope, r).await?;
+                    }
+                    let mut started = clock
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    if started.is_none() {
+                        *started = Some(server_time.unwrap_or_else(Utc::now));
+                    }
+                    Ok(page)
+                })
+            };
+        let config = TokenPagerConfig {
+            limits,
+            ..TokenPagerConfig::default()
+        };
+        TokenPager::new(what, token, fetch, config)
+    }
+
+    fn plain_scope<'s>(&'s self, lookup: Lookup<'s>) -> Scope<'s> {
+        Scope {
+            config: Some(lookup),
+            ..Scope::default()
+        }
+    }
+
+    /// Upserts `record` into `s`'s table, then its children.
+    async fn upsert(&self, s: &StreamDef, record: &Json, out: &mut Emitter) -> Result<(), Error> {
+        if let Some(row) = s.table.row(record, &[], out.issues()) {
+            out.upsert(s.table.name(), &row).await?;
+        }
+        for child in &s.children {
+            self.children(child, record, out).await?;
+        }
+        Ok(())
+    }
+
+    async fn children(
+        &self,
+        child: &ChildDef,
+        parent: &Json,
+        out: &mut Emitter,
+    ) -> Result<(), Error> {
+        let name = child.table.name();
+        if !out.is_selected(name) {
+            return Ok(());
+        }
+        let given: Vec<(&str, Value)> = child
+            .parent_columns
+            .iter()
+            .map(|(c, p)| {
+                let v = p
+                    .get(parent)
+                    .and_then(read_text)
+                    .map_or(Value::Null, Value::String);
+                (c.as_str(), v)
+            })
+            .collect();
+        match &child.source {
+            ChildSource::Embedded(path) => {
+                for r in path
+                    .get(parent)
+                    .and_then(Json::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(row) = child.table.row(r, &given, out.issues()) {
+                        out.upsert(name, &row).await?;
+                    }
+                }
+            }
+            ChildSource::Request(list) => {
+                let lookup = |f: &str| self.values.plain(f);
+                let scope = Scope {
+                    parent: Some(parent),
+                    ..self.plain_scope(&lookup)
+                };
+                let clock = Mutex::new(None);
+                let mut pager = self.pager(name, list, scope, None, &clock);
+                while let Some(page) = pager.next().await? {
+                    for r in &page.records {
+                        if let Some(row) = child.table.row(r, &given, out.issues()) {
+                            out.upsert(name, &row).await?;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, s: &StreamDef, object: &Json, out: &mut Emitter) -> Result<(), Error> {
+        let Some(row) = s.table.row(object, &[], out.issues()) else {
+            return Ok(());
+        };
+        let def = s.table.def();
+        let mut keys = Row::new();
+        for k in def.primary_key() {
+            if let Some(v) = row.get(k) {
+                keys.set(k.to_owned(), v.clone());
+            }
+        }
+        out.delete(s.table.name(), &keys).await
+    }
+
+    async fn stream(
+        &self,
+        s: &StreamDef,
+        state: &mut DeclarativeState,
+        out: &mut Emitter,
+    ) -> Result<(), Error> {
+        let name = s.table.name().to_owned();
+        if !out.is_selected(&name) {
+            return Ok(());
+        }
+        let mut st = state.streams.get(&name).cloned().unwrap_or_default();
+        let mut pass = st.pass.take().unwrap_or_else(|| {
+            let incremental = s.incremental.is_some() && st.since.is_some();
+            PassState::new(if incremental {
+                PassKind::Changes
+            } else {
+                PassKind::Full
+            })
+        });
+        if pass.kind == PassKind::Changes {
+            if let Some(IncrementalDef::Events { .. }) = &s.incremental {
+                match self.events(s, &mut st, pass, state, out).await? {
+                    Some(restart) => pass = restart,
+                    None => return Ok(()),
+                }
+            }
+        }
+        self.list(s, &mut st, pass, state, out).await
+    }
+
+    fn save(state: &mut DeclarativeState, name: &str, st: &StreamState) {
+        state.streams.insert(name.to_owned(), st.clone());
+    }
+
+    /// A full pass, or a cursor stream's changes.
+    async fn list(
+        &self,
+        s: &StreamDef,
+        st: &mut StreamState,
+        mut pass: PassState,
+        state: &mut DeclarativeState,
+        out: &mut Emitter,
+    ) -> Result<(), Error> {
+        let name = s.table.name();
+        if pass.kind == PassKind::Full && !pass.truncated {
+            out.truncate(name).await?;
+            for c in &s.children {
+                out.truncate(c.table.name()).await?;
+            }
+            pass.truncated = true;
+        }
+        let lookup = |f: &str| self.values.plain(f);
+        let since = (pass.kind == PassKind::Changes)
+            .then_some(st.since)
+            .flatten();
+        let scope = Scope {
+            since,
+            ..self.plain_scope(&lookup)
+        };
+        let clock = Mutex::new(pass.started);
+        let cursor = match &s.incremental {
+            Some(IncrementalDef::Cursor { cursor, .. }) => Some(cursor),
+            _ => None,
+        };
+        let mut pager = self.pager(name, &s.list, scope, pass.token.clone(), &clock);
+        let mut complete = false;
+        while let Some(page) = pager.next().await? {
+            pass.started = *clock
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for r in &page.records {
+                self.upsert(s, r, out).await?;
+                if let Some(at) = cursor.and_then(|c| c.get(r)).and_then(instant) {
+                    pass.max_cursor = pass.max_cursor.max(Some(at));
+                }
+            }
+            match page.resume {
+                Resume::At(token) => pass.token = Some(token),
+                Resume::Complete => {
+                    complete = true;
+                    break;
+                }
+            }
+            st.pass = Some(pass.clone());
+            Self::save(state, name, st);
+            out.checkpoint(state).await?;
+            if out.table_full(name) {
+                return Ok(());
+            }
+        }
+        if !complete {
+            // An empty list: the pager ended without a page.
+            pass.started = *clock
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        st.since = match &s.incremental {
+            None => None,
+            Some(IncrementalDef::Events { lookback, .. }) => pass
+                .started
+                .map(|t| t - chrono::Duration::from_std(*lookback).unwrap_or_default())
+                .or(st.since),
+            Some(IncrementalDef::Cursor { lookback, .. }) => {
+                let next = pass
+                    .max_cursor
+                    .map(|t| t - chrono::Duration::from_std(*lookback).unwrap_or_default());
+                next.max(st.since)
+            }
+        };
+        st.pass = None;
+        Self::save(state, name, st);
+        out.checkpoint(state).await
+    }
+
+    /// An events pass; `Some(full pass)` when `since` is older than the events' retention.
+    async fn events(
+        &self,
+        s: &StreamDef,
+        st: &mut StreamState,
+        mut pass: PassState,
+        state: &mut DeclarativeState,
+        out: &mut Emitter,
+    ) -> Result<Option<PassState>, Error> {
+        let Some(IncrementalDef::Events {
+            list,
+            object,
+            type_field,
+            deleted_suffix,
+            refetch,
+            retention,
+            lookback,
+        }) = &s.incremental
+        else {
+            return Ok(Some(pass));
+        };
+        let name = s.table.name();
+        let lookup = |f: &str| self.values.plain(f);
+        let scope = Scope {
+            since: st.since,
+            ..self.plain_scope(&lookup)
+        };
+        let clock = Mutex::new(pass.started);
+        let mut pager = self.pager(name, list, scope, pass.token.clone(), &clock);
+        let retention = chrono::Duration::from_std(*retention).unwrap_or_default();
+        let mut checked_retention = pass.started.is_some();
+        let mut complete = false;
+        while let Some(page) = pager.next().await? {
+            pass.started = *clock
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if !checked_retention {
+                checked_retention = true;
+                if let (Some(since), Some(now)) = (st.since, pass.started) {
+                    if since < now - retention {
+                        let warning = format!(
+                            "{name}: the last sync was before the api's {}-day event retention; re-reading the whole list",
+                            retention.num_days()
+                        );
+                        tracing::warn!("{warning}");
+                        out.warning(&warning).await?;
+                        return Ok(Some(PassState::new(PassKind::Full)));
+                    }
+                }
+            }
+            let mut done = HashSet::new();
+            for event in &page.records {
+                let Some(obj) = object.get(event) else {
+                    continue;
+                };
+                let kind = type_field
+                    .get(event)
+                    .and_then(Json::as_str)
+                    .unwrap_or_default();
+                let Some(path) = refetch.render(&Scope {
+                    object: Some(obj),
+                    ..Scope::default()
+                }) else {
+                    continue;
+                };
+                if !done.insert(path.clone()) {
+                    continue; // newest first: this page already applied the object's latest state
+                }
+                if deleted_suffix.as_deref().is_some_and(|d| kind.ends_with(d)) {
+                    self.delete(s, obj, out).await?;
+                    continue;
+                }
+                match self.http.json(&self.request(path)).await {
+                    Ok(current) if current.get("deleted").and_then(Json::as_bool) == Some(true) => {
+                        self.delete(s, obj, out).await?
+                    }
+                    Ok(current) => self.upsert(s, &current, out).await?,
+                    Err(HttpError::Permanent { status: 404, .. }) => {
+                        self.delete(s, obj, out).await?
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            match page.resume {
+                Resume::At(token) => pass.token = Some(token),
+                Resume::Complete => {
+                    complete = true;
+                    break;
+                }
+            }
+            st.pass = Some(pass.clone());
+            Self::save(state, name, st);
+            out.checkpoint(state).await?;
+            if out.table_full(name) {
+                return Ok(None);
+            }
+        }
+        if !complete {
+            pass.started = *clock
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        let lookback = chrono::Duration::from_std(*lookback).unwrap_or_default();
+        st.since = pass.started.map(|t| t - lookback).max(st.since);
+        st.pass = None;
+        Self::save(state, name, st);
+        out.checkpoint(state).await?;
+        Ok(None)
+    }
+}
+
+/// An empty page whose body says more pages follow was emptied or cut: retried like a 5xx (a real
+/// API never sends one, and believing it would end the pass early).
+fn contradicts_itself(list: &ListDef, response: &crate::http::JsonResponse) -> Result<(), String> {
+    let Some(flag) = &list.more else {
+        return Ok(());
+    };
+    let says_more = flag.get(&response.body).and_then(read::boolean) == Some(true);
+    let empty = list
+        .records
+        .get(&response.body)
+        .and_then(Json::as_array)
+        .is_some_and(Vec::is_empty);
+    if says_more && empty {
+        return Err(format!(
+            "an empty page with '{flag}' true: an emptied or cut page"
+        ));
+    }
+    Ok(())
+}
+
+fn instant(value: &Json) -> Option<DateTime<Utc>> {
+    match value {
+        Json::Number(n) => {
+            let n = n.as_i64()?;
+            // Epoch milliseconds are 13 digits today; seconds 10.
+            if n > 100_000_000_000 {
+                DateTime::from_timestamp_millis(n)
+            } else {
+                DateTime::from_timestamp(n, 0)
+            }
+        }
+        Json::String(s) => read::parse_utc(s),
+        _ => None,
+    }
+}
+
+#[async_trait]
+impl DynConnector for Declarative {
+    fn form(&self) -> Form {
+        Declarative::form(self)
+    }
+
+    async fn test(&self, name: &str, config: &HashMap<String, String>) -> Result<(), Error> {
+        if name != CONNECTION_TEST {
+            return Err(Error::UnknownTest {
+                name: name.to_owned(),
+                valid: CONNECTION_TEST.to_owned(),
+            });
+        }
+        let values = self.values(config)?;
+        self.run_test(&values).await
+    }
+
+    async fn schema(&self, config: &HashMap<String, String>) -> Result<Schema, Error> {
+        self.values(config)?;
+        Ok(Declarative::schema(self))
+    }
+
+    fn check_state(&self, state_json: Option<&str>) -> Result<(), Error> {
+        parse_state::<DeclarativeState>(state_json)?;
+        Ok(())
+    }
+
+    async fn update(
+        &self,
+        config: &HashMap<String, String>,
+        state_json: Option<&str>,
+        out: &mut Emitter,
+    ) -> Result<(), Error> {
+        let values = self.values(config)?;
+        let mut state = parse_state::<DeclarativeState>(state_json)?;
+        let run = Run {
+            def: &self.def,
+            http: self.client(&values, &self.tuning)?,
+            values: &values,
+        };
+        for s in &self.def.streams {
+            run.stream(s, &mut state, out).await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sdk::table::FieldPath;
+
+    #[test]
+    fn errors_inside_successful_bodies_become_verdicts() {
+        let graphql = ErrorInBody {
+            path: FieldPath::parse("errors"),
+            equals: None,
+            transient: false,
+        };
+        let failed = br#"{"data": null, "errors": [{"message": "Field 'x' doesn't exist"}]}"#;
+        assert!(
+            matches!(body_error(&graphql, 200, failed), Some(Verdict::Permanent(m)) if m.contains("doesn't exist"))
+        );
+        assert!(body_error(&graphql, 200, br#"{"data": {}, "errors": []}"#).is_none());
+        assert!(body_error(&graphql, 200, br#"{"data": {}}"#).is_none());
+        assert!(body_error(&graphql, 500, failed).is_none());
+        let tiny = ErrorInBody {
+            path: FieldPath::parse("retorno.status"),
+            equals: Some("Erro".into()),
+            transient: true,
+        };
+        let erro = br#"{"retorno": {"status": "Erro", "erros": [{"erro": "API Bloqueada"}]}}"#;
+        assert!(matches!(
+            body_error(&tiny, 200, erro),
+            Some(Verdict::Transient(_))
+        ));
+        assert!(body_error(&tiny, 200, br#"{"retorno": {"status": "OK"}}"#).is_none());
+    }
+}

@@ -1,0 +1,454 @@
+//! The definition file as written: serde types over TOML, every table closed (`deny_unknown_fields`),
+//! values that are checked against each other kept with their place in the file ([`Spanned`]).
+//! [`super::compile`] turns this into the typed [`super::Definition`]; docs/declarative.md is the
+//! reference of every key.
+
+use std::collections::BTreeMap;
+
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use toml::Spanned;
+
+/// A whole definition file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDefinition {
+    /// The connector's name.
+    pub name: Spanned<String>,
+    /// One line for `fivetran_source connectors`.
+    pub description: String,
+    /// The API's base URL, the default of the `base_url` field.
+    pub base_url: Spanned<String>,
+    /// The form fields (besides `base_url`, which every definition has).
+    #[serde(default)]
+    pub fields: Vec<RawField>,
+    /// How requests authenticate.
+    pub auth: RawAuth,
+    /// Client settings.
+    #[serde(default)]
+    pub http: RawHttp,
+    /// The setup test's request.
+    pub test: RawTest,
+    /// Settings every stream inherits unless it sets its own.
+    #[serde(default)]
+    pub defaults: RawDefaults,
+    /// The streams, each one table (and its children).
+    pub streams: Vec<RawStream>,
+}
+
+/// The kind of a form field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldKind {
+    /// Free text.
+    Text,
+    /// A secret: masked in the form, a `Secret` in memory.
+    Password,
+    /// `YYYY-MM-DD` or RFC 3339, checked when the configuration is read.
+    Date,
+}
+
+/// One form field.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawField {
+    /// The configuration key.
+    pub name: Spanned<String>,
+    /// The label shown in the form.
+    pub label: String,
+    /// Its kind.
+    pub kind: FieldKind,
+    /// Whether it may be left empty.
+    #[serde(default)]
+    pub optional: bool,
+    /// Help text.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The value when left empty.
+    #[serde(default)]
+    pub default: Option<String>,
+    /// A placeholder.
+    #[serde(default)]
+    pub placeholder: Option<String>,
+}
+
+/// The authentication schemes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthKind {
+    /// No authentication.
+    None,
+    /// `Authorization: Bearer <token>`: `token`.
+    Bearer,
+    /// `Authorization: Basic`: `username`, `password`.
+    Basic,
+    /// An API key in a header: `header`, `value`.
+    Header,
+    /// OAuth2's refresh-token grant: `token_url`, `client_id`, `client_secret`, `refresh_token` (a
+    /// rotated refresh token is kept for the next refresh).
+    Oauth2,
+}
+
+/// How requests authenticate. One flat table (not a tagged enum) so every value keeps its place in
+/// the file; which keys a scheme needs is checked when compiling.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    /// The scheme.
+    #[serde(rename = "type")]
+    pub kind: Spanned<AuthKind>,
+    /// Bearer: the token (a template over `config.*`, as are all values below).
+    #[serde(default)]
+    pub token: Option<Spanned<String>>,
+    /// Basic: the user name.
+    #[serde(default)]
+    pub username: Option<Spanned<String>>,
+    /// Basic: the password (absent: empty).
+    #[serde(default)]
+    pub password: Option<Spanned<String>>,
+    /// Header: the header's name (constant).
+    #[serde(default)]
+    pub header: Option<Spanned<String>>,
+    /// Header: its value.
+    #[serde(default)]
+    pub value: Option<Spanned<String>>,
+    /// OAuth2: the token endpoint.
+    #[serde(default)]
+    pub token_url: Option<Spanned<String>>,
+    /// OAuth2: the client id.
+    #[serde(default)]
+    pub client_id: Option<Spanned<String>>,
+    /// OAuth2: the client secret.
+    #[serde(default)]
+    pub client_secret: Option<Spanned<String>>,
+    /// OAuth2: the refresh token.
+    #[serde(default)]
+    pub refresh_token: Option<Spanned<String>>,
+    /// What a refused credential tells the user: which setting to check, and where.
+    pub refused: String,
+}
+
+/// Client settings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    /// The documented request budget.
+    #[serde(default)]
+    pub rate_limit: Option<RawRateLimit>,
+    /// Requests in flight at once (default 4).
+    #[serde(default)]
+    pub max_in_flight: Option<usize>,
+    /// Headers sent with every request (constant text).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Error bodies inside successful responses.
+    #[serde(default)]
+    pub error_in_body: Option<RawErrorInBody>,
+}
+
+/// `requests` per `per_seconds`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRateLimit {
+    /// Requests allowed per period.
+    pub requests: u32,
+    /// The period in seconds.
+    pub per_seconds: u64,
+}
+
+/// An error reported inside a 200 (GraphQL `errors`, Tiny's `retorno.status`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawErrorInBody {
+    /// The path whose presence (or value) marks an error.
+    pub path: String,
+    /// The value at `path` that means an error; absent: any non-null, non-empty value does.
+    #[serde(default)]
+    pub equals: Option<String>,
+    /// Whether retrying can help (default false).
+    #[serde(default)]
+    pub transient: bool,
+}
+
+/// The setup test's request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTest {
+    /// The label shown in the dashboard.
+    pub label: String,
+    /// A cheap authenticated path (a template over `config.*`).
+    pub path: Spanned<String>,
+    /// Its query.
+    #[serde(default)]
+    pub query: BTreeMap<String, Spanned<QueryValue>>,
+}
+
+/// Settings a stream inherits.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDefaults {
+    /// Where the records sit in a response.
+    #[serde(default)]
+    pub records: Option<String>,
+    /// How lists page.
+    #[serde(default)]
+    pub paginate: Option<RawPaginate>,
+}
+
+/// A query value: one template, or several for a repeated key (`types[]`).
+#[derive(Debug, Clone)]
+pub enum QueryValue {
+    /// One value.
+    One(String),
+    /// The key repeated once per value.
+    Many(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for QueryValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = QueryValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string, a number or an array of strings")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<QueryValue, E> {
+                Ok(QueryValue::One(v.to_owned()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<QueryValue, E> {
+                Ok(QueryValue::One(v.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<QueryValue, E> {
+                Ok(QueryValue::One(v.to_string()))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<QueryValue, A::Error> {
+                let mut values = Vec::new();
+                while let Some(v) = seq.next_element::<String>()? {
+                    values.push(v);
+                }
+                Ok(QueryValue::Many(values))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// How a list pages.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RawPaginate {
+    /// One request, no pages.
+    None,
+    /// The next page starts after a field of the last record (Stripe's `starting_after`), while the
+    /// body's `has_more` flag is true.
+    Cursor {
+        /// The query parameter carrying the last record's field.
+        param: String,
+        /// The last record's field.
+        field: String,
+        /// The body's flag that more pages follow.
+        has_more: String,
+        /// The page size parameter.
+        limit_param: String,
+        /// Page sizes, largest first (the pager shrinks down them on failures).
+        limits: Vec<u32>,
+    },
+    /// The body names the next page's token (`paging.next.after`, `nextPageToken`).
+    Token {
+        /// The query parameter carrying the token.
+        param: String,
+        /// Where the token sits in the body.
+        next: String,
+        /// The page size parameter.
+        limit_param: String,
+        /// Page sizes, largest first.
+        limits: Vec<u32>,
+    },
+    /// `skip`/`limit` offsets (Close's `_skip`/`_limit`, Virtuous's `skip`/`take`): more pages follow
+    /// while the body's `has_more` flag is true, else while the body's `total` counts more, else while
+    /// pages are full.
+    Offset {
+        /// The offset parameter.
+        skip_param: String,
+        /// The page size parameter.
+        limit_param: String,
+        /// The page size.
+        limit: u32,
+        /// The body's flag that more pages follow.
+        #[serde(default)]
+        has_more: Option<String>,
+        /// The body's count of every matching record.
+        #[serde(default)]
+        total: Option<String>,
+    },
+}
+
+/// The HTTP methods a list may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// GET.
+    Get,
+    /// POST (with `body`).
+    Post,
+}
+
+/// One stream: a list endpoint and the table its records become.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStream {
+    /// The table's name.
+    pub name: Spanned<String>,
+    /// The list path (a template over `config.*`).
+    pub path: Spanned<String>,
+    /// The HTTP method (default GET).
+    #[serde(default)]
+    pub method: Option<Method>,
+    /// A JSON body (a POST search); its strings are templates like the query's.
+    #[serde(default)]
+    pub body: Option<Spanned<toml::Value>>,
+    /// Its query (templates over `config.*`, `since`, `until`).
+    #[serde(default)]
+    pub query: BTreeMap<String, Spanned<QueryValue>>,
+    /// Where the records sit (default: `defaults.records`).
+    #[serde(default)]
+    pub records: Option<String>,
+    /// How it pages (default: `defaults.paginate`).
+    #[serde(default)]
+    pub paginate: Option<RawPaginate>,
+    /// The primary key's columns.
+    pub primary_key: Spanned<Vec<String>>,
+    /// The columns: `name = "type"` or `name = { type = "...", from = "path" }`.
+    pub columns: BTreeMap<String, Spanned<RawColumn>>,
+    /// How later syncs find changes; absent: every sync re-reads the list and truncates first.
+    #[serde(default)]
+    pub incremental: Option<RawIncremental>,
+    /// Child tables, per parent record.
+    #[serde(default)]
+    pub children: Vec<RawChild>,
+}
+
+/// One column as written.
+#[derive(Debug, Clone)]
+pub struct RawColumn {
+    /// The reader's name.
+    pub ty: String,
+    /// The record path it reads (default: the column's name).
+    pub from: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for RawColumn {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Long {
+            #[serde(rename = "type")]
+            ty: String,
+            #[serde(default)]
+            from: Option<String>,
+        }
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawColumn;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a type name or a table { type, from }")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawColumn, E> {
+                Ok(RawColumn {
+                    ty: v.to_owned(),
+                    from: None,
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawColumn, A::Error> {
+                let long = Long::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(RawColumn {
+                    ty: long.ty,
+                    from: long.from,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// How later syncs find changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncrementalKind {
+    /// The same list, bounded below by `since` (its query uses `{{since}}`); the next `since` is the
+    /// largest `cursor` seen, minus the lookback.
+    Cursor,
+    /// An events endpoint (Stripe's `/v1/events`, Close's event log): each event names a changed
+    /// object, fetched again through `refetch` (a 404 there, or a delete event, deletes the row).
+    Events,
+}
+
+/// How later syncs find changes, as one flat table (see [`RawAuth`] for why).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIncremental {
+    /// The kind.
+    #[serde(rename = "type")]
+    pub kind: Spanned<IncrementalKind>,
+    /// Cursor: the record field holding the change instant.
+    #[serde(default)]
+    pub cursor: Option<Spanned<String>>,
+    /// Seconds re-read before the last cursor (cursor) or the last pass's start (events).
+    #[serde(default)]
+    pub lookback_seconds: u64,
+    /// Events: the events path.
+    #[serde(default)]
+    pub path: Option<Spanned<String>>,
+    /// Events: its query (templates over `config.*` and `since`).
+    #[serde(default)]
+    pub query: BTreeMap<String, Spanned<QueryValue>>,
+    /// Events: where the events sit (default: `defaults.records`).
+    #[serde(default)]
+    pub records: Option<String>,
+    /// Events: how they page (default: `defaults.paginate`).
+    #[serde(default)]
+    pub paginate: Option<RawPaginate>,
+    /// Events: the changed object inside an event.
+    #[serde(default)]
+    pub object: Option<Spanned<String>>,
+    /// Events: the event field naming its type.
+    #[serde(default)]
+    pub type_field: Option<String>,
+    /// Events: event types that end in this mean the object was deleted (absent: only a 404 or a
+    /// `deleted: true` from `refetch` does).
+    #[serde(default)]
+    pub deleted_suffix: Option<String>,
+    /// Events: the path of one object (a template over `object.*`).
+    #[serde(default)]
+    pub refetch: Option<Spanned<String>>,
+    /// Events: how long the API keeps events; an older `since` means a full re-sync.
+    #[serde(default)]
+    pub retention_days: Option<u64>,
+}
+
+/// A child table: rows per parent record, from a request or from a list inside the parent.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChild {
+    /// The table's name.
+    pub name: Spanned<String>,
+    /// The list path per parent (a template over `parent.*`); absent: `embedded` is read instead.
+    #[serde(default)]
+    pub path: Option<Spanned<String>>,
+    /// The list inside the parent record that holds the children.
+    #[serde(default)]
+    pub embedded: Option<Spanned<String>>,
+    /// Where the records sit in a child response (default: `defaults.records`).
+    #[serde(default)]
+    pub records: Option<String>,
+    /// How child lists page (default: `defaults.paginate`).
+    #[serde(default)]
+    pub paginate: Option<RawPaginate>,
+    /// Columns copied from the parent: `column = "parent path"` (read as text).
+    #[serde(default)]
+    pub parent_columns: BTreeMap<String, String>,
+    /// The primary key's columns.
+    pub primary_key: Spanned<Vec<String>>,
+    /// The columns.
+    pub columns: BTreeMap<String, Spanned<RawColumn>>,
+}

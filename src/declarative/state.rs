@@ -1,0 +1,110 @@
+//! The state every definition shares: per stream, the lower bound of the next incremental pass and
+//! the pass in progress (its kind, the pager's token, when it started by the API's clock).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::sdk::ConnectorState;
+
+/// A declarative connector's state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeclarativeState {
+    /// Per stream (table name).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub streams: BTreeMap<String, StreamState>,
+}
+
+impl ConnectorState for DeclarativeState {
+    const VERSION: u32 = 1;
+}
+
+/// One stream's position.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamState {
+    /// The lower bound of the next incremental pass; `None` until a full pass completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<DateTime<Utc>>,
+    /// The pass in progress, if a sync stopped inside one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pass: Option<PassState>,
+}
+
+/// What a pass reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PassKind {
+    /// The whole list (a first sync, a stream without incremental, events past their retention).
+    Full,
+    /// The changes since `since`.
+    Changes,
+}
+
+/// A pass in progress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PassState {
+    /// What it reads.
+    pub kind: PassKind,
+    /// The pager's token for the next page (`None`: the first page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// The API's clock when the pass's first page was served: the next `since` for events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<DateTime<Utc>>,
+    /// The largest cursor seen so far (cursor streams).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_cursor: Option<DateTime<Utc>>,
+    /// Whether the table was truncated for this full pass (sent once, before its rows).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
+}
+
+impl PassState {
+    /// A pass of `kind` that has not read a page yet.
+    pub fn new(kind: PassKind) -> Self {
+        Self {
+            kind,
+            token: None,
+            started: None,
+            max_cursor: None,
+            truncated: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sdk::state::{parse_state, serialize_state};
+
+    /// Version 1 as this release writes it: it must keep parsing, byte for byte.
+    #[test]
+    fn golden_state_v1_keeps_parsing() {
+        let golden = r#"{"version":1,"streams":{"balance_transactions":{"since":"2026-11-30T10:00:00Z","pass":{"kind":"changes","token":"txn_9","started":"2026-12-01T10:00:00Z","max_cursor":"2026-12-01T09:59:59Z"}},"customers":{"pass":{"kind":"full","token":"cus_41","started":"2026-12-01T10:00:00Z","truncated":true}},"products":{"since":"2026-12-01T09:55:00Z"}}}"#;
+        let state: DeclarativeState = parse_state(Some(golden)).unwrap();
+        assert_eq!(
+            state.streams["customers"]
+                .pass
+                .as_ref()
+                .unwrap()
+                .token
+                .as_deref(),
+            Some("cus_41")
+        );
+        assert_eq!(serialize_state(&state).unwrap(), golden);
+        assert_eq!(
+            parse_state::<DeclarativeState>(Some("{}")).unwrap(),
+            DeclarativeState::default()
+        );
+        let err = parse_state::<DeclarativeState>(Some(
+            r#"{"version":1,"streams":{"a":{"sinse":null}}}"#,
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("sinse"), "{err}");
+    }
+}
