@@ -31,6 +31,7 @@ use crate::http::{
     Auth, HttpClient, HttpConfig, HttpError, OAuth2, OAuth2Config, Request, RetryPolicy, Tuning,
     Verdict,
 };
+use crate::sdk::json::{JsonDoc, JsonView, Kind, Record};
 use crate::sdk::state::parse_state;
 use crate::sdk::table::read;
 use crate::sdk::{
@@ -268,11 +269,11 @@ fn body_error(rule: &ErrorInBody, status: u16, body: &[u8]) -> Option<Verdict> {
     hit.then_some(verdict)
 }
 
-fn read_text(value: &Json) -> Option<String> {
-    match value {
-        Json::String(s) => Some(s.clone()),
-        Json::Number(n) => Some(n.to_string()),
-        Json::Bool(b) => Some(b.to_string()),
+fn read_text<'a>(value: impl JsonView<'a>) -> Option<String> {
+    match value.kind() {
+        Kind::Str(s) => Some(s.to_owned()),
+        Kind::Number(n) => Some(n.to_string()),
+        Kind::Bool(b) => Some(b.to_string()),
         _ => None,
     }
 }
@@ -298,7 +299,7 @@ impl Run<'_> {
         list: &ListDef,
         scope: &Scope<'_>,
         page: TokenRequest,
-    ) -> Result<(Page, Option<DateTime<Utc>>), HttpError> {
+    ) -> Result<(Page<Record>, Option<DateTime<Utc>>), HttpError> {
         let path = list.request.path.render(scope).unwrap_or_default();
         let mut request = self.def.headers.iter().fold(
             Request::new(list.request.method.clone(), path),
@@ -352,18 +353,18 @@ impl Run<'_> {
         };
         let response = self
             .http
-            .send_json_checked(&request, &|r| {
-                envelope.check(r, asked)?;
-                contradicts_itself(list, r)
+            .send_json_checked(&request, &|r: &crate::http::JsonResponse<JsonDoc>| {
+                envelope.check_records(r, asked)?;
+                contradicts_itself(list, r.body.root())
             })
             .await?;
         let server_time = response.server_time();
         let flag = list
             .more
             .as_ref()
-            .map(|f| f.get(&response.body).and_then(read::boolean) == Some(true));
+            .map(|f| f.get(response.body.root()).and_then(read::boolean) == Some(true));
         let mut page = envelope
-            .read(response)
+            .read_records(response)
             .map_err(|message| HttpError::Decode {
                 endpoint: self.http.endpoint(&request),
                 message,
@@ -389,7 +390,7 @@ impl Run<'_> {
         token: Option<String>,
         clock: &'s Mutex<Option<DateTime<Utc>>>,
     ) -> TokenPager<
-        impl Fn(TokenRequest) -> futures::future::BoxFuture<'s, Result<Page, HttpError>> + 's,
+        impl Fn(TokenRequest) -> futures::future::BoxFuture<'s, Result<Page<Record>, HttpError>> + 's,
     > {
         let limits = match &list.paging {
             Paging::None => vec![1],
@@ -397,7 +398,7 @@ impl Run<'_> {
             Paging::Offset { limit, .. } => vec![*limit],
         };
         let fetch =
-            move |r: TokenRequest| -> futures::future::BoxFuture<'s, Result<Page, HttpError>> {
+            move |r: TokenRequest| -> futures::future::BoxFuture<'s, Result<Page<Record>, HttpError>> {
                 Box::pin(async move {
                     let first = r.token.is_none();
                     let (mut page, mut server_time) = self.page(list, &scope, r.clone()).await?;
@@ -430,7 +431,12 @@ impl Run<'_> {
     }
 
     /// Upserts `record` into `s`'s table, then its children.
-    async fn upsert(&self, s: &StreamDef, record: &Json, out: &mut Emitter) -> Result<(), Error> {
+    async fn upsert<'a>(
+        &self,
+        s: &StreamDef,
+        record: impl JsonView<'a> + Send + Sync,
+        out: &mut Emitter,
+    ) -> Result<(), Error> {
         if let Some(row) = s.table.row(record, &[], out.issues()) {
             out.upsert(s.table.name(), &row).await?;
         }
@@ -440,10 +446,10 @@ impl Run<'_> {
         Ok(())
     }
 
-    async fn children(
+    async fn children<'a>(
         &self,
         child: &ChildDef,
-        parent: &Json,
+        parent: impl JsonView<'a> + Send + Sync,
         out: &mut Emitter,
     ) -> Result<(), Error> {
         let name = child.table.name();
@@ -463,12 +469,11 @@ impl Run<'_> {
             .collect();
         match &child.source {
             ChildSource::Embedded(path) => {
-                for r in path
+                // Collected first: an `items()` iterator held across an await is not provably Send.
+                let items: Vec<_> = path
                     .get(parent)
-                    .and_then(Json::as_array)
-                    .into_iter()
-                    .flatten()
-                {
+                    .map_or_else(Vec::new, |a| a.items().collect());
+                for r in items {
                     if let Some(row) = child.table.row(r, &given, out.issues()) {
                         out.upsert(name, &row).await?;
                     }
@@ -476,15 +481,17 @@ impl Run<'_> {
             }
             ChildSource::Request(list) => {
                 let lookup = |f: &str| self.values.plain(f);
+                // Templates read `Value`s; a parent with a child request is one per request anyway.
+                let parent = parent.to_value();
                 let scope = Scope {
-                    parent: Some(parent),
+                    parent: Some(&parent),
                     ..self.plain_scope(&lookup)
                 };
                 let clock = Mutex::new(None);
                 let mut pager = self.pager(name, list, scope, None, &clock);
                 while let Some(page) = pager.next().await? {
                     for r in &page.records {
-                        if let Some(row) = child.table.row(r, &given, out.issues()) {
+                        if let Some(row) = child.table.row(r.view(), &given, out.issues()) {
                             out.upsert(name, &row).await?;
                         }
                     }
@@ -579,6 +586,7 @@ impl Run<'_> {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             for r in &page.records {
+                let r = r.view();
                 self.upsert(s, r, out).await?;
                 if let Some(at) = cursor.and_then(|c| c.get(r)).and_then(instant) {
                     pass.max_cursor = pass.max_cursor.max(Some(at));
@@ -674,6 +682,9 @@ impl Run<'_> {
             }
             let mut done = HashSet::new();
             for event in &page.records {
+                // Events are few and their objects feed templates, which read `Value`s.
+                let event = event.view().to_value();
+                let event = &event;
                 let Some(obj) = object.get(event) else {
                     continue;
                 };
@@ -735,16 +746,15 @@ impl Run<'_> {
 
 /// An empty page whose body says more pages follow was emptied or cut: retried like a 5xx (a real
 /// API never sends one, and believing it would end the pass early).
-fn contradicts_itself(list: &ListDef, response: &crate::http::JsonResponse) -> Result<(), String> {
+fn contradicts_itself<'a>(list: &ListDef, body: impl JsonView<'a>) -> Result<(), String> {
     let Some(flag) = &list.more else {
         return Ok(());
     };
-    let says_more = flag.get(&response.body).and_then(read::boolean) == Some(true);
+    let says_more = flag.get(body).and_then(read::boolean) == Some(true);
     let empty = list
         .records
-        .get(&response.body)
-        .and_then(Json::as_array)
-        .is_some_and(Vec::is_empty);
+        .get(body)
+        .is_some_and(|r| matches!(r.kind(), Kind::Array) && r.items().next().is_none());
     if says_more && empty {
         return Err(format!(
             "an empty page with '{flag}' true: an emptied or cut page"
@@ -753,9 +763,9 @@ fn contradicts_itself(list: &ListDef, response: &crate::http::JsonResponse) -> R
     Ok(())
 }
 
-fn instant(value: &Json) -> Option<DateTime<Utc>> {
-    match value {
-        Json::Number(n) => {
+fn instant<'a>(value: impl JsonView<'a>) -> Option<DateTime<Utc>> {
+    match value.kind() {
+        Kind::Number(n) => {
             let n = n.as_i64()?;
             // Epoch milliseconds are 13 digits today; seconds 10.
             if n > 100_000_000_000 {
@@ -764,7 +774,7 @@ fn instant(value: &Json) -> Option<DateTime<Utc>> {
                 DateTime::from_timestamp(n, 0)
             }
         }
-        Json::String(s) => read::parse_utc(s),
+        Kind::Str(s) => read::parse_utc(s),
         _ => None,
     }
 }

@@ -105,6 +105,15 @@ impl Envelope {
         self.check_body(&response.body, &response.headers, asked)
     }
 
+    /// [`Envelope::check`] for a response decoded as a [`JsonDoc`].
+    pub fn check_records(
+        &self,
+        response: &JsonResponse<JsonDoc>,
+        asked: Option<Asked>,
+    ) -> Result<(), String> {
+        self.check_body(response.body.root(), &response.headers, asked)
+    }
+
     fn check_body<'a>(
         &self,
         body: impl JsonView<'a>,
@@ -198,7 +207,7 @@ impl Envelope {
         request: &Request,
         asked: Option<Asked>,
     ) -> Result<Page<Record>, HttpError> {
-        let check = |r: &JsonResponse<JsonDoc>| self.check_body(r.body.root(), &r.headers, asked);
+        let check = |r: &JsonResponse<JsonDoc>| self.check_records(r, asked);
         let response = http.send_json_checked(request, &check).await?;
         self.read_records(response)
             .map_err(|message| HttpError::Decode {

@@ -54,11 +54,11 @@ pub enum Resume {
     Complete,
 }
 
-/// One batch of a [`TokenPager`].
+/// One batch of a [`TokenPager`] (records as `Value`s, or as a page's [`crate::sdk::json::Record`]s).
 #[derive(Debug, Clone, PartialEq)]
-pub struct TokenPage {
+pub struct TokenPage<R = Value> {
     /// The page's records, in order.
-    pub records: Vec<Value>,
+    pub records: Vec<R>,
     /// The API's count of every record the pass matches, if the page reported one.
     pub total: Option<u64>,
     /// The position to save once `records` are emitted.
@@ -109,10 +109,10 @@ impl<F> std::fmt::Debug for TokenPager<F> {
     }
 }
 
-impl<F, Fut> TokenPager<F>
+impl<F, Fut, R> TokenPager<F>
 where
     F: Fn(TokenRequest) -> Fut,
-    Fut: Future<Output = Result<Page, HttpError>>,
+    Fut: Future<Output = Result<Page<R>, HttpError>>,
 {
     /// A pager from `resume` (`None`: the first page; else a saved [`Resume::At`] token). `fetch` answers
     /// one page with its [`Page::next`] token (`None` on the last page). `what` names the pass in
@@ -142,7 +142,7 @@ where
     }
 
     /// The next batch, or `None` once the pass is complete.
-    pub async fn next(&mut self) -> Result<Option<TokenPage>, PagerError> {
+    pub async fn next(&mut self) -> Result<Option<TokenPage<R>>, PagerError> {
         loop {
             if self.done {
                 return Ok(None);
