@@ -10,24 +10,10 @@
 mod support;
 use support::{selection, sync_through_server, sync_through_server_with};
 
-use fivetran_source::connectors::virtuous::simulator::{VirtuousConfig, VirtuousSimulator};
-
 #[tokio::main]
 async fn main() {
-    let full = std::env::args().any(|a| a == "--bench");
-    let gifts: u64 = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(if full { 200_000 } else { 5_000 });
-    let sim = VirtuousSimulator::start(VirtuousConfig::sized(100, gifts))
-        .await
-        .expect("start the simulator");
-    let configuration: std::collections::HashMap<String, String> = [
-        ("api_key".to_owned(), sim.api_key().to_owned()),
-        ("base_url".to_owned(), sim.base_url()),
-    ]
-    .into_iter()
-    .collect();
+    let (gifts, _) = support::size_arg(200_000, 5_000);
+    let (_sim, configuration) = support::virtuous_simulator(100, gifts).await;
     let definition = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/virtuous_gifts.toml");
 
     let mut per_gift = Vec::new();

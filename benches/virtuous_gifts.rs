@@ -11,25 +11,10 @@
 mod support;
 use support::{selection, sync_through_server};
 
-use fivetran_source::connectors::virtuous::simulator::{VirtuousConfig, VirtuousSimulator};
-
 #[tokio::main]
 async fn main() {
-    let full = std::env::args().any(|a| a == "--bench");
-    let gifts: u64 = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(if full { 1_000_000 } else { 20_000 });
-    let sim = VirtuousSimulator::start(VirtuousConfig::sized(1_000, gifts))
-        .await
-        .expect("start the simulator");
-
-    let configuration = [
-        ("api_key".to_owned(), sim.api_key().to_owned()),
-        ("base_url".to_owned(), sim.base_url()),
-    ]
-    .into_iter()
-    .collect();
+    let (gifts, _) = support::size_arg(1_000_000, 20_000);
+    let (sim, configuration) = support::virtuous_simulator(1_000, gifts).await;
     let drained = sync_through_server(
         "virtuous",
         configuration,

@@ -17,8 +17,6 @@
 mod support;
 use support::{cpu_ticks, drain_update, sync_through_server, Drained};
 
-use fivetran_source::connectors::virtuous::simulator::{VirtuousConfig, VirtuousSimulator};
-
 const COLUMNS: [&str; 5] = [
     "id",
     "contact_id",
@@ -94,20 +92,8 @@ fn own_cpu() -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let full = std::env::args().any(|a| a == "--bench");
-    let gifts: u64 = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(if full { 200_000 } else { 5_000 });
-    let sim = VirtuousSimulator::start(VirtuousConfig::sized(1_000, gifts))
-        .await
-        .expect("start the simulator");
-    let configuration: std::collections::HashMap<String, String> = [
-        ("api_key".to_owned(), sim.api_key().to_owned()),
-        ("base_url".to_owned(), sim.base_url()),
-    ]
-    .into_iter()
-    .collect();
+    let (gifts, full) = support::size_arg(200_000, 5_000);
+    let (_sim, configuration) = support::virtuous_simulator(1_000, gifts).await;
 
     let before = own_cpu();
     let ours = sync_through_server("virtuous", configuration.clone(), Some(selection())).await;

@@ -273,3 +273,36 @@ pub async fn drain_update(
         peak_kib,
     }
 }
+
+/// The benchmark's size: the first number on the command line, else `full` under `cargo bench` and
+/// `smoke` under `cargo test`. Also whether this is a full run.
+pub fn size_arg(full: u64, smoke: u64) -> (u64, bool) {
+    let is_full = std::env::args().any(|a| a == "--bench");
+    let size = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(if is_full { full } else { smoke });
+    (size, is_full)
+}
+
+/// An in-process Virtuous simulator (no latency, no rate limit) with `contacts` contacts and `gifts`
+/// gifts, and the configuration that reaches it.
+pub async fn virtuous_simulator(
+    contacts: u64,
+    gifts: u64,
+) -> (
+    fivetran_source::connectors::virtuous::simulator::VirtuousSimulator,
+    std::collections::HashMap<String, String>,
+) {
+    use fivetran_source::connectors::virtuous::simulator::{VirtuousConfig, VirtuousSimulator};
+    let sim = VirtuousSimulator::start(VirtuousConfig::sized(contacts, gifts))
+        .await
+        .expect("start the simulator");
+    let configuration = [
+        ("api_key".to_owned(), sim.api_key().to_owned()),
+        ("base_url".to_owned(), sim.base_url()),
+    ]
+    .into_iter()
+    .collect();
+    (sim, configuration)
+}
