@@ -151,7 +151,7 @@ impl PgServer {
             String::from_utf8_lossy(&out.stderr)
         );
         let mut options = format!(
-            "-c port={} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=32MB -c max_wal_senders=10 -c max_replication_slots=10 -c wal_sender_timeout=60s",
+            "-c port={} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c fsync=off -c full_page_writes=off -c shared_buffers=32MB -c max_wal_senders=10 -c max_replication_slots=10 -c wal_sender_timeout=60s",
             server.port,
             server.dir.path().display()
         );
