@@ -278,6 +278,16 @@ fn read_text<'a>(value: impl JsonView<'a>) -> Option<String> {
     }
 }
 
+/// What follows a page of a pass.
+enum PageEnd {
+    /// The pass read its last page.
+    Complete,
+    /// The position is checkpointed and more pages follow.
+    More,
+    /// A `--limit` run filled the table.
+    LimitReached,
+}
+
 /// One sync's (or test's) shared pieces.
 struct Run<'a> {
     def: &'a Definition,
@@ -549,6 +559,30 @@ impl Run<'_> {
         state.streams.insert(name.to_owned(), st.clone());
     }
 
+    /// After a page's rows are emitted: a complete pass ends, else its position is saved and
+    /// checkpointed (list and events passes alike).
+    async fn page_done(
+        resume: Resume,
+        pass: &mut PassState,
+        st: &mut StreamState,
+        state: &mut DeclarativeState,
+        name: &str,
+        out: &mut Emitter,
+    ) -> Result<PageEnd, Error> {
+        match resume {
+            Resume::At(token) => pass.token = Some(token),
+            Resume::Complete => return Ok(PageEnd::Complete),
+        }
+        st.pass = Some(pass.clone());
+        Self::save(state, name, st);
+        out.checkpoint(state).await?;
+        Ok(if out.table_full(name) {
+            PageEnd::LimitReached
+        } else {
+            PageEnd::More
+        })
+    }
+
     /// A full pass, or a cursor stream's changes.
     async fn list(
         &self,
@@ -592,18 +626,13 @@ impl Run<'_> {
                     pass.max_cursor = pass.max_cursor.max(Some(at));
                 }
             }
-            match page.resume {
-                Resume::At(token) => pass.token = Some(token),
-                Resume::Complete => {
+            match Self::page_done(page.resume, &mut pass, st, state, name, out).await? {
+                PageEnd::Complete => {
                     complete = true;
                     break;
                 }
-            }
-            st.pass = Some(pass.clone());
-            Self::save(state, name, st);
-            out.checkpoint(state).await?;
-            if out.table_full(name) {
-                return Ok(());
+                PageEnd::LimitReached => return Ok(()),
+                PageEnd::More => {}
             }
         }
         if !complete {
@@ -716,18 +745,13 @@ impl Run<'_> {
                     Err(e) => return Err(e.into()),
                 }
             }
-            match page.resume {
-                Resume::At(token) => pass.token = Some(token),
-                Resume::Complete => {
+            match Self::page_done(page.resume, &mut pass, st, state, name, out).await? {
+                PageEnd::Complete => {
                     complete = true;
                     break;
                 }
-            }
-            st.pass = Some(pass.clone());
-            Self::save(state, name, st);
-            out.checkpoint(state).await?;
-            if out.table_full(name) {
-                return Ok(None);
+                PageEnd::LimitReached => return Ok(None),
+                PageEnd::More => {}
             }
         }
         if !complete {
