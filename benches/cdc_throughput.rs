@@ -1,13 +1,15 @@
-//! Benchmark (not a test): the `postgres` connector against a throwaway PostgreSQL cluster
-//! (tests/cdc/support.rs), through the real server binary to a draining gRPC client on loopback.
+//! Benchmark (not a test): the `postgres` and `mysql` connectors against throwaway PostgreSQL and
+//! MariaDB servers (tests/cdc/support.rs), through the real server binary to a draining gRPC client
+//! on loopback. For each:
 //!
-//! 1. `COPY bench TO STDOUT` of the table through `psql` into /dev/null: the physical limit for
-//!    reading it;
+//! 1. the physical limit for reading the table: `COPY bench TO STDOUT` through `psql`, or a plain
+//!    `SELECT * FROM bench` through the `mariadb` client (`--quick`, rows streamed), into /dev/null;
 //! 2. the initial sync (snapshot in key-ordered chunks): rows/s, server CPU, peak RSS;
 //! 3. N updates in transactions of 1,000 rows, then an incremental sync (the stream): changes/s and
 //!    peak RSS (a fresh server process, so its peak is the stream's alone).
 //!
-//! `CDC_ROWS` sets N (default 1,000,000; the issue's form is `CDC_ROWS=10000000`). Run:
+//! `CDC_ROWS` sets N (default 1,000,000; the issue's form is `CDC_ROWS=10000000`); `CDC_DATABASES`
+//! picks `postgres`, `mysql` or both (the default, comma-separated). Run:
 //! `cargo bench --bench cdc_throughput`; under `cargo test` it is a 20,000-row smoke run.
 #[path = "../tests/cdc/support.rs"]
 mod cdc;
@@ -26,10 +28,14 @@ struct Run {
     state: Option<String>,
 }
 
-async fn update(configuration: HashMap<String, String>, state: Option<String>) -> Run {
+async fn update(
+    connector: &str,
+    configuration: HashMap<String, String>,
+    state: Option<String>,
+) -> Run {
     let port = 46000 + (std::process::id() % 9000) as u16;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_fivetran_source"))
-        .args(["--port", &port.to_string(), "--connector", "postgres"])
+        .args(["--port", &port.to_string(), "--connector", connector])
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null())
         .spawn()
@@ -90,6 +96,31 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(if quick { 20_000 } else { 1_000_000 });
+    let databases = std::env::var("CDC_DATABASES").unwrap_or_else(|_| "postgres,mysql".into());
+    if databases.split(',').any(|d| d.trim() == "postgres") {
+        postgres(rows).await;
+    }
+    if databases.split(',').any(|d| d.trim() == "mysql") {
+        mysql(rows).await;
+    }
+}
+
+/// The update statements of the stream step: `rows` updates in transactions of 1,000.
+fn update_script(rows: u64, set: &str) -> String {
+    let mut script = String::new();
+    let per_transaction = 1_000;
+    let mut at = 1;
+    while at <= rows {
+        let end = (at + per_transaction - 1).min(rows);
+        script.push_str(&format!(
+            "UPDATE bench SET {set} WHERE id BETWEEN {at} AND {end};\n"
+        ));
+        at = end + 1;
+    }
+    script
+}
+
+async fn postgres(rows: u64) {
     let Some(pg) = cdc::PgServer::start() else {
         println!("cdc_throughput: skipped (no PostgreSQL server binaries)");
         return;
@@ -120,7 +151,7 @@ async fn main() {
     let mut configuration = pg.configuration();
     configuration.insert("chunk_rows".into(), "50000".into());
     configuration.insert("max_stream_seconds".into(), "3600".into());
-    let snapshot = update(configuration.clone(), None).await;
+    let snapshot = update("postgres", configuration.clone(), None).await;
     assert_eq!(snapshot.records, rows, "the snapshot sent every row");
     report("snapshot", "rows", rows, &snapshot);
     println!(
@@ -130,22 +161,62 @@ async fn main() {
 
     let changes = rows;
     let load = Instant::now();
-    let mut script = String::new();
     let per_transaction = 1_000;
-    let mut at = 1;
-    while at <= changes {
-        let end = (at + per_transaction - 1).min(changes);
-        script.push_str(&format!(
-            "UPDATE bench SET n = n + 1, name = 'changed ' || id WHERE id BETWEEN {at} AND {end};\n"
-        ));
-        at = end + 1;
-    }
+    let script = update_script(changes, "n = n + 1, name = 'changed ' || id");
     pg.script(&script);
     println!(
         "{changes} updates in transactions of {per_transaction} made in {:.1} s",
         load.elapsed().as_secs_f64()
     );
-    let streamed = update(configuration, snapshot.state).await;
+    let streamed = update("postgres", configuration, snapshot.state).await;
     assert_eq!(streamed.records, changes, "the stream sent every change");
     report("stream", "changes", changes, &streamed);
+}
+
+async fn mysql(rows: u64) {
+    let Some(db) = cdc::MariaServer::start() else {
+        println!("cdc_throughput: mysql skipped (no MariaDB server binaries)");
+        return;
+    };
+    let started = Instant::now();
+    db.script(&format!(
+        "CREATE TABLE bench (id bigint PRIMARY KEY, name varchar(40), amount decimal(12,2), at timestamp NULL, flag tinyint(1), n int); \
+         INSERT INTO bench SELECT seq, CONCAT('name ', seq), seq * 0.01, '2024-01-01 00:00:00' + INTERVAL seq SECOND, seq % 2 = 0, seq % 1000 \
+           FROM seq_1_to_{rows}; \
+         ANALYZE TABLE bench;"
+    ));
+    println!(
+        "cdc_throughput (mysql): {rows} rows loaded in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let select_started = Instant::now();
+    let bytes = db.sql_count_bytes("SELECT * FROM bench");
+    let select_seconds = select_started.elapsed().as_secs_f64();
+    println!(
+        "SELECT * FROM bench (mariadb --quick): {rows} rows, {:.1} MiB in {select_seconds:.2} s = {:.0} rows/s",
+        bytes as f64 / (1 << 20) as f64,
+        rows as f64 / select_seconds
+    );
+    let mut configuration = db.configuration();
+    configuration.insert("chunk_rows".into(), "50000".into());
+    configuration.insert("max_stream_seconds".into(), "3600".into());
+    let snapshot = update("mysql", configuration.clone(), None).await;
+    assert_eq!(snapshot.records, rows, "the snapshot sent every row");
+    report("mysql snapshot", "rows", rows, &snapshot);
+    println!(
+        "mysql snapshot vs SELECT: {:.0} % of SELECT's rows/s",
+        100.0 * select_seconds / snapshot.elapsed
+    );
+    let load = Instant::now();
+    db.script(&update_script(
+        rows,
+        "n = n + 1, name = CONCAT('changed ', id)",
+    ));
+    println!(
+        "{rows} updates in transactions of 1000 made in {:.1} s",
+        load.elapsed().as_secs_f64()
+    );
+    let streamed = update("mysql", configuration, snapshot.state).await;
+    assert_eq!(streamed.records, rows, "the stream sent every change");
+    report("mysql stream", "changes", rows, &streamed);
 }

@@ -56,6 +56,18 @@ pub static CONNECTORS: &[Registration] = &[
         simulator: Some(bundled::<crate::connectors::everyaction::simulator::EveryActionSimulator>()),
     },
     Registration {
+        name: "github",
+        description: "GitHub GraphQL v4 (declarative, definitions/github.toml): repositories, issues with comments, pull requests, labels, milestones, releases",
+        build: || Arc::new(shipped(crate::connectors::github::DEFINITION)),
+        simulator: Some(bundled::<crate::connectors::github::simulator::GithubSimulator>()),
+    },
+    Registration {
+        name: "mysql",
+        description: "MySQL 8 and MariaDB 10.11 by the row-based binlog: a consistent snapshot, then the binlog's row events",
+        build: || Arc::new(crate::connectors::mysql::Mysql),
+        simulator: None,
+    },
+    Registration {
         name: "postgres",
         description: "PostgreSQL by logical replication (pgoutput): a consistent snapshot, then the slot's changes",
         build: || Arc::new(crate::connectors::postgres::Postgres),
@@ -72,6 +84,18 @@ pub static CONNECTORS: &[Registration] = &[
         description: "Stripe (declarative, definitions/stripe.toml): customers, charges, invoices with lines, subscriptions with items, products, prices, refunds, balance transactions",
         build: || Arc::new(shipped(crate::connectors::stripe::DEFINITION)),
         simulator: Some(bundled::<crate::connectors::stripe::simulator::StripeSimulator>()),
+    },
+    Registration {
+        name: "close",
+        description: "Close CRM (declarative, definitions/close.toml): leads, contacts, opportunities, activities, tasks, users",
+        build: || Arc::new(shipped(crate::connectors::close::DEFINITION)),
+        simulator: Some(bundled::<crate::connectors::close::simulator::CloseSimulator>()),
+    },
+    Registration {
+        name: "hubspot",
+        description: "HubSpot CRM v3 (declarative, definitions/hubspot.toml): contacts, companies, deals, tickets with their associations",
+        build: || Arc::new(shipped(crate::connectors::hubspot::DEFINITION)),
+        simulator: Some(bundled::<crate::connectors::hubspot::simulator::HubspotSimulator>()),
     },
 ];
 

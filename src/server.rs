@@ -17,6 +17,7 @@ use tonic::codec::CompressionEncoding;
 use tonic::{Request, Response, Status};
 
 use crate::proto;
+use crate::sdk::wire::CellEncoding;
 use crate::sdk::wire::UpdateResponse;
 use crate::sdk::Error;
 use crate::sdk::{task_message, DynConnector, Emitter, EmitterOptions, Selection, QUEUE_CAPACITY};
@@ -46,9 +47,14 @@ pub struct SourceService {
 }
 
 impl SourceService {
-    /// A service serving `connector`.
+    /// A service serving `connector`, with the cell encoding the process's environment asks for
+    /// ([`CellEncoding::from_env`]).
     pub fn new(connector: Arc<dyn DynConnector>) -> Self {
-        Self::with_options(connector, EmitterOptions::default())
+        let options = EmitterOptions {
+            cells: CellEncoding::from_env(),
+            ..EmitterOptions::default()
+        };
+        Self::with_options(connector, options)
     }
 
     /// A service whose `Update` emitters use `options` (the debug runner's `--limit`).

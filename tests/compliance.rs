@@ -20,10 +20,18 @@ use fivetran_source::simulator::{Fault, FaultRule, SimControl};
 
 #[path = "cdc/support.rs"]
 mod cdc_support;
+#[path = "compliance/close.rs"]
+mod close_subject;
 #[path = "compliance/demo.rs"]
 mod demo_subject;
 #[path = "compliance/everyaction.rs"]
 mod everyaction_subject;
+#[path = "compliance/github.rs"]
+mod github_subject;
+#[path = "compliance/hubspot.rs"]
+mod hubspot_subject;
+#[path = "compliance/mysql.rs"]
+mod mysql_subject;
 #[path = "compliance/ongage.rs"]
 mod ongage_subject;
 #[path = "compliance/postgres.rs"]
@@ -44,7 +52,11 @@ fn subjects() -> Vec<Box<dyn Subject>> {
         Box::new(ongage_subject::OngageSubject),
         Box::new(sa360_subject::Sa360Subject),
         Box::new(postgres_subject::PostgresSubject),
+        Box::new(mysql_subject::MysqlSubject),
         Box::new(stripe_subject::StripeSubject),
+        Box::new(close_subject::CloseSubject),
+        Box::new(hubspot_subject::HubspotSubject),
+        Box::new(github_subject::GithubSubject),
     ]
 }
 
@@ -152,7 +164,11 @@ suite! {
     ongage => "ongage",
     sa360 => "sa360",
     postgres => "postgres",
+    mysql => "mysql",
     stripe => "stripe",
+    close => "close",
+    hubspot => "hubspot",
+    github => "github",
 }
 
 // ---- the defects of issue 16, reproduced with the rules they were found with ----

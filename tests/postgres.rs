@@ -259,6 +259,39 @@ fn assert_slot_behind(pg: &PgServer, acknowledged: &str, what: &str) {
     eprintln!("CDC | {what} | confirmed_flush_lsn {confirmed} <= acknowledged {acknowledged}");
 }
 
+/// Regression: with `synchronous_commit = off` (the test clusters' setting), a sync that started
+/// right after commits ended without them. It streamed only to the WAL *write* position, which an
+/// asynchronous commit may not have reached yet, and counted the server's frequent keepalives as
+/// "caught up". A WAL writer that waits 10 s between flushes makes the race certain: the server
+/// decodes only flushed WAL, so the sync must flush before it streams.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_committed_asynchronously_just_before_a_sync_are_in_it() {
+    let Some(pg) = PgServer::start_with(&["wal_level=logical", "wal_writer_delay=10000ms"]) else {
+        return;
+    };
+    assert_eq!(
+        pg.psql(DATABASE, "SHOW synchronous_commit").trim(),
+        "off",
+        "the cluster must commit asynchronously for this test to mean anything"
+    );
+    setup(&pg);
+    let dir = tempfile::tempdir().unwrap();
+    let first = sync(&pg, dir.path(), |_| {}).await;
+    assert!(first.succeeded(), "{:?}", first.failure);
+    for round in 0..5 {
+        pg.script(&format!(
+            "UPDATE docs SET revision = revision + 1 WHERE id <= 20; DELETE FROM docs WHERE id = {}; \
+             INSERT INTO docs VALUES ({}, 'round', 'r', 1); INSERT INTO scratch VALUES ({}, 'new');",
+            100 + round,
+            9000 + round,
+            500 + round
+        ));
+        let next = sync(&pg, dir.path(), |_| {}).await;
+        assert!(next.succeeded(), "round {round}: {:?}", next.failure);
+        assert_equal(&pg, dir.path(), ALL, &format!("round {round}")).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kills_during_snapshot_and_stream_lose_nothing_and_the_slot_waits_for_acknowledgement() {
     let Some(pg) = PgServer::start() else { return };

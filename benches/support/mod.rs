@@ -286,7 +286,8 @@ pub fn size_arg(full: u64, smoke: u64) -> (u64, bool) {
 }
 
 /// An in-process Virtuous simulator (no latency, no rate limit) with `contacts` contacts and `gifts`
-/// gifts, and the configuration that reaches it.
+/// gifts, and the configuration that reaches it (with `parallelism` from `BENCH_PARALLELISM` when set,
+/// to measure what pages in flight cost).
 pub async fn virtuous_simulator(
     contacts: u64,
     gifts: u64,
@@ -298,11 +299,14 @@ pub async fn virtuous_simulator(
     let sim = VirtuousSimulator::start(VirtuousConfig::sized(contacts, gifts))
         .await
         .expect("start the simulator");
-    let configuration = [
+    let mut configuration: std::collections::HashMap<String, String> = [
         ("api_key".to_owned(), sim.api_key().to_owned()),
         ("base_url".to_owned(), sim.base_url()),
     ]
     .into_iter()
     .collect();
+    if let Ok(parallelism) = std::env::var("BENCH_PARALLELISM") {
+        configuration.insert("parallelism".to_owned(), parallelism);
+    }
     (sim, configuration)
 }

@@ -192,14 +192,31 @@ pub async fn slot(client: &Client, slot: &str) -> Result<Option<SlotInfo>, PgErr
         .transpose()
 }
 
-/// `pg_current_wal_lsn()`: a sync streams at least this far.
-pub async fn current_lsn(client: &Client) -> Result<Lsn, PgError> {
+/// Where a sync streams to: the end of every WAL record inserted so far, so past the commit record
+/// of every transaction that has returned, also one committed asynchronously
+/// (`synchronous_commit = off`), whose record may not even be written yet; and made durable, so the
+/// server, which decodes only flushed WAL, sends all of it now rather than whenever its WAL writer
+/// gets to it (up to three `wal_writer_delay`s, seconds on a tuned server). The flush is a
+/// synchronous commit of a transaction that writes one small logical message (any role may, and
+/// `pgoutput` does not send it unless asked): committing it flushes the WAL up to its commit
+/// record, so everything before it. A transaction that wrote no WAL of its own (one that only
+/// takes an ID) would commit asynchronously whatever the setting says, and flush nothing. (`pg_current_wal_lsn()`, the write position, can be
+/// behind an asynchronous commit: a sync streaming only that far missed it.)
+pub async fn stream_target(client: &Client) -> Result<Lsn, PgError> {
     let row = client
-        .query_one("SELECT pg_current_wal_lsn()::text", &[])
+        .query_one("SELECT pg_current_wal_insert_lsn()::text", &[])
         .await
         .map_err(|e| PgError::sql("cannot read the current WAL position", e))?;
     let text: String = row.get(0);
-    text.parse().map_err(PgError::Protocol)
+    let target = text.parse().map_err(PgError::Protocol)?;
+    client
+        .batch_execute(
+            "BEGIN; SET LOCAL synchronous_commit = on; \
+             SELECT pg_logical_emit_message(true, 'fivetran_source', 'flush'); COMMIT;",
+        )
+        .await
+        .map_err(|e| PgError::sql("cannot flush the WAL before streaming", e))?;
+    Ok(target)
 }
 
 /// A setting's value (`SHOW`).

@@ -9,19 +9,8 @@ pub const REPLICATION_TEST: &str = "replication";
 /// Setup test: the publication exists (created when permitted) and the slot can be used.
 pub const PUBLICATION_TEST: &str = "publication";
 
-/// How the connection is encrypted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TlsMode {
-    /// Plain TCP (a private network or a tunnel).
-    Disable,
-    /// TLS without checking the server's certificate (libpq's `sslmode=require`).
-    Require,
-    /// TLS with the certificate checked against this CA (PEM) and the host name.
-    VerifyFull {
-        /// The CA certificate(s), PEM.
-        ca_pem: String,
-    },
-}
+use crate::connectors::database::list;
+pub use crate::connectors::database::TlsMode;
 
 /// The connector's configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,15 +51,6 @@ impl Config {
     }
 }
 
-fn list(value: Option<&str>) -> Option<Vec<String>> {
-    let items: Vec<String> = value?
-        .split(',')
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .collect();
-    (!items.is_empty()).then_some(items)
-}
-
 /// A slot or publication name: PostgreSQL allows lowercase letters, digits and `_` in slot names.
 fn identifier(c: &Configuration<'_>, field: &str, default: &str) -> Result<String, ConfigError> {
     let value = c.optional(field).unwrap_or(default).trim().to_owned();
@@ -91,19 +71,7 @@ fn identifier(c: &Configuration<'_>, field: &str, default: &str) -> Result<Strin
 
 impl FromConfiguration for Config {
     fn from_configuration(c: &Configuration<'_>) -> Result<Self, ConfigError> {
-        let tls = match c.optional("tls").unwrap_or("require") {
-            "disable" => TlsMode::Disable,
-            "require" => TlsMode::Require,
-            "verify-full" => TlsMode::VerifyFull {
-                ca_pem: c.required("ca_certificate")?.to_owned(),
-            },
-            other => {
-                return Err(ConfigError::Invalid {
-                    field: "tls".to_owned(),
-                    reason: format!("'{other}' is not one of disable, require, verify-full"),
-                })
-            }
-        };
+        let tls = TlsMode::from_configuration(c)?;
         Ok(Self {
             host: c.required("host")?.trim().to_owned(),
             port: c.int_in_range("port", 5432, 1, 65535)? as u16,

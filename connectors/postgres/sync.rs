@@ -14,8 +14,9 @@
 //! makes up for the difference, as above). A table is (re)snapshotted when it is new, or when it has
 //! columns its last snapshot did not cover (a column added with a default is only in the catalog).
 //!
-//! **Stream.** From the state's LSN to the server's current WAL position at the start of streaming
-//! (or `max_stream_seconds`): changes are emitted as they arrive (memory does not grow with a
+//! **Stream.** From the state's LSN to the end of the WAL inserted when streaming starts (so every
+//! commit that had returned, also an asynchronous one), or until the stream stalls short of it, or
+//! `max_stream_seconds`: changes are emitted as they arrive (memory does not grow with a
 //! transaction) and the LSN is checkpointed only at a commit. The slot is confirmed only up to the
 //! LSN of the state this sync started from: Fivetran handed that state back, so everything before it
 //! is committed at the destination.
@@ -37,12 +38,15 @@ use super::error::PgError;
 use super::pgoutput::{self, Datum, Decoded, RelationColumn};
 use super::replication::{Lsn, ReplicationClient, ReplicationStream, StreamEvent};
 use super::types::scalar_kind;
+use crate::connectors::database::quoted_list;
 use crate::sdk::{ColumnName, ConnectorState, Emitter, Error, Row, Value};
 
 /// Checkpoint the stream at a commit once this long has passed since the last checkpoint.
 const STREAM_CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
-/// Keepalives in a row without data, after which the stream counts as caught up.
-const IDLE_KEEPALIVES: u32 = 3;
+/// How long the stream may go without data or a keepalive that moves its position before it ends
+/// short of its target. The target is flushed before streaming, so this is only a guard against a
+/// server that stops sending.
+const STALLED_AFTER: Duration = Duration::from_secs(10);
 
 /// The snapshot in progress: the table and the key of its last emitted row.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -281,18 +285,9 @@ async fn snapshot_table(
         after: after.clone(),
     });
     let names = names(table);
-    let list = table
-        .columns
-        .iter()
-        .map(|c| quote_ident(&c.name))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let list = quoted_list(table.columns.iter().map(|c| &*c.name), quote_ident);
     let keys: Vec<&Column> = table.keys.iter().map(|&i| &table.columns[i]).collect();
-    let order = keys
-        .iter()
-        .map(|c| quote_ident(&c.name))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let order = quoted_list(keys.iter().map(|c| &*c.name), quote_ident);
     let mut total = 0u64;
     loop {
         // Tables without a key are read whole in one pass (no order to resume by).
@@ -535,7 +530,7 @@ async fn stream(
     counts: &mut Counts,
 ) -> Result<(), Error> {
     let from = state.lsn.unwrap_or_default();
-    let target = catalog::current_lsn(client).await?;
+    let target = catalog::stream_target(client).await?;
     let mut stream = start_stream(config, from, acknowledged).await?;
     let deadline = Instant::now() + Duration::from_secs(config.max_stream_seconds);
     let mut relations: HashMap<u32, Option<Bound>> = HashMap::new();
@@ -543,26 +538,31 @@ async fn stream(
     let mut in_transaction = false;
     let mut since_checkpoint = 0u64;
     let mut last_checkpoint = Instant::now();
-    let mut idle = 0u32;
+    // Keepalives come often and prove nothing by their number (the server sends one whenever it
+    // waits for WAL while the client's reported position is behind its own): only progress counts.
+    let mut progressed = Instant::now();
     loop {
         if !in_transaction
-            && (position >= target || idle >= IDLE_KEEPALIVES || Instant::now() >= deadline)
+            && (position >= target
+                || progressed.elapsed() >= STALLED_AFTER
+                || Instant::now() >= deadline)
         {
             break;
         }
         let data = match stream.next().await? {
             StreamEvent::Tick => continue,
             StreamEvent::Keepalive { wal_end } => {
-                if !in_transaction {
-                    idle += 1;
-                    // Everything before the sender's position was sent, and nothing is open.
-                    position = position.max(wal_end);
+                if !in_transaction && wal_end > position {
+                    // Every transaction committed before the sender's position was sent, and
+                    // nothing is open: one still open commits later and is sent then.
+                    position = wal_end;
+                    progressed = Instant::now();
                 }
                 continue;
             }
             StreamEvent::Data { data, .. } => data,
         };
-        idle = 0;
+        progressed = Instant::now();
         let message = pgoutput::decode(data).map_err(|e| PgError::Protocol(e.to_string()))?;
         match message {
             Decoded::Begin => in_transaction = true,

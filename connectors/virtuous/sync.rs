@@ -243,25 +243,36 @@ impl EntityRun<'_> {
         &state.entity(self.entity).errored
     }
 
-    /// Chooses the next pass and reads its watermark and census from the source.
+    /// Chooses the next pass and reads its watermark and census from the source. The (up to) three
+    /// queries are independent, so they go out together: the first page waits for one round trip,
+    /// not three. All of them are answered before any page of the pass is asked for, which is what
+    /// makes the watermark and census hold for the whole pass.
     async fn plan(&self, current: &EntityState) -> Result<Pass, Error> {
         let incremental = !self.entity.is_reference();
-        let kind = match (current.modified_since, current.census) {
-            (Some(_), Some(census)) if incremental && self.deleted_since(census).await? => {
-                PassKind::Full
+        let deleted = async {
+            match (current.modified_since, current.census) {
+                (Some(_), Some(census)) if incremental => self.deleted_since(census).await,
+                _ => Ok(false),
             }
-            (Some(_), _) if incremental => PassKind::Modified,
+        };
+        let watermark = async {
+            if incremental {
+                self.watermark().await
+            } else {
+                Ok(None)
+            }
+        };
+        let census = async {
+            if self.entity.is_deletable() {
+                self.census().await
+            } else {
+                Ok(None)
+            }
+        };
+        let (deleted, watermark, census) = tokio::try_join!(deleted, watermark, census)?;
+        let kind = match current.modified_since {
+            Some(_) if incremental && !deleted => PassKind::Modified,
             _ => PassKind::Full,
-        };
-        let watermark = if incremental {
-            self.watermark().await?
-        } else {
-            None
-        };
-        let census = if self.entity.is_deletable() {
-            self.census().await?
-        } else {
-            None
         };
         let start = self.config.start_date;
         let since = match (kind, current.modified_since) {

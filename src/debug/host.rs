@@ -187,6 +187,7 @@ pub async fn sync(
         Arc::clone(&connector),
         EmitterOptions {
             record_limit_per_table: options.limit,
+            cells: crate::sdk::wire::CellEncoding::from_env(),
             ..EmitterOptions::default()
         },
     );

@@ -10,8 +10,9 @@ use toml::Spanned;
 
 use super::format::{
     AuthKind, FieldKind, IncrementalKind, QueryValue, RawAuth, RawChild, RawColumn, RawDefinition,
-    RawIncremental, RawPaginate, RawStream,
+    RawDeletes, RawErrorInBody, RawIncremental, RawPaginate, RawStream,
 };
+use super::graphql::{ErrorCodes, ForEach, RawGraphql, Shape};
 use super::template::{Template, Var};
 use crate::http::RateLimit;
 use crate::sdk::table::{ColumnSpec, FieldPath, Reader, TableSpec};
@@ -61,6 +62,8 @@ pub enum AuthDef {
     Basic(Template, Option<Template>),
     /// A header and its value.
     Header(String, Template),
+    /// A query parameter and its value.
+    Query(String, Template),
     /// OAuth2 refresh-token grant.
     OAuth2 {
         /// Token endpoint.
@@ -88,6 +91,16 @@ pub enum BodyTemplate {
 }
 
 impl BodyTemplate {
+    /// Whether a templated string uses `since`.
+    pub fn uses_since(&self) -> bool {
+        match self {
+            BodyTemplate::Constant(_) => false,
+            BodyTemplate::Text(t) => t.vars().any(|v| *v == Var::Since),
+            BodyTemplate::Array(items) => items.iter().any(BodyTemplate::uses_since),
+            BodyTemplate::Object(members) => members.iter().any(|(_, v)| v.uses_since()),
+        }
+    }
+
     /// The filled-in JSON; `None` when a templated string is absent.
     pub fn render(&self, scope: &super::template::Scope<'_>) -> Option<serde_json::Value> {
         use serde_json::Value as J;
@@ -133,6 +146,10 @@ pub enum Paging {
         limit_param: String,
         /// Sizes, largest first.
         limits: Vec<u32>,
+        /// Text of the 400 that says the API's result cap is reached.
+        cap_error: Option<String>,
+        /// Token and size go in the JSON body.
+        in_body: bool,
     },
     /// Offsets while `has_more`.
     Offset {
@@ -144,7 +161,58 @@ pub enum Paging {
         limit: u32,
         /// Whether the envelope's total says when to stop.
         total: bool,
+        /// The largest offset the API accepts; past it the list restarts from the last cursor.
+        max_skip: Option<u64>,
+        /// Text of the 400 that refuses an offset past the API's maximum.
+        skip_error: Option<String>,
     },
+}
+
+impl Paging {
+    /// Whether the page at `token` (an offset) lies past the API's maximum skip, so the list must
+    /// restart from its last cursor instead of asking for it.
+    pub fn past_max_skip(&self, token: &str) -> bool {
+        match self {
+            Paging::Offset {
+                max_skip: Some(max),
+                ..
+            } => token.parse::<u64>().is_ok_and(|skip| skip > *max),
+            _ => false,
+        }
+    }
+
+    /// Whether `e` is the API refusing an offset past its maximum (a 400 with `skip_error`).
+    pub fn refused_skip(&self, e: &crate::sync::PagerError) -> bool {
+        let text = match self {
+            Paging::Offset {
+                skip_error: Some(text),
+                ..
+            }
+            | Paging::Token {
+                cap_error: Some(text),
+                ..
+            } => text,
+            _ => return false,
+        };
+        matches!(e, crate::sync::PagerError::Fetch { source, .. }
+            if matches!(source.as_ref(), crate::http::HttpError::Permanent { status: 400, detail, .. } if detail.contains(text.as_str())))
+    }
+
+    fn restarts(&self) -> bool {
+        matches!(
+            self,
+            Paging::Offset {
+                max_skip: Some(_),
+                ..
+            } | Paging::Offset {
+                skip_error: Some(_),
+                ..
+            } | Paging::Token {
+                cap_error: Some(_),
+                ..
+            }
+        )
+    }
 }
 
 /// A paged list request.
@@ -171,6 +239,8 @@ pub enum IncrementalDef {
         cursor: FieldPath,
         /// Re-read before the cursor.
         lookback: Duration,
+        /// The lower bound of a full pass (`config.*` only), if any.
+        start: Option<Template>,
     },
     /// An events endpoint.
     Events {
@@ -220,8 +290,25 @@ pub struct StreamDef {
     pub list: ListDef,
     /// How later syncs find changes (`None`: full re-read with a truncate).
     pub incremental: Option<IncrementalDef>,
+    /// The list changes passes read instead of `list` (a search endpoint), if any.
+    pub changes: Option<ListDef>,
     /// Child tables.
     pub children: Vec<ChildDef>,
+    /// The lists of deleted records, read in every changes pass.
+    pub deletes: Vec<DeletesDef>,
+    /// A GraphQL stream's document, variables and connection (then `list` is its endpoint).
+    pub graphql: Option<Box<GraphqlDef>>,
+}
+
+/// A list whose records name deleted rows.
+#[derive(Debug, Clone)]
+pub struct DeletesDef {
+    /// The list.
+    pub list: ListDef,
+    /// The key columns and where each sits in a deletion record.
+    pub key: Vec<(String, FieldPath)>,
+    /// How long the API keeps the list.
+    pub retention: Option<Duration>,
 }
 
 /// An error in a 200 body.
@@ -233,6 +320,37 @@ pub struct ErrorInBody {
     pub equals: Option<String>,
     /// Whether to retry.
     pub transient: bool,
+    /// Per-error codes deciding the verdict (GraphQL `errors[].type`), if given.
+    pub codes: Option<super::graphql::ErrorCodes>,
+}
+
+/// A GraphQL stream, compiled.
+#[derive(Debug, Clone)]
+pub struct GraphqlDef {
+    /// The document.
+    pub(super) query: String,
+    /// The variables' templates.
+    pub(super) variables: Vec<(String, BodyTemplate)>,
+    uses_since: bool,
+    /// Where the records sit.
+    pub(super) shape: Shape,
+    /// Page sizes, largest first.
+    pub(super) limits: Vec<u32>,
+    /// The size variable.
+    pub(super) first: String,
+    /// The cursor variable.
+    pub(super) after: String,
+    /// The partitions, if any.
+    pub(super) for_each: Option<ForEach>,
+    /// The newest-first order's field.
+    pub(super) newest_first: Option<FieldPath>,
+}
+
+impl GraphqlDef {
+    /// Whether a variable sends `{{since}}`.
+    pub fn uses_since(&self) -> bool {
+        self.uses_since
+    }
 }
 
 /// A loaded, checked definition.
@@ -258,6 +376,8 @@ pub struct Definition {
     pub headers: Vec<(String, String)>,
     /// Error bodies inside 200s.
     pub error_in_body: Option<ErrorInBody>,
+    /// A points budget reported in bodies (GraphQL `rateLimit`).
+    pub points: Option<super::graphql::Points>,
     /// The setup test's label.
     pub test_label: String,
     /// The setup test's request.
@@ -292,20 +412,26 @@ pub fn load(file: &str, text: &str) -> Result<Definition, DefinitionError> {
     cx.compile(raw)
 }
 
-struct Cx<'a> {
+/// The file being compiled (for errors' places).
+pub(super) struct Cx<'a> {
     file: &'a str,
     text: &'a str,
 }
 
-type R<T> = Result<T, DefinitionError>;
+pub(super) type R<T> = Result<T, DefinitionError>;
 
 impl Cx<'_> {
-    fn line_of(&self, at: usize) -> usize {
+    pub(super) fn line_of(&self, at: usize) -> usize {
         let at = at.min(self.text.len());
         self.text[..at].bytes().filter(|b| *b == b'\n').count() + 1
     }
 
-    fn error(&self, span: Range<usize>, key: &str, message: impl Into<String>) -> DefinitionError {
+    pub(super) fn error(
+        &self,
+        span: Range<usize>,
+        key: &str,
+        message: impl Into<String>,
+    ) -> DefinitionError {
         DefinitionError {
             file: self.file.to_owned(),
             line: self.line_of(span.start),
@@ -401,6 +527,15 @@ impl Cx<'_> {
                     format!("field '{n}' is declared twice"),
                 ));
             }
+            if let (FieldKind::Date, Some(d)) = (f.kind, &f.default) {
+                if date_default(d).is_none() {
+                    return Err(self.error(
+                        f.name.span(),
+                        &format!("fields[{i}].default"),
+                        format!("'{d}' is not a date like 2024-01-31 (or RFC 3339)"),
+                    ));
+                }
+            }
             fields.push(FieldDef {
                 name: n.clone(),
                 label: f.label.clone(),
@@ -427,11 +562,24 @@ impl Cx<'_> {
             period: Duration::from_secs(r.per_seconds.max(1)),
             burst: r.requests.max(1),
         });
-        let error_in_body = raw.http.error_in_body.as_ref().map(|e| ErrorInBody {
-            path: FieldPath::parse(&e.path),
-            equals: e.equals.clone(),
-            transient: e.transient,
-        });
+        let error_in_body = match raw.http.error_in_body.as_ref() {
+            Some(e) => Some(ErrorInBody {
+                path: FieldPath::parse(e.path.get_ref()),
+                equals: e.equals.clone(),
+                transient: e.transient,
+                codes: self.error_codes(e)?,
+            }),
+            None => None,
+        };
+        let points = raw.http.points.as_ref().map(super::graphql::points);
+        if let (Some(p), None) = (&raw.http.points, &raw.http.rate_limit) {
+            // The points wait pauses the client's budget: without one there is nothing to pause.
+            return Err(self.error(
+                p.remaining.span(),
+                "http.points",
+                "'points' needs 'rate_limit' (the budget it pauses)",
+            ));
+        }
         let scope = Allowed {
             since: false,
             parent: false,
@@ -462,6 +610,7 @@ impl Cx<'_> {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             error_in_body,
+            points,
             test_label: raw.test.label.clone(),
             test,
             streams,
@@ -500,6 +649,16 @@ impl Cx<'_> {
                 })?;
                 AuthDef::Header(header.get_ref().clone(), need(&a.value, "value")?)
             }
+            AuthKind::Query => {
+                let param = a.param.as_ref().ok_or_else(|| {
+                    self.error(
+                        kind_span.clone(),
+                        "auth.param",
+                        "auth type 'query' needs 'param'",
+                    )
+                })?;
+                AuthDef::Query(param.get_ref().clone(), need(&a.value, "value")?)
+            }
             AuthKind::Oauth2 => AuthDef::OAuth2 {
                 token_url: need(&a.token_url, "token_url")?,
                 client_id: need(&a.client_id, "client_id")?,
@@ -525,7 +684,7 @@ impl Cx<'_> {
         self.template(key, v.get_ref(), v.span(), fields, scope, secrets)
     }
 
-    fn template(
+    pub(super) fn template(
         &self,
         key: &str,
         text: &str,
@@ -603,7 +762,7 @@ impl Cx<'_> {
         })
     }
 
-    fn body(
+    pub(super) fn body(
         &self,
         key: &str,
         json: &serde_json::Value,
@@ -697,6 +856,8 @@ impl Cx<'_> {
                         param,
                         limit_param,
                         limits,
+                        cap_error: None,
+                        in_body: false,
                     },
                 )
             }
@@ -705,14 +866,25 @@ impl Cx<'_> {
                 next,
                 limit_param,
                 limits,
+                cap_error,
+                in_body,
             } => {
                 check_limits(&limits)?;
+                if in_body && !matches!(request.method, crate::http::Method::POST) {
+                    return Err(self.error(
+                        span.clone(),
+                        &format!("{key}.paginate.in_body"),
+                        "a token in the body needs method = \"post\"",
+                    ));
+                }
                 (
                     Envelope::new(&records).next_in_body(&next),
                     Paging::Token {
                         param,
                         limit_param,
                         limits,
+                        cap_error,
+                        in_body,
                     },
                 )
             }
@@ -722,8 +894,17 @@ impl Cx<'_> {
                 limit,
                 has_more: _,
                 total,
+                max_skip,
+                skip_error,
             } => {
                 check_limits(&[limit])?;
+                if max_skip.is_some_and(|m| m < u64::from(limit)) {
+                    return Err(self.error(
+                        span.clone(),
+                        &format!("{key}.paginate.max_skip"),
+                        format!("must be at least the page size ({limit})"),
+                    ));
+                }
                 let envelope = match &total {
                     Some(t) => Envelope::new(&records).total(t),
                     None => Envelope::new(&records),
@@ -735,6 +916,8 @@ impl Cx<'_> {
                         limit_param,
                         limit,
                         total: total.is_some(),
+                        max_skip,
+                        skip_error,
                     },
                 )
             }
@@ -852,27 +1035,60 @@ impl Cx<'_> {
             parent: false,
             object: false,
         };
-        let mut request = self.request(&key, &s.path, &s.query, fields, allowed)?;
-        if s.method == Some(super::format::Method::Post) {
-            request.method = crate::http::Method::POST;
-        }
-        if let Some(body) = &s.body {
-            if s.method != Some(super::format::Method::Post) {
-                return Err(self.error(
-                    body.span(),
-                    &format!("{key}.body"),
-                    "a body needs method = \"post\"",
-                ));
+        let request = self.request_with_body(
+            &key,
+            (&s.path, &s.query),
+            s.method,
+            s.body.as_ref(),
+            fields,
+            allowed,
+        )?;
+        let sends_since = |r: &RequestDef| {
+            r.query
+                .iter()
+                .any(|(_, t)| t.vars().any(|v| *v == Var::Since))
+                || r.body.as_ref().is_some_and(BodyTemplate::uses_since)
+        };
+        let changes = match &s.changes {
+            None => None,
+            Some(c) => {
+                let ckey = format!("{key}.changes");
+                let request = self.request_with_body(
+                    &ckey,
+                    (&c.path, &c.query),
+                    c.method,
+                    c.body.as_ref(),
+                    fields,
+                    allowed,
+                )?;
+                if !sends_since(&request) {
+                    return Err(self.error(
+                        c.path.span(),
+                        &ckey,
+                        "a changes request must send the lower bound, e.g. \"{{since|epoch_ms}}\" in its query or body",
+                    ));
+                }
+                Some(self.list(
+                    &ckey,
+                    request,
+                    c.records.as_ref(),
+                    c.paginate.as_ref(),
+                    raw,
+                    c.path.span(),
+                )?)
             }
-            let json = serde_json::to_value(body.get_ref())
-                .map_err(|e| self.error(body.span(), &format!("{key}.body"), e.to_string()))?;
-            request.body =
-                Some(self.body(&format!("{key}.body"), &json, body.span(), fields, allowed)?);
-        }
-        let uses_since = request
-            .query
-            .iter()
-            .any(|(_, t)| t.vars().any(|v| *v == Var::Since));
+        };
+        let mut request = request;
+        let graphql = match &s.graphql {
+            Some(g) => {
+                request.method = crate::http::Method::POST;
+                Some(Box::new(self.graphql(&key, s, g, fields)?))
+            }
+            None => None,
+        };
+        let uses_since = sends_since(&request)
+            || changes.is_some()
+            || graphql.as_ref().is_some_and(|g| g.uses_since());
         let list = self.list(
             &key,
             request,
@@ -885,16 +1101,158 @@ impl Cx<'_> {
             None => None,
             Some(inc) => Some(self.incremental(&key, inc, raw, fields, uses_since, &s.columns)?),
         };
+        if (list.paging.restarts() || changes.as_ref().is_some_and(|c| c.paging.restarts()))
+            && !matches!(incremental, Some(IncrementalDef::Cursor { .. }))
+        {
+            return Err(self.error(
+                s.path.span(),
+                &format!("{key}.paginate.max_skip"),
+                "a list past its maximum skip restarts from the largest cursor seen, so the stream needs incremental = { type = \"cursor\", ... } and a list sorted by it",
+            ));
+        }
         let mut children = Vec::new();
         for c in &s.children {
             children.push(self.child(&key, c, raw, fields, tables)?);
+        }
+        let mut deletes = Vec::new();
+        for d in &s.deletes {
+            deletes.push(self.deletes(&key, d, s, raw, fields)?);
+        }
+        if let (Some(c), false) = (
+            &s.changes,
+            matches!(incremental, Some(IncrementalDef::Cursor { .. })),
+        ) {
+            return Err(self.error(
+                c.path.span(),
+                &format!("{key}.changes"),
+                "a changes request is read by cursor, so the stream needs incremental = { type = \"cursor\", ... }",
+            ));
         }
         Ok(StreamDef {
             table,
             list,
             incremental,
+            changes,
             children,
+            deletes,
+            graphql,
         })
+    }
+
+    /// A request with its method and JSON body (a body needs POST).
+    fn request_with_body(
+        &self,
+        key: &str,
+        (path, query): (&Spanned<String>, &BTreeMap<String, Spanned<QueryValue>>),
+        method: Option<super::format::Method>,
+        body: Option<&Spanned<toml::Value>>,
+        fields: &Fields<'_>,
+        allowed: Allowed,
+    ) -> R<RequestDef> {
+        let mut request = self.request(key, path, query, fields, allowed)?;
+        if method == Some(super::format::Method::Post) {
+            request.method = crate::http::Method::POST;
+        }
+        if let Some(body) = body {
+            if method != Some(super::format::Method::Post) {
+                return Err(self.error(
+                    body.span(),
+                    &format!("{key}.body"),
+                    "a body needs method = \"post\"",
+                ));
+            }
+            let json = serde_json::to_value(body.get_ref())
+                .map_err(|e| self.error(body.span(), &format!("{key}.body"), e.to_string()))?;
+            request.body =
+                Some(self.body(&format!("{key}.body"), &json, body.span(), fields, allowed)?);
+        }
+        Ok(request)
+    }
+
+    fn deletes(
+        &self,
+        key: &str,
+        d: &RawDeletes,
+        s: &RawStream,
+        raw: &RawDefinition,
+        fields: &Fields<'_>,
+    ) -> R<DeletesDef> {
+        let key = format!("{key}.deletes");
+        if s.incremental.is_none() {
+            return Err(self.error(
+                d.path.span(),
+                &key,
+                "deletes are read in changes passes, so the stream needs 'incremental' (without it every sync re-reads the list after a truncate)",
+            ));
+        }
+        let allowed = Allowed {
+            since: true,
+            parent: false,
+            object: false,
+        };
+        let request = self.request(&key, &d.path, &d.query, fields, allowed)?;
+        let list = self.list(
+            &key,
+            request,
+            d.records.as_ref(),
+            d.paginate.as_ref(),
+            raw,
+            d.path.span(),
+        )?;
+        self.no_max_skip(&key, &list, d.path.span())?;
+        let primary: Vec<String> = s.primary_key.get_ref().clone();
+        let columns: Vec<(String, FieldPath)> = match &d.key {
+            Some(given) => {
+                let names: Vec<&String> = given.get_ref().keys().collect();
+                let mut want: Vec<&String> = primary.iter().collect();
+                want.sort();
+                if names != want {
+                    return Err(self.error(
+                        given.span(),
+                        &format!("{key}.key"),
+                        format!(
+                            "must name exactly the primary key's columns; valid choices: {}",
+                            primary.join(", ")
+                        ),
+                    ));
+                }
+                given
+                    .get_ref()
+                    .iter()
+                    .map(|(c, p)| (c.clone(), FieldPath::parse(p)))
+                    .collect()
+            }
+            None => primary
+                .iter()
+                .map(|c| {
+                    let from = s
+                        .columns
+                        .get(c)
+                        .and_then(|col| col.get_ref().from.clone())
+                        .unwrap_or_else(|| c.clone());
+                    (c.clone(), FieldPath::parse(&from))
+                })
+                .collect(),
+        };
+        Ok(DeletesDef {
+            list,
+            key: columns,
+            retention: d
+                .retention_days
+                .map(|days| Duration::from_secs(days * 86_400)),
+        })
+    }
+
+    /// Only a stream's own list restarts past a maximum skip.
+    fn no_max_skip(&self, key: &str, list: &ListDef, span: Range<usize>) -> R<()> {
+        if list.paging.restarts() {
+            return Err(self.error(
+                span,
+                &format!("{key}.paginate.max_skip"),
+                "only a stream's own list can restart past a maximum skip",
+            ));
+        }
+        Ok(())
     }
 
     fn incremental(
@@ -923,7 +1281,7 @@ impl Cx<'_> {
             IncrementalKind::Cursor => {
                 let cursor = inc.cursor.as_ref().ok_or_else(|| missing("cursor"))?;
                 if !uses_since {
-                    return Err(self.error(kind_span, &key, "a cursor stream's query must send the lower bound, e.g. \"{{since|epoch}}\""));
+                    return Err(self.error(kind_span, &key, "a cursor stream's query (or GraphQL variables) must send the lower bound, e.g. \"{{since|epoch}}\""));
                 }
                 let known = columns.iter().any(|(n, c)| {
                     n == cursor.get_ref() || c.get_ref().from.as_deref() == Some(cursor.get_ref())
@@ -940,9 +1298,16 @@ impl Cx<'_> {
                         ),
                     ));
                 }
+                let start = match &inc.start {
+                    Some(t) => {
+                        Some(self.config_template(&format!("{key}.start"), t, fields, false)?)
+                    }
+                    None => None,
+                };
                 Ok(IncrementalDef::Cursor {
                     cursor: FieldPath::parse(cursor.get_ref()),
                     lookback,
+                    start,
                 })
             }
             IncrementalKind::Events => {
@@ -970,6 +1335,7 @@ impl Cx<'_> {
                     raw,
                     path.span(),
                 )?;
+                self.no_max_skip(&key, &list, path.span())?;
                 let refetch_t = self.template(
                     &format!("{key}.refetch"),
                     refetch.get_ref(),
@@ -1010,7 +1376,9 @@ impl Cx<'_> {
             (Some(path), None) => {
                 let allowed = Allowed { since: false, parent: true, object: false };
                 let request = self.request(&key, path, &BTreeMap::new(), fields, allowed)?;
-                ChildSource::Request(Box::new(self.list(&key, request, c.records.as_ref(), c.paginate.as_ref(), raw, path.span())?))
+                let list = self.list(&key, request, c.records.as_ref(), c.paginate.as_ref(), raw, path.span())?;
+                self.no_max_skip(&key, &list, path.span())?;
+                ChildSource::Request(Box::new(list))
             }
             (None, Some(embedded)) => ChildSource::Embedded(FieldPath::parse(embedded.get_ref())),
             _ => {
@@ -1027,6 +1395,287 @@ impl Cx<'_> {
             source,
             parent_columns,
         })
+    }
+}
+
+/// A date field's default as an instant: `YYYY-MM-DD` (midnight UTC) or RFC 3339.
+pub fn date_default(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .or_else(|| crate::sdk::table::read::parse_utc(text))
+}
+
+/// GraphQL streams (`graphql` tables; docs/declarative.md): their document, variables and pager,
+/// checked here with the rest of the file. The pure parts (raw tables, error codes, partitions)
+/// are `super::graphql`.
+impl Cx<'_> {
+    /// The code rules of `error_in_body`, if it has `code`.
+    fn error_codes(&self, e: &RawErrorInBody) -> R<Option<ErrorCodes>> {
+        let Some(code) = &e.code else {
+            let lists = [
+                &e.rate_limited_codes,
+                &e.transient_codes,
+                &e.too_large_codes,
+            ];
+            if lists.iter().any(|l| !l.is_empty()) {
+                return Err(self.error(
+                    e.path.span(),
+                    "http.error_in_body.code",
+                    "codes need 'code': the field of each error that holds its code (e.g. \"type\")",
+                ));
+            }
+            return Ok(None);
+        };
+        if e.equals.is_some() {
+            return Err(self.error(
+                code.span(),
+                "http.error_in_body.code",
+                "'code' and 'equals' exclude each other: 'code' reads a list of errors",
+            ));
+        }
+        Ok(Some(ErrorCodes {
+            code: FieldPath::parse(code.get_ref()),
+            rate_limited: e.rate_limited_codes.clone(),
+            transient: e.transient_codes.clone(),
+            too_large: e.too_large_codes.clone(),
+        }))
+    }
+
+    /// The variables an operation declares: (name, required).
+    fn declared(&self, key: &str, query: &Spanned<String>) -> R<Vec<(String, bool)>> {
+        use async_graphql::parser::{parse_query, types::DocumentOperations};
+        let doc = parse_query(query.get_ref()).map_err(|e| {
+            // The document's own line, moved to the file's: a `"""` string starts on the next line.
+            let at = query.span().start;
+            // A `"""` string opening at its line's end: TOML drops that first newline.
+            let opens_on_own_line = self.line_of(at + 4) > self.line_of(at);
+            let line = e.positions().next().map_or(0, |p| p.line);
+            let mut err = self.error(query.span(), key, format!("not a GraphQL document: {e}"));
+            err.line += line.saturating_sub(1) + usize::from(opens_on_own_line);
+            err
+        })?;
+        let ops: Vec<_> = match &doc.operations {
+            DocumentOperations::Single(op) => vec![op],
+            DocumentOperations::Multiple(ops) => ops.values().collect(),
+        };
+        if ops.len() != 1 {
+            return Err(self.error(
+                query.span(),
+                key,
+                format!("the document must hold one operation, not {}", ops.len()),
+            ));
+        }
+        Ok(ops[0]
+            .node
+            .variable_definitions
+            .iter()
+            .map(|v| {
+                let required = !v.node.var_type.node.nullable && v.node.default_value.is_none();
+                (v.node.name.node.to_string(), required)
+            })
+            .collect())
+    }
+
+    /// Compiles a stream's `graphql` table.
+    fn graphql(
+        &self,
+        key: &str,
+        s: &RawStream,
+        g: &RawGraphql,
+        fields: &Fields<'_>,
+    ) -> R<GraphqlDef> {
+        let key = format!("{key}.graphql");
+        let conflicting = [
+            ("method", s.method.is_some()),
+            ("body", s.body.is_some()),
+            ("query", !s.query.is_empty()),
+            ("paginate", s.paginate.is_some()),
+            ("records", s.records.is_some()),
+        ];
+        if let Some((name, _)) = conflicting.iter().find(|(_, set)| *set) {
+            return Err(self.error(
+                g.query.span(),
+                &key,
+                format!(
+                    "a GraphQL stream's request is its 'graphql' table: remove the stream's '{name}'"
+                ),
+            ));
+        }
+        let declared = self.declared(&format!("{key}.query"), &g.query)?;
+        let is_declared = |name: &str| declared.iter().any(|(n, _)| n == name);
+        let first = g.first_variable.clone().unwrap_or_else(|| "first".into());
+        let after = g.after_variable.clone().unwrap_or_else(|| "after".into());
+        let shape = match (&g.connection, &g.record) {
+            (Some(c), None) => {
+                for v in [&first, &after] {
+                    if !is_declared(v) {
+                        return Err(self.error(
+                            g.query.span(),
+                            &format!("{key}.query"),
+                            format!("a connection pages through '${v}': declare it in the operation"),
+                        ));
+                    }
+                }
+                let at = |f: &str| FieldPath::parse(&format!("{}.{f}", c.get_ref()));
+                Shape::Connection(
+                    Envelope::relay(c.get_ref()),
+                    at("nodes"),
+                    at("pageInfo.hasNextPage"),
+                )
+            }
+            (None, Some(r)) => Shape::Record(FieldPath::parse(r.get_ref())),
+            _ => {
+                return Err(self.error(
+                    g.query.span(),
+                    &key,
+                    "needs exactly one of 'connection' (a Relay connection's path) and 'record' (one object's path)",
+                ))
+            }
+        };
+        let allowed = Allowed {
+            since: true,
+            parent: false,
+            object: false,
+        };
+        let mut variables = Vec::new();
+        let mut uses_since = false;
+        for (name, value) in &g.variables {
+            let k = format!("{key}.variables.{name}");
+            if !is_declared(name) {
+                let names: Vec<&str> = declared.iter().map(|(n, _)| n.as_str()).collect();
+                return Err(self.error(
+                    value.span(),
+                    &k,
+                    format!(
+                        "the operation declares no '${name}'; valid choices: {}",
+                        names.join(", ")
+                    ),
+                ));
+            }
+            let json = serde_json::to_value(value.get_ref())
+                .map_err(|e| self.error(value.span(), &k, e.to_string()))?;
+            let body = self.body(&k, &json, value.span(), fields, allowed)?;
+            uses_since |= mentions_since(&body);
+            variables.push((name.clone(), body));
+        }
+        let for_each = match &g.for_each {
+            None => None,
+            Some(f) => {
+                let k = format!("{key}.for_each.field");
+                match fields.get(f.field.get_ref()) {
+                    Some(field) if field.kind == FieldKind::Text => {}
+                    Some(_) => {
+                        return Err(self.error(f.field.span(), &k, "must be a text field"));
+                    }
+                    None => {
+                        return Err(self.error(
+                            f.field.span(),
+                            &k,
+                            format!(
+                                "'{}' is not a form field; valid choices: {}",
+                                f.field.get_ref(),
+                                fields.names()
+                            ),
+                        ))
+                    }
+                }
+                if f.variables.get_ref().is_empty() {
+                    return Err(self.error(
+                        f.variables.span(),
+                        &format!("{key}.for_each.variables"),
+                        "name at least one variable",
+                    ));
+                }
+                for v in f.variables.get_ref() {
+                    if !is_declared(v) {
+                        return Err(self.error(
+                            f.variables.span(),
+                            &format!("{key}.for_each.variables"),
+                            format!("the operation declares no '${v}'"),
+                        ));
+                    }
+                }
+                Some(ForEach {
+                    field: f.field.get_ref().clone(),
+                    variables: f.variables.get_ref().clone(),
+                    separator: f.separator.clone().unwrap_or_else(|| "/".into()),
+                })
+            }
+        };
+        let filled: HashSet<&str> = variables
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .chain(
+                for_each
+                    .iter()
+                    .flat_map(|f| f.variables.iter().map(String::as_str)),
+            )
+            .chain(
+                matches!(shape, Shape::Connection(..))
+                    .then_some([first.as_str(), after.as_str()])
+                    .into_iter()
+                    .flatten(),
+            )
+            .collect();
+        if let Some((missing, _)) = declared
+            .iter()
+            .find(|(n, required)| *required && !filled.contains(n.as_str()))
+        {
+            return Err(self.error(
+                g.query.span(),
+                &format!("{key}.variables"),
+                format!("the operation requires '${missing}' and nothing fills it"),
+            ));
+        }
+        let limits = match &g.limits {
+            None => vec![100, 25, 5],
+            Some(l) => {
+                let v = l.get_ref();
+                if v.is_empty() || v.contains(&0) || v.windows(2).any(|w| w[0] <= w[1]) {
+                    return Err(self.error(
+                        l.span(),
+                        &format!("{key}.limits"),
+                        "must be page sizes above 0, largest first",
+                    ));
+                }
+                v.clone()
+            }
+        };
+        if let Some(n) = &g.newest_first {
+            if s.incremental.is_none() {
+                return Err(self.error(
+                    n.span(),
+                    &format!("{key}.newest_first"),
+                    "only a stream with 'incremental' stops at 'since'",
+                ));
+            }
+            uses_since = true;
+        }
+        Ok(GraphqlDef {
+            query: g.query.get_ref().clone(),
+            variables,
+            uses_since,
+            shape,
+            limits,
+            first,
+            after,
+            for_each,
+            newest_first: g
+                .newest_first
+                .as_ref()
+                .map(|n| FieldPath::parse(n.get_ref())),
+        })
+    }
+}
+
+fn mentions_since(t: &BodyTemplate) -> bool {
+    match t {
+        BodyTemplate::Constant(_) => false,
+        BodyTemplate::Text(t) => t.vars().any(|v| *v == Var::Since),
+        BodyTemplate::Array(items) => items.iter().any(mentions_since),
+        BodyTemplate::Object(members) => members.iter().any(|(_, v)| mentions_since(v)),
     }
 }
 
@@ -1050,22 +1699,22 @@ fn kind_name(kind: IncrementalKind) -> &'static str {
 }
 
 #[derive(Debug, Clone, Copy)]
-struct Allowed {
-    since: bool,
-    parent: bool,
-    object: bool,
+pub(super) struct Allowed {
+    pub(super) since: bool,
+    pub(super) parent: bool,
+    pub(super) object: bool,
 }
 
-struct Fields<'a> {
+pub(super) struct Fields<'a> {
     fields: &'a [FieldDef],
 }
 
 impl Fields<'_> {
-    fn get(&self, name: &str) -> Option<&FieldDef> {
+    pub(super) fn get(&self, name: &str) -> Option<&FieldDef> {
         self.fields.iter().find(|f| f.name == name)
     }
 
-    fn names(&self) -> String {
+    pub(super) fn names(&self) -> String {
         self.fields
             .iter()
             .map(|f| f.name.as_str())

@@ -18,13 +18,14 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde_json::Value as Json;
+use serde_json::{json, Value as Json};
 
 use super::compile::{
-    AuthDef, ChildDef, ChildSource, Definition, ErrorInBody, IncrementalDef, ListDef, Paging,
-    StreamDef,
+    AuthDef, ChildDef, ChildSource, Definition, DeletesDef, ErrorInBody, GraphqlDef,
+    IncrementalDef, ListDef, Paging, StreamDef,
 };
 use super::format::FieldKind;
+use super::graphql::{partitions, points_wait, Partition, Shape};
 use super::state::{DeclarativeState, PassKind, PassState, StreamState};
 use super::template::{Lookup, Scope, Template};
 use crate::http::{
@@ -86,7 +87,9 @@ impl Declarative {
                     }
                 }
                 FieldKind::Date => {
-                    if let Some(t) = c.date(&f.name)? {
+                    // A date field's default is checked at load (`compile::date_default`).
+                    let default = f.default.as_deref().and_then(super::compile::date_default);
+                    if let Some(t) = c.date(&f.name)?.or(default) {
                         values.plain.insert(f.name.clone(), t.to_rfc3339());
                     } else if !f.optional {
                         return Err(ConfigError::Missing {
@@ -126,6 +129,10 @@ impl Declarative {
                 password: Secret::from(password.as_ref().map(render).unwrap_or_default()),
             },
             AuthDef::Header(name, value) => Auth::headers([(name.clone(), render(value))]),
+            AuthDef::Query(name, value) => Auth::Query {
+                name: name.clone(),
+                value: Secret::from(render(value)),
+            },
             AuthDef::OAuth2 {
                 token_url,
                 client_id,
@@ -226,14 +233,14 @@ impl Declarative {
 
 /// The configuration as a definition reads it: plain values (defaults filled in) and secrets.
 #[derive(Default)]
-struct Values {
+pub(super) struct Values {
     plain: HashMap<String, String>,
     secrets: HashMap<String, Secret>,
     base_url: String,
 }
 
 impl Values {
-    fn plain(&self, field: &str) -> Option<String> {
+    pub(super) fn plain(&self, field: &str) -> Option<String> {
         if field == "base_url" {
             return Some(self.base_url.clone());
         }
@@ -252,6 +259,16 @@ impl Values {
 fn body_error(rule: &ErrorInBody, status: u16, body: &[u8]) -> Option<Verdict> {
     if !(200..300).contains(&status) {
         return None;
+    }
+    // Every page passes here before its records are parsed: a body without the rule's top-level key
+    // cannot report an error there, and a byte search costs far less than parsing the page twice.
+    // (A key spelled with JSON escapes, `"\u0065rrors"`, would be missed; no API writes keys so.)
+    if let Some(first) = rule.path.first() {
+        let quoted = format!("\"{first}\"");
+        memchr::memmem::find(body, quoted.as_bytes())?;
+    }
+    if let Some(codes) = &rule.codes {
+        return super::graphql::errors_verdict(&rule.path, codes, body);
     }
     let body: Json = serde_json::from_slice(body).ok()?;
     let found = rule.path.get(&body)?;
@@ -279,7 +296,7 @@ fn read_text<'a>(value: impl JsonView<'a>) -> Option<String> {
 }
 
 /// What follows a page of a pass.
-enum PageEnd {
+pub(super) enum PageEnd {
     /// The pass read its last page.
     Complete,
     /// The position is checkpointed and more pages follow.
@@ -289,10 +306,10 @@ enum PageEnd {
 }
 
 /// One sync's (or test's) shared pieces.
-struct Run<'a> {
-    def: &'a Definition,
-    http: HttpClient,
-    values: &'a Values,
+pub(super) struct Run<'a> {
+    pub(super) def: &'a Definition,
+    pub(super) http: HttpClient,
+    pub(super) values: &'a Values,
 }
 
 impl Run<'_> {
@@ -315,7 +332,23 @@ impl Run<'_> {
             Request::new(list.request.method.clone(), path),
             |r, (k, v)| r.header(k, v),
         );
-        if let Some(body) = list.request.body.as_ref().and_then(|b| b.render(scope)) {
+        let mut body = list.request.body.as_ref().and_then(|b| b.render(scope));
+        if let (
+            Paging::Token {
+                param,
+                limit_param,
+                in_body: true,
+                ..
+            },
+            Some(Json::Object(members)),
+        ) = (&list.paging, body.as_mut())
+        {
+            members.insert(limit_param.clone(), Json::from(page.limit));
+            if let Some(token) = &page.token {
+                members.insert(param.clone(), Json::from(token.clone()));
+            }
+        }
+        if let Some(body) = body {
             request = request.json(body);
         }
         for (k, t) in &list.request.query {
@@ -330,10 +363,14 @@ impl Run<'_> {
                 param,
                 limit_param,
                 limits,
+                in_body,
+                ..
             } => {
-                request = request.query(limit_param, page.limit);
-                if let Some(token) = &page.token {
-                    request = request.query(param, token);
+                if !in_body {
+                    request = request.query(limit_param, page.limit);
+                    if let Some(token) = &page.token {
+                        request = request.query(param, token);
+                    }
                 }
                 (
                     request.shrinkable_if(limits.len() > 1 && page.limit > 1),
@@ -433,7 +470,7 @@ impl Run<'_> {
         TokenPager::new(what, token, fetch, config)
     }
 
-    fn plain_scope<'s>(&'s self, lookup: Lookup<'s>) -> Scope<'s> {
+    pub(super) fn plain_scope<'s>(&'s self, lookup: Lookup<'s>) -> Scope<'s> {
         Scope {
             config: Some(lookup),
             ..Scope::default()
@@ -441,7 +478,7 @@ impl Run<'_> {
     }
 
     /// Upserts `record` into `s`'s table, then its children.
-    async fn upsert<'a>(
+    pub(super) async fn upsert<'a>(
         &self,
         s: &StreamDef,
         record: impl JsonView<'a> + Send + Sync,
@@ -544,6 +581,23 @@ impl Run<'_> {
                 PassKind::Full
             })
         });
+        if let Some(g) = &s.graphql {
+            return graphql_stream(self, s, g, &mut st, pass, state, out).await;
+        }
+        if pass.kind == PassKind::Changes && !pass.deletes_done {
+            for deletes in &s.deletes {
+                if let Some(full) = self.deletes(s, deletes, &st, out).await? {
+                    pass = full;
+                    break;
+                }
+            }
+            if pass.kind == PassKind::Changes && !s.deletes.is_empty() {
+                pass.deletes_done = true;
+                st.pass = Some(pass.clone());
+                Self::save(state, &name, &st);
+                out.checkpoint(state).await?;
+            }
+        }
         if pass.kind == PassKind::Changes {
             if let Some(IncrementalDef::Events { .. }) = &s.incremental {
                 match self.events(s, &mut st, pass, state, out).await? {
@@ -555,13 +609,13 @@ impl Run<'_> {
         self.list(s, &mut st, pass, state, out).await
     }
 
-    fn save(state: &mut DeclarativeState, name: &str, st: &StreamState) {
+    pub(super) fn save(state: &mut DeclarativeState, name: &str, st: &StreamState) {
         state.streams.insert(name.to_owned(), st.clone());
     }
 
     /// After a page's rows are emitted: a complete pass ends, else its position is saved and
     /// checkpointed (list and events passes alike).
-    async fn page_done(
+    pub(super) async fn page_done(
         resume: Resume,
         pass: &mut PassState,
         st: &mut StreamState,
@@ -601,39 +655,82 @@ impl Run<'_> {
             pass.truncated = true;
         }
         let lookup = |f: &str| self.values.plain(f);
-        let since = (pass.kind == PassKind::Changes)
-            .then_some(st.since)
-            .flatten();
-        let scope = Scope {
-            since,
-            ..self.plain_scope(&lookup)
+        let since = match (&s.incremental, pass.kind) {
+            (_, PassKind::Changes) => st.since,
+            (Some(IncrementalDef::Cursor { start: Some(t), .. }), PassKind::Full) => t
+                .render(&self.plain_scope(&lookup))
+                .and_then(|text| read::parse_utc(&text)),
+            _ => None,
         };
         let clock = Mutex::new(pass.started);
         let cursor = match &s.incremental {
             Some(IncrementalDef::Cursor { cursor, .. }) => Some(cursor),
             _ => None,
         };
-        let mut pager = self.pager(name, &s.list, scope, pass.token.clone(), &clock);
+        let list = match (&s.changes, pass.kind) {
+            (Some(changes), PassKind::Changes) => changes,
+            _ => &s.list,
+        };
         let mut complete = false;
-        while let Some(page) = pager.next().await? {
-            pass.started = *clock
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            for r in &page.records {
-                let r = r.view();
-                self.upsert(s, r, out).await?;
-                if let Some(at) = cursor.and_then(|c| c.get(r)).and_then(instant) {
-                    pass.max_cursor = pass.max_cursor.max(Some(at));
+        // Whether this round's records came in ascending cursor order, which a restart from the
+        // largest cursor seen needs (else the records after it in the API's order would be lost).
+        let mut ascending = true;
+        let mut last_cursor = None;
+        // Each round lists from `since`, or from the floor of the last restart past the API's
+        // maximum skip; a round that reaches the maximum ends with a restart from the largest
+        // cursor seen (its records read again, as upserts, rather than one skipped).
+        'restart: loop {
+            let scope = Scope {
+                since: pass.floor.or(since),
+                ..self.plain_scope(&lookup)
+            };
+            let mut pager = self.pager(name, list, scope, pass.token.clone(), &clock);
+            loop {
+                let page = match pager.next().await {
+                    Ok(Some(page)) => page,
+                    Ok(None) => break,
+                    Err(e) if list.paging.refused_skip(&e) => {
+                        Self::restart(name, since, ascending, &mut pass, st, state, out).await?;
+                        (ascending, last_cursor) = (true, None);
+                        if out.table_full(name) {
+                            return Ok(());
+                        }
+                        continue 'restart;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                pass.started = *clock
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                for r in &page.records {
+                    let r = r.view();
+                    self.upsert(s, r, out).await?;
+                    if let Some(at) = cursor.and_then(|c| c.get(r)).and_then(instant) {
+                        pass.max_cursor = pass.max_cursor.max(Some(at));
+                        ascending &= last_cursor <= Some(at);
+                        last_cursor = Some(at);
+                    }
+                }
+                if let Resume::At(token) = &page.resume {
+                    if list.paging.past_max_skip(token) {
+                        Self::restart(name, since, ascending, &mut pass, st, state, out).await?;
+                        (ascending, last_cursor) = (true, None);
+                        if out.table_full(name) {
+                            return Ok(());
+                        }
+                        continue 'restart;
+                    }
+                }
+                match Self::page_done(page.resume, &mut pass, st, state, name, out).await? {
+                    PageEnd::Complete => {
+                        complete = true;
+                        break;
+                    }
+                    PageEnd::LimitReached => return Ok(()),
+                    PageEnd::More => {}
                 }
             }
-            match Self::page_done(page.resume, &mut pass, st, state, name, out).await? {
-                PageEnd::Complete => {
-                    complete = true;
-                    break;
-                }
-                PageEnd::LimitReached => return Ok(()),
-                PageEnd::More => {}
-            }
+            break;
         }
         if !complete {
             // An empty list: the pager ended without a page.
@@ -657,6 +754,100 @@ impl Run<'_> {
         st.pass = None;
         Self::save(state, name, st);
         out.checkpoint(state).await
+    }
+
+    /// After a page whose records are emitted, the list reached the API's maximum skip: its next
+    /// round starts from the largest cursor seen (checkpointed), or the pass fails when that is no
+    /// further than this round's start (more records share one cursor value than the API pages).
+    async fn restart(
+        name: &str,
+        since: Option<DateTime<Utc>>,
+        ascending: bool,
+        pass: &mut PassState,
+        st: &mut StreamState,
+        state: &mut DeclarativeState,
+        out: &mut Emitter,
+    ) -> Result<(), Error> {
+        if !ascending {
+            return Err(Error::Unavailable(format!(
+                "{name}: the list reached the api's maximum skip but its records are not sorted by the cursor, ascending, so restarting from the largest cursor seen would lose records; sort the list by it in the definition"
+            )));
+        }
+        let floor = pass.max_cursor;
+        if floor.is_none() || floor <= pass.floor.or(since) {
+            return Err(Error::Unavailable(format!(
+                "{name}: more records share one cursor value ({}) than the api pages past (its maximum skip); the list cannot go on",
+                floor.map_or_else(|| "none".to_owned(), |t| t.to_rfc3339())
+            )));
+        }
+        tracing::info!(table = name, floor = ?floor, "the list reached the api's maximum skip; restarting it from the largest cursor seen");
+        pass.floor = floor;
+        pass.token = None;
+        st.pass = Some(pass.clone());
+        Self::save(state, name, st);
+        out.checkpoint(state).await
+    }
+
+    /// Reads one of the stream's lists of deleted records since the last sync and soft-deletes each
+    /// one's row; `Some(full pass)` when `since` is older than the list's retention. The lists are
+    /// read whole before their checkpoint (deletes are few, and reading one twice deletes nothing
+    /// more).
+    async fn deletes(
+        &self,
+        s: &StreamDef,
+        d: &DeletesDef,
+        st: &StreamState,
+        out: &mut Emitter,
+    ) -> Result<Option<PassState>, Error> {
+        let name = s.table.name();
+        let lookup = |f: &str| self.values.plain(f);
+        let scope = Scope {
+            since: st.since,
+            ..self.plain_scope(&lookup)
+        };
+        let clock = Mutex::new(None);
+        let mut pager = self.pager(name, &d.list, scope, None, &clock);
+        let mut checked_retention = false;
+        while let Some(page) = pager.next().await? {
+            if !checked_retention {
+                checked_retention = true;
+                let now = *clock
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if let (Some(since), Some(now), Some(retention)) = (st.since, now, d.retention) {
+                    let retention = chrono::Duration::from_std(retention).unwrap_or_default();
+                    if since < now - retention {
+                        let warning = format!(
+                            "{name}: the last sync was before the api keeps deletions ({} days); re-reading the whole list",
+                            retention.num_days()
+                        );
+                        tracing::warn!("{warning}");
+                        out.warning(&warning).await?;
+                        return Ok(Some(PassState::new(PassKind::Full)));
+                    }
+                }
+            }
+            for r in &page.records {
+                let r = r.view();
+                let mut keys = Row::new();
+                for (column, path) in &d.key {
+                    let spec = s.table.column_specs().iter().find(|c| c.name() == column);
+                    let value = match (spec, path.get(r)) {
+                        (Some(spec), Some(raw)) => spec.reader().read(raw).unwrap_or(Value::Null),
+                        _ => Value::Null,
+                    };
+                    keys.set(column.clone(), value);
+                }
+                if keys
+                    .columns()
+                    .iter()
+                    .all(|(_, v)| !matches!(v, Value::Null))
+                {
+                    out.delete(name, &keys).await?;
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// An events pass; `Some(full pass)` when `since` is older than the events' retention.
@@ -768,6 +959,206 @@ impl Run<'_> {
     }
 }
 
+// ---- GraphQL streams (`graphql` tables; the pure parts are `super::graphql`) ----
+
+/// One page of `g` for `partition` at `page`, with the API's clock when it sent one.
+async fn graphql_page(
+    run: &Run<'_>,
+    path: &str,
+    g: &GraphqlDef,
+    scope: &Scope<'_>,
+    partition: &Partition,
+    page: TokenRequest,
+) -> Result<(Page<Record>, Option<DateTime<Utc>>), HttpError> {
+    let mut variables = serde_json::Map::new();
+    for (name, t) in &g.variables {
+        if let Some(v) = t.render(scope) {
+            variables.insert(name.clone(), v);
+        }
+    }
+    for (name, v) in &partition.variables {
+        variables.insert(name.clone(), json!(v));
+    }
+    let connection = matches!(g.shape, Shape::Connection(..));
+    if connection {
+        variables.insert(g.first.clone(), json!(page.limit));
+        if let Some(token) = &page.token {
+            variables.insert(g.after.clone(), json!(token));
+        }
+    }
+    let request = run
+        .def
+        .headers
+        .iter()
+        .fold(Request::post(path.to_owned()), |r, (k, v)| r.header(k, v))
+        .json(json!({"query": g.query, "variables": variables}))
+        .shrinkable_if(connection && g.limits.len() > 1 && page.limit > 1);
+    let check = |r: &crate::http::JsonResponse<JsonDoc>| match &g.shape {
+        Shape::Connection(envelope, nodes, more) => {
+            envelope.check_records(r, None)?;
+            // An empty page that says more follow was emptied or cut: retried like a 5xx (following
+            // its cursor would skip whatever it lost).
+            let body = r.body.root();
+            let empty = nodes.get(body).is_some_and(|n| n.items().next().is_none());
+            if empty && more.get(body).and_then(read::boolean) == Some(true) {
+                return Err(format!(
+                    "an empty page with '{more}' true: an emptied or cut page"
+                ));
+            }
+            Ok(())
+        }
+        Shape::Record(_) => Ok(()),
+    };
+    let response = run.http.send_json_checked(&request, &check).await?;
+    let server_time = response.server_time();
+    if let Some(points) = &run.def.points {
+        let now = run.http.clock().now_utc();
+        if let Some(wait) = points_wait(points, response.body.root(), server_time, now) {
+            tracing::info!(
+                wait_seconds = wait.as_secs(),
+                "the api's points budget is spent: waiting for its reset"
+            );
+            // Every request of the connector waits on the client's budget (the load requires one).
+            if let Some(budget) = run.http.rate_budget() {
+                budget.pause_for(wait);
+            }
+        }
+    }
+    let page = match &g.shape {
+        Shape::Connection(envelope, ..) => {
+            envelope
+                .read_records(response)
+                .map_err(|message| HttpError::Decode {
+                    endpoint: run.http.endpoint(&request),
+                    message,
+                })?
+        }
+        Shape::Record(at) => {
+            let doc = Arc::new(response.body);
+            let records = at
+                .get(doc.root())
+                .filter(|r| matches!(r.kind(), Kind::Object))
+                .map(|r| r.to_record(&doc))
+                .into_iter()
+                .collect();
+            Page {
+                records,
+                total: None,
+                next: None,
+            }
+        }
+    };
+    Ok((page, server_time))
+}
+
+/// A GraphQL stream's pass (full or changes), partition after partition, checkpointed after every
+/// page's rows.
+async fn graphql_stream(
+    run: &Run<'_>,
+    s: &StreamDef,
+    g: &GraphqlDef,
+    st: &mut StreamState,
+    mut pass: PassState,
+    state: &mut DeclarativeState,
+    out: &mut Emitter,
+) -> Result<(), Error> {
+    let name = s.table.name();
+    let lookup = |f: &str| run.values.plain(f);
+    let parts = partitions(g.for_each.as_ref(), &lookup)?;
+    if pass.kind == PassKind::Full && !pass.truncated {
+        out.truncate(name).await?;
+        for c in &s.children {
+            out.truncate(c.table.name()).await?;
+        }
+        pass.truncated = true;
+    }
+    let since = (pass.kind == PassKind::Changes)
+        .then_some(st.since)
+        .flatten();
+    let scope = Scope {
+        since,
+        ..run.plain_scope(&lookup)
+    };
+    let path = s.list.request.path.render(&scope).unwrap_or_default();
+    // Resume inside the saved partition (one removed from the configuration since: from the start).
+    let start = parts
+        .iter()
+        .position(|p| p.key == pass.partition)
+        .unwrap_or_else(|| {
+            pass.token = None;
+            0
+        });
+    let clock = Mutex::new(pass.started);
+    for part in &parts[start..] {
+        if pass.partition != part.key {
+            pass.partition = part.key.clone();
+            pass.token = None;
+        }
+        let fetch = |r: TokenRequest| {
+            let (path, scope, clock) = (&path, &scope, &clock);
+            Box::pin(async move {
+                let first = r.token.is_none();
+                let (mut got, mut server_time) =
+                    graphql_page(run, path, g, scope, part, r.clone()).await?;
+                if first && got.records.is_empty() && got.next.is_none() {
+                    // An empty answer ends a partition (after a truncate, it empties it): ask once
+                    // more before believing it.
+                    (got, server_time) = graphql_page(run, path, g, scope, part, r).await?;
+                }
+                let mut started = clock
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if started.is_none() {
+                    *started = Some(server_time.unwrap_or_else(Utc::now));
+                }
+                Ok::<_, HttpError>(got)
+            }) as futures::future::BoxFuture<'_, Result<Page<Record>, HttpError>>
+        };
+        let config = TokenPagerConfig {
+            limits: g.limits.clone(),
+            ..TokenPagerConfig::default()
+        };
+        let mut pager = TokenPager::new(name, pass.token.clone(), fetch, config);
+        while let Some(page) = pager.next().await? {
+            pass.started = *clock
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut older = false;
+            for r in &page.records {
+                let r = r.view();
+                if let (Some(field), Some(since)) = (&g.newest_first, since) {
+                    if field.get(r).and_then(instant).is_some_and(|at| at < since) {
+                        older = true;
+                        break;
+                    }
+                }
+                run.upsert(s, r, out).await?;
+            }
+            let resume = if older { Resume::Complete } else { page.resume };
+            match Run::page_done(resume, &mut pass, st, state, name, out).await? {
+                PageEnd::Complete => break,
+                PageEnd::LimitReached => return Ok(()),
+                PageEnd::More => {}
+            }
+        }
+        pass.started = *clock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+    }
+    if s.incremental.is_some() {
+        let lookback = match &s.incremental {
+            Some(super::compile::IncrementalDef::Cursor { lookback, .. })
+            | Some(super::compile::IncrementalDef::Events { lookback, .. }) => *lookback,
+            None => std::time::Duration::ZERO,
+        };
+        let lookback = chrono::Duration::from_std(lookback).unwrap_or_default();
+        st.since = pass.started.map(|t| t - lookback).max(st.since);
+    }
+    st.pass = None;
+    Run::save(state, name, st);
+    out.checkpoint(state).await
+}
+
 /// An empty page whose body says more pages follow was emptied or cut: retried like a 5xx (a real
 /// API never sends one, and believing it would end the pass early).
 fn contradicts_itself<'a>(list: &ListDef, body: impl JsonView<'a>) -> Result<(), String> {
@@ -817,6 +1208,10 @@ impl DynConnector for Declarative {
             });
         }
         let values = self.values(config)?;
+        for g in self.def.streams.iter().filter_map(|s| s.graphql.as_deref()) {
+            let lookup = |f: &str| values.plain(f);
+            partitions(g.for_each.as_ref(), &lookup)?;
+        }
         self.run_test(&values).await
     }
 
@@ -861,6 +1256,7 @@ mod tests {
             path: FieldPath::parse("errors"),
             equals: None,
             transient: false,
+            codes: None,
         };
         let failed = br#"{"data": null, "errors": [{"message": "Field 'x' doesn't exist"}]}"#;
         assert!(
@@ -868,11 +1264,14 @@ mod tests {
         );
         assert!(body_error(&graphql, 200, br#"{"data": {}, "errors": []}"#).is_none());
         assert!(body_error(&graphql, 200, br#"{"data": {}}"#).is_none());
+        // The key's text inside a record is not the key itself: parsed, and found absent.
+        assert!(body_error(&graphql, 200, br#"{"data": {"note": "\"errors\""}}"#).is_none());
         assert!(body_error(&graphql, 500, failed).is_none());
         let tiny = ErrorInBody {
             path: FieldPath::parse("retorno.status"),
             equals: Some("Erro".into()),
             transient: true,
+            codes: None,
         };
         let erro = br#"{"retorno": {"status": "Erro", "erros": [{"erro": "API Bloqueada"}]}}"#;
         assert!(matches!(

@@ -84,6 +84,8 @@ pub enum AuthKind {
     Basic,
     /// An API key in a header: `header`, `value`.
     Header,
+    /// An API key in the query string: `param`, `value`.
+    Query,
     /// OAuth2's refresh-token grant: `token_url`, `client_id`, `client_secret`, `refresh_token` (a
     /// rotated refresh token is kept for the next refresh).
     Oauth2,
@@ -109,9 +111,12 @@ pub struct RawAuth {
     /// Header: the header's name (constant).
     #[serde(default)]
     pub header: Option<Spanned<String>>,
-    /// Header: its value.
+    /// Header and query: its value.
     #[serde(default)]
     pub value: Option<Spanned<String>>,
+    /// Query: the parameter's name (constant).
+    #[serde(default)]
+    pub param: Option<Spanned<String>>,
     /// OAuth2: the token endpoint.
     #[serde(default)]
     pub token_url: Option<Spanned<String>>,
@@ -144,6 +149,9 @@ pub struct RawHttp {
     /// Error bodies inside successful responses.
     #[serde(default)]
     pub error_in_body: Option<RawErrorInBody>,
+    /// A points budget the API reports in its bodies (GraphQL `rateLimit`).
+    #[serde(default)]
+    pub points: Option<super::graphql::RawPoints>,
 }
 
 /// `requests` per `per_seconds`.
@@ -161,13 +169,26 @@ pub struct RawRateLimit {
 #[serde(deny_unknown_fields)]
 pub struct RawErrorInBody {
     /// The path whose presence (or value) marks an error.
-    pub path: String,
+    pub path: Spanned<String>,
     /// The value at `path` that means an error; absent: any non-null, non-empty value does.
     #[serde(default)]
     pub equals: Option<String>,
     /// Whether retrying can help (default false).
     #[serde(default)]
     pub transient: bool,
+    /// With `path` naming a list of errors (GraphQL `errors`): the field of each error holding its
+    /// code (`type` on GitHub, `extensions.code` elsewhere); the codes below then decide.
+    #[serde(default)]
+    pub code: Option<Spanned<String>>,
+    /// Codes that mean "wait and retry" (`RATE_LIMITED`, `THROTTLED`); any other code fails at once.
+    #[serde(default)]
+    pub rate_limited_codes: Vec<String>,
+    /// Codes that mean "retry": a passing failure (`SERVICE_UNAVAILABLE`, `TIMEOUT`).
+    #[serde(default)]
+    pub transient_codes: Vec<String>,
+    /// Codes that mean "ask for a smaller page" (`MAX_NODE_LIMIT_EXCEEDED`).
+    #[serde(default)]
+    pub too_large_codes: Vec<String>,
 }
 
 /// The setup test's request.
@@ -263,6 +284,14 @@ pub enum RawPaginate {
         limit_param: String,
         /// Page sizes, largest first.
         limits: Vec<u32>,
+        /// Text in a 400 body that means the API's result cap is reached (HubSpot's 10,000 search
+        /// results): the list restarts from the largest cursor seen, as past an offset list's
+        /// `max_skip`.
+        #[serde(default)]
+        cap_error: Option<String>,
+        /// The token and page size go in the JSON body, not the query (HubSpot's search).
+        #[serde(default)]
+        in_body: bool,
     },
     /// `skip`/`limit` offsets (Close's `_skip`/`_limit`, Virtuous's `skip`/`take`): more pages follow
     /// while the body's `has_more` flag is true, else while the body's `total` counts more, else while
@@ -280,6 +309,15 @@ pub enum RawPaginate {
         /// The body's count of every matching record.
         #[serde(default)]
         total: Option<String>,
+        /// The largest offset the API accepts (Close's `max_skip`): a list that would page past it is
+        /// restarted from the first page with the stream's cursor as its lower bound (the largest
+        /// cursor seen), so the stream needs a cursor incremental and a list sorted by it, ascending.
+        #[serde(default)]
+        max_skip: Option<u64>,
+        /// Text in a 400 body that means the offset is past the API's maximum (Close's
+        /// `max_skip`): the list restarts from the largest cursor seen, as past `max_skip`.
+        #[serde(default)]
+        skip_error: Option<String>,
     },
 }
 
@@ -326,6 +364,65 @@ pub struct RawStream {
     /// Child tables, per parent record.
     #[serde(default)]
     pub children: Vec<RawChild>,
+    /// The request of changes passes when it is not the list's own (HubSpot: the list endpoint
+    /// first, then the search endpoint by last-modified date).
+    #[serde(default)]
+    pub changes: Option<RawChanges>,
+    /// Lists of deleted records (an event log of deletions, an `archived=true` list), read in
+    /// every changes pass: each of their records soft-deletes one row.
+    #[serde(default)]
+    pub deletes: Vec<RawDeletes>,
+    /// A GraphQL stream: the document, its variables and its connection (`path` is the endpoint).
+    #[serde(default)]
+    pub graphql: Option<super::graphql::RawGraphql>,
+}
+
+/// The request a cursor stream's changes passes send instead of its list.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChanges {
+    /// Its path (a template over `config.*` and `since`).
+    pub path: Spanned<String>,
+    /// The HTTP method (default GET).
+    #[serde(default)]
+    pub method: Option<Method>,
+    /// A JSON body (a POST search), its strings templates over `config.*` and `since`.
+    #[serde(default)]
+    pub body: Option<Spanned<toml::Value>>,
+    /// Its query.
+    #[serde(default)]
+    pub query: BTreeMap<String, Spanned<QueryValue>>,
+    /// Where its records sit (default: `defaults.records`).
+    #[serde(default)]
+    pub records: Option<String>,
+    /// How it pages (default: `defaults.paginate`).
+    #[serde(default)]
+    pub paginate: Option<RawPaginate>,
+}
+
+/// A list whose records name deleted rows.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDeletes {
+    /// Its path (a template over `config.*` and `since`).
+    pub path: Spanned<String>,
+    /// Its query (templates over `config.*` and `since`, the previous sync's lower bound).
+    #[serde(default)]
+    pub query: BTreeMap<String, Spanned<QueryValue>>,
+    /// Where its records sit (default: `defaults.records`).
+    #[serde(default)]
+    pub records: Option<String>,
+    /// How it pages (default: `defaults.paginate`).
+    #[serde(default)]
+    pub paginate: Option<RawPaginate>,
+    /// The primary key's columns and where each sits in a deletion record (`id = "object_id"`);
+    /// default: each key column read from the record as the table reads it.
+    #[serde(default)]
+    pub key: Option<Spanned<BTreeMap<String, String>>>,
+    /// How long the API keeps the list (an event log's retention): a `since` older than that
+    /// makes a full pass instead, with a warning.
+    #[serde(default)]
+    pub retention_days: Option<u64>,
 }
 
 /// One column as written.
@@ -396,6 +493,10 @@ pub struct RawIncremental {
     /// Seconds re-read before the last cursor (cursor) or the last pass's start (events).
     #[serde(default)]
     pub lookback_seconds: u64,
+    /// Cursor: the lower bound of a full pass (a template over `config.*`, e.g. a start date), so
+    /// a query that needs `{{since}}` to sort or page is sent on a first sync too.
+    #[serde(default)]
+    pub start: Option<Spanned<String>>,
     /// Events: the events path.
     #[serde(default)]
     pub path: Option<Spanned<String>>,

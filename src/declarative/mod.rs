@@ -15,6 +15,7 @@ mod broken_tests;
 pub mod compile;
 pub mod engine;
 pub mod format;
+pub mod graphql;
 pub mod state;
 pub mod template;
 
@@ -23,10 +24,24 @@ pub use engine::{Declarative, CONNECTION_TEST};
 pub use state::DeclarativeState;
 
 /// The definitions compiled into the binary: (file name, text).
-pub const SHIPPED: &[(&str, &str)] = &[(
-    "definitions/stripe.toml",
-    include_str!("../../definitions/stripe.toml"),
-)];
+pub const SHIPPED: &[(&str, &str)] = &[
+    (
+        "definitions/stripe.toml",
+        include_str!("../../definitions/stripe.toml"),
+    ),
+    (
+        "definitions/close.toml",
+        include_str!("../../definitions/close.toml"),
+    ),
+    (
+        "definitions/hubspot.toml",
+        include_str!("../../definitions/hubspot.toml"),
+    ),
+    (
+        "definitions/github.toml",
+        include_str!("../../definitions/github.toml"),
+    ),
+];
 
 /// The shipped definition `file` as a connector. Shipped definitions are checked by a test, so a
 /// mistake in one is a build defect, reported here with its place.

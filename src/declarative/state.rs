@@ -61,6 +61,17 @@ pub struct PassState {
     /// Whether the table was truncated for this full pass (sent once, before its rows).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
+    /// The lower bound the list was restarted from after reaching the API's maximum skip (the
+    /// largest cursor seen then); `None` until a restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor: Option<DateTime<Utc>>,
+    /// Whether this changes pass has read its stream's list of deleted records.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deletes_done: bool,
+    /// The partition being read (a GraphQL stream's `for_each` item, e.g. `owner/name`); `token` is
+    /// its position. Earlier partitions of the pass are done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
 }
 
 impl PassState {
@@ -72,6 +83,9 @@ impl PassState {
             started: None,
             max_cursor: None,
             truncated: false,
+            floor: None,
+            deletes_done: false,
+            partition: None,
         }
     }
 }
@@ -100,11 +114,27 @@ mod tests {
             parse_state::<DeclarativeState>(Some("{}")).unwrap(),
             DeclarativeState::default()
         );
+        // A list restarted past its maximum skip, its deletes already read (both added in version 1).
+        let restarted = r#"{"version":1,"streams":{"leads":{"since":"2026-11-30T10:00:00Z","pass":{"kind":"changes","token":"200","started":"2026-12-01T10:00:00Z","max_cursor":"2026-12-01T09:00:00Z","floor":"2026-12-01T08:00:00Z","deletes_done":true}}}}"#;
+        let state: DeclarativeState = parse_state(Some(restarted)).unwrap();
+        let pass = state.streams["leads"].pass.as_ref().unwrap();
+        assert!(pass.deletes_done && pass.floor.is_some());
+        assert_eq!(serialize_state(&state).unwrap(), restarted);
         let err = parse_state::<DeclarativeState>(Some(
             r#"{"version":1,"streams":{"a":{"sinse":null}}}"#,
         ))
         .unwrap_err()
         .to_string();
         assert!(err.contains("sinse"), "{err}");
+    }
+
+    /// A GraphQL stream stopped inside its second repository: the partition is kept with its cursor.
+    #[test]
+    fn golden_state_v1_with_a_partition_keeps_parsing() {
+        let golden = r#"{"version":1,"streams":{"issues":{"since":"2026-11-30T10:00:00Z","pass":{"kind":"changes","token":"Y3Vyc29yOnYyOjE=","started":"2026-12-01T10:00:00Z","partition":"octo/tools"}}}}"#;
+        let state: DeclarativeState = parse_state(Some(golden)).unwrap();
+        let pass = state.streams["issues"].pass.as_ref().unwrap();
+        assert_eq!(pass.partition.as_deref(), Some("octo/tools"));
+        assert_eq!(serialize_state(&state).unwrap(), golden);
     }
 }

@@ -32,6 +32,14 @@ pub enum Auth {
     Headers(Vec<(String, Secret)>),
     /// OAuth2 refresh-token flow; on a 401 the token is refreshed once and the request retried once.
     OAuth2(OAuth2),
+    /// An API key as a query parameter (`?hapikey=…`, `?api_key=…`), for APIs that take no other
+    /// kind. Errors never carry URLs with their query, so the key stays out of messages.
+    Query {
+        /// The parameter's name (not secret).
+        name: String,
+        /// The key.
+        value: Secret,
+    },
 }
 
 impl Auth {

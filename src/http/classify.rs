@@ -39,6 +39,14 @@ pub(crate) fn classify_failure(
             let wait = retry_after(headers, now).or_else(|| rate_limit_headers(headers, now).1);
             Failure::RateLimited(format!("rate limited (status 429){detail}"), wait)
         }
+        // A 403 that says when to come back is a rate limit, not a refusal: GitHub's secondary limits
+        // (`Retry-After`) and its spent primary budget (`X-RateLimit-Remaining: 0`) answer so.
+        403 if retry_after(headers, now).is_some()
+            || rate_limit_headers(headers, now).0 == Some(0) =>
+        {
+            let wait = retry_after(headers, now).or_else(|| rate_limit_headers(headers, now).1);
+            Failure::RateLimited(format!("rate limited (status 403){detail}"), wait)
+        }
         413 => Failure::TooLarge(format!("status 413{detail}")),
         504 if shrinkable => Failure::TooLarge(format!("gateway timeout (status 504){detail}")),
         408 | 500..=599 => Failure::Transient(format!("status {status}{detail}")),
@@ -194,5 +202,24 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
+        let secondary = headers(&[("retry-after", "60")]);
+        assert_eq!(
+            classify_failure(
+                403,
+                &secondary,
+                br#"{"message":"You have exceeded a secondary rate limit."}"#,
+                false,
+                now
+            ),
+            Failure::RateLimited(
+                "rate limited (status 403): You have exceeded a secondary rate limit.".into(),
+                Some(Duration::from_secs(60))
+            )
+        );
+        let spent = headers(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "30")]);
+        assert!(matches!(
+            classify_failure(403, &spent, b"", false, now),
+            Failure::RateLimited(_, Some(w)) if w == Duration::from_secs(30)
+        ));
     }
 }

@@ -663,6 +663,7 @@ impl HttpClient {
             Auth::Basic { username, password } => {
                 builder.basic_auth(username, Some(password.expose()))
             }
+            Auth::Query { name, value } => builder.query(&[(name.as_str(), value.expose())]),
             Auth::Headers(pairs) => {
                 for (name, value) in pairs {
                     builder = builder.header(

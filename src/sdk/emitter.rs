@@ -42,6 +42,8 @@ pub struct EmitterOptions {
     /// Once cancelled, the next checkpoint ends the sync with [`Error::ShuttingDown`] (after the
     /// checkpoint is on the wire, so nothing it covers is lost).
     pub stop: Option<tokio_util::sync::CancellationToken>,
+    /// The form of each record's cells: typed `data` (the default) or compact `row_data`.
+    pub cells: wire::CellEncoding,
 }
 
 struct TableSlot {
@@ -74,6 +76,8 @@ pub struct Emitter {
     batch: bytes::BytesMut,
     batch_count: usize,
     lens: Vec<usize>,
+    /// The rendered cells of the record being encoded ([`wire::CellEncoding::Compact`] only).
+    cells: Vec<u8>,
     last_slot: std::cell::Cell<usize>,
     options: EmitterOptions,
     stats: EmitterStats,
@@ -109,6 +113,7 @@ impl Emitter {
             batch: bytes::BytesMut::with_capacity(MAX_BATCH_BYTES + 4096),
             batch_count: 0,
             lens: Vec::with_capacity(32),
+            cells: Vec::new(),
             last_slot: std::cell::Cell::new(0),
             options,
             stats: EmitterStats::default(),
@@ -213,26 +218,35 @@ impl Emitter {
         }
         let before = self.batch.len();
         let columns = row.columns();
-        if slot.all_columns {
-            wire::encode_record(
+        let (sel, keys) = (&slot.selection, &slot.keys);
+        let all = slot.all_columns;
+        let keep = |n: &str| all || keys.iter().any(|k| k == n) || sel.column_selected(n);
+        match self.options.cells {
+            wire::CellEncoding::Typed if all => wire::encode_record(
                 &mut self.batch,
                 &mut self.lens,
                 &slot.prefix,
                 op,
                 columns,
                 |_| true,
-            );
-        } else {
-            let (sel, keys) = (&slot.selection, &slot.keys);
-            let keep = |n: &str| keys.iter().any(|k| k == n) || sel.column_selected(n);
-            wire::encode_record(
+            ),
+            wire::CellEncoding::Typed => wire::encode_record(
                 &mut self.batch,
                 &mut self.lens,
                 &slot.prefix,
                 op,
                 columns,
                 keep,
-            );
+            ),
+            wire::CellEncoding::Compact => wire::encode_record_compact(
+                &mut self.batch,
+                &mut self.cells,
+                &mut self.lens,
+                &slot.prefix,
+                op,
+                columns,
+                keep,
+            ),
         }
         slot.emitted += 1;
         self.batch_count += 1;

@@ -26,6 +26,7 @@ const RECORD_SCHEMA_NAME: u32 = 1;
 const RECORD_TABLE_NAME: u32 = 2;
 const RECORD_TYPE: u32 = 3;
 const RECORD_DATA: u32 = 4;
+const RECORD_ROW_DATA: u32 = 5;
 const ENTRY_KEY: u32 = 1;
 const ENTRY_VALUE: u32 = 2;
 
@@ -174,6 +175,200 @@ pub fn encode_record(
         out.put_u8(key_byte(ENTRY_VALUE, WireType::LengthDelimited));
         put_varint(out, value_len as u64);
         encode_value(value, out);
+    }
+}
+
+/// How a record's cells go on the wire.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CellEncoding {
+    /// `data` (field 4): a `ValueType` message per cell, the partner protocol's only form.
+    #[default]
+    Typed,
+    /// `row_data` (field 5): per cell one prefix byte (null 0, scalar 1, JSON 2, binary 3, float 4,
+    /// double 5) and the value as text (raw bytes for binary), in the text forms Fivetran's Python
+    /// SDK 2.13.1 writes (`type_coercion.py`). Its hosts ask for it with
+    /// `ConnectorSdkRemoveValueType=true` in the connector process's environment.
+    Compact,
+}
+
+/// The environment variable by which a Connector SDK host asks for [`CellEncoding::Compact`].
+pub const COMPACT_CELLS_ENV: &str = "ConnectorSdkRemoveValueType";
+
+impl CellEncoding {
+    /// [`CellEncoding::Compact`] when [`COMPACT_CELLS_ENV`] is `true` (any case), as the Python SDK
+    /// reads it; [`CellEncoding::Typed`] otherwise.
+    pub fn from_env() -> Self {
+        match std::env::var(COMPACT_CELLS_ENV) {
+            Ok(v) if v.eq_ignore_ascii_case("true") => Self::Compact,
+            _ => Self::Typed,
+        }
+    }
+}
+
+/// [`encode_record`] in the [`CellEncoding::Compact`] form: each kept cell is rendered once into
+/// `cells` (reused between calls, `ends` marking where each cell stops), then the record is written
+/// with its lengths known.
+pub fn encode_record_compact(
+    out: &mut BytesMut,
+    cells: &mut Vec<u8>,
+    ends: &mut Vec<usize>,
+    prefix: &[u8],
+    record_type: proto::RecordType,
+    columns: &[(ColumnName, Value)],
+    keep: impl Fn(&str) -> bool,
+) {
+    cells.clear();
+    ends.clear();
+    let mut record_len = prefix.len();
+    if record_type != proto::RecordType::Upsert {
+        record_len += 1 + encoded_len_varint(record_type as i32 as u64);
+    }
+    let mut start = 0;
+    for (name, value) in columns {
+        if !keep(name) {
+            ends.push(usize::MAX);
+            continue;
+        }
+        compact_cell(value, cells);
+        let entry_len =
+            len_delimited_len(1, name.len()) + len_delimited_len(1, cells.len() - start);
+        record_len += len_delimited_len(1, entry_len);
+        start = cells.len();
+        ends.push(start);
+    }
+    out.reserve(len_delimited_len(1, record_len));
+    out.put_u8(key_byte(RECORDS_RECORD, WireType::LengthDelimited));
+    put_varint(out, record_len as u64);
+    out.extend_from_slice(prefix);
+    if record_type != proto::RecordType::Upsert {
+        out.put_u8(key_byte(RECORD_TYPE, WireType::Varint));
+        put_varint(out, record_type as i32 as u64);
+    }
+    let mut start = 0;
+    for ((name, _), &end) in columns.iter().zip(ends.iter()) {
+        if end == usize::MAX {
+            continue;
+        }
+        let cell = &cells[start..end];
+        start = end;
+        let entry_len = len_delimited_len(1, name.len()) + len_delimited_len(1, cell.len());
+        out.put_u8(key_byte(RECORD_ROW_DATA, WireType::LengthDelimited));
+        put_varint(out, entry_len as u64);
+        put_bytes(ENTRY_KEY, name.as_bytes(), out);
+        put_bytes(ENTRY_VALUE, cell, out);
+    }
+}
+
+/// Appends one `row_data` cell: the prefix byte, then the text Fivetran's Python SDK writes.
+fn compact_cell(value: &Value, out: &mut Vec<u8>) {
+    use std::io::Write;
+    const NULL: u8 = 0;
+    const SCALAR: u8 = 1;
+    const JSON: u8 = 2;
+    const BINARY: u8 = 3;
+    const FLOAT: u8 = 4;
+    const DOUBLE: u8 = 5;
+    // Writing into a Vec cannot fail.
+    let _ = match value {
+        Value::Null => {
+            out.push(NULL);
+            Ok(())
+        }
+        Value::Bool(b) => {
+            out.push(SCALAR);
+            out.extend_from_slice(if *b { b"true" } else { b"false" });
+            Ok(())
+        }
+        Value::Short(v) => write!(out, "\x01{v}"),
+        Value::Int(v) => write!(out, "\x01{v}"),
+        Value::Long(v) => write!(out, "\x01{v}"),
+        Value::Float(v) => {
+            out.push(FLOAT);
+            float_text(f64::from(*v), &v.to_string(), out);
+            Ok(())
+        }
+        Value::Double(v) => {
+            out.push(DOUBLE);
+            float_text(*v, &v.to_string(), out);
+            Ok(())
+        }
+        Value::NaiveDate(d) => {
+            use chrono::Datelike;
+            write!(out, "\x01{:04}-{:02}-{:02}", d.year(), d.month(), d.day())
+        }
+        Value::NaiveDateTime(d) => {
+            // Python's `isoformat()`: microseconds, and none when they are zero.
+            out.push(SCALAR);
+            date_time_text(d, out);
+            let micros = d.and_utc().timestamp_subsec_micros();
+            if micros != 0 {
+                let _ = write!(out, ".{micros:06}");
+            }
+            Ok(())
+        }
+        Value::UtcDateTime(d) => {
+            // protobuf's Timestamp JSON: 0, 3, 6 or 9 fraction digits, then `Z`.
+            out.push(SCALAR);
+            date_time_text(&d.naive_utc(), out);
+            let nanos = d.timestamp_subsec_nanos();
+            let _ = if nanos == 0 {
+                Ok(())
+            } else if nanos % 1_000_000 == 0 {
+                write!(out, ".{:03}", nanos / 1_000_000)
+            } else if nanos % 1_000 == 0 {
+                write!(out, ".{:06}", nanos / 1_000)
+            } else {
+                write!(out, ".{nanos:09}")
+            };
+            out.push(b'Z');
+            Ok(())
+        }
+        Value::Decimal(s) | Value::String(s) | Value::Xml(s) => {
+            out.push(SCALAR);
+            out.extend_from_slice(s.as_bytes());
+            Ok(())
+        }
+        Value::Json(s) => {
+            out.push(JSON);
+            out.extend_from_slice(s.as_bytes());
+            Ok(())
+        }
+        Value::Binary(b) => {
+            out.push(BINARY);
+            out.extend_from_slice(b);
+            Ok(())
+        }
+    };
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` of `d`.
+fn date_time_text(d: &chrono::NaiveDateTime, out: &mut Vec<u8>) {
+    use chrono::{Datelike, Timelike};
+    use std::io::Write;
+    let _ = write!(
+        out,
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        d.year(),
+        d.month(),
+        d.day(),
+        d.hour(),
+        d.minute(),
+        d.second()
+    );
+}
+
+/// A float as Python's `str(float)` spells it for Java to parse: `NaN`, `Infinity`, `-Infinity`,
+/// and a `.0` on whole numbers (`display` is Rust's shortest round-trip text of the value).
+fn float_text(v: f64, display: &str, out: &mut Vec<u8>) {
+    if v.is_nan() {
+        out.extend_from_slice(b"NaN");
+    } else if v.is_infinite() {
+        out.extend_from_slice(if v > 0.0 { b"Infinity" } else { b"-Infinity" });
+    } else {
+        out.extend_from_slice(display.as_bytes());
+        if !display.contains(['.', 'e', 'E']) {
+            out.extend_from_slice(b".0");
+        }
     }
 }
 
@@ -406,6 +601,89 @@ mod tests {
                 Inner::Json(r#"{"i":1}"#.into()),
             ),
         ]
+    }
+
+    #[test]
+    fn compact_cells_are_what_fivetrans_python_sdk_writes() {
+        // The expected bytes are protocol.md §2.5's observations of 2.13.1 (`type_coercion.py`).
+        let expected: &[(&str, &[u8])] = &[
+            ("null", b"\x00"),
+            ("bool_f", b"\x01false"),
+            ("short", b"\x01-7"),
+            ("int", b"\x01-2147483648"),
+            ("long", b"\x01-1"),
+            ("long0", b"\x010"),
+            ("float", b"\x041.5"),
+            ("double", b"\x050.3333333333333333"),
+            ("decimal", b"\x011.01"),
+            ("day", b"\x012024-01-02"),
+            ("local_ts", b"\x012024-01-02T03:04:05.123456"),
+            ("created_at", b"\x012024-01-01T12:01:00Z"),
+            ("epoch", b"\x011970-01-01T00:00:00Z"),
+            ("before_epoch", b"\x011969-12-31T23:59:55.000000007Z"),
+            ("blob", b"\x03\x01\x01\x02"),
+            ("xml", b"\x01<a/>"),
+            ("name", b"\x01p-1"),
+            ("empty", b"\x01"),
+            ("meta", b"\x02{\"i\":1}"),
+        ];
+        let mut columns: Vec<(ColumnName, Value)> = all_values()
+            .into_iter()
+            .map(|(n, v, _)| (n.into(), v))
+            .collect();
+        columns.push(("dropped".into(), Value::Long(1)));
+        let (mut body, mut cells, mut ends) = (BytesMut::new(), Vec::new(), Vec::new());
+        let prefix = encode_table_prefix(Some("crm"), "things");
+        encode_record_compact(
+            &mut body,
+            &mut cells,
+            &mut ends,
+            &prefix,
+            proto::RecordType::Update,
+            &columns,
+            |c| c != "dropped",
+        );
+        let resp = UpdateResponse::Records(RecordBatch::new(body.freeze(), 1));
+        let Some(proto::update_response::Operation::StructuredRecords(recs)) =
+            decode(&resp).operation
+        else {
+            panic!("expected structured_records");
+        };
+        let [record] = recs.structured_records.as_slice() else {
+            panic!("expected one record");
+        };
+        assert_eq!(record.schema_name.as_deref(), Some("crm"));
+        assert_eq!(record.table_name, "things");
+        assert_eq!(record.r#type, proto::RecordType::Update as i32);
+        assert!(record.data.is_empty(), "typed cells sent as well");
+        assert_eq!(
+            record.row_data.len(),
+            expected.len(),
+            "{:?}",
+            record.row_data.keys()
+        );
+        for (name, bytes) in expected {
+            assert_eq!(
+                record.row_data.get(*name).map(Vec::as_slice),
+                Some(*bytes),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn compact_floats_are_spelled_as_python_and_java_read_them() {
+        let text = |v: f64| {
+            let mut out = Vec::new();
+            float_text(v, &v.to_string(), &mut out);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(text(100.0), "100.0");
+        assert_eq!(text(-0.5), "-0.5");
+        assert_eq!(text(f64::NAN), "NaN");
+        assert_eq!(text(f64::INFINITY), "Infinity");
+        assert_eq!(text(f64::NEG_INFINITY), "-Infinity");
+        assert_eq!(text(1e300).parse::<f64>().unwrap(), 1e300);
     }
 
     #[test]

@@ -43,6 +43,12 @@ pub enum Next {
         /// The body's flag that says whether more pages follow, e.g. `has_more`.
         has_more: Option<FieldPath>,
     },
+    /// A GraphQL Relay connection's `pageInfo` object: the next page is `after: endCursor` while
+    /// `hasNextPage` is true (the last page still names an `endCursor`, which must not be followed).
+    Relay {
+        /// The `pageInfo` object (`data.repository.issues.pageInfo`).
+        page_info: FieldPath,
+    },
 }
 
 /// What a page request asked for, so a page can be checked against the API's total.
@@ -98,6 +104,21 @@ impl Envelope {
     /// The next page's token or link is at `path` of the body.
     pub fn next_in_body(self, path: &str) -> Self {
         self.next(Next::Body(FieldPath::parse(path)))
+    }
+
+    /// A GraphQL Relay connection at `connection` (`data.repository.issues`): records at its `nodes`,
+    /// the next page by its `pageInfo { hasNextPage endCursor }` ([`Next::Relay`]).
+    pub fn relay(connection: &str) -> Self {
+        let at = |field: &str| {
+            if connection.is_empty() {
+                field.to_owned()
+            } else {
+                format!("{connection}.{field}")
+            }
+        };
+        Self::new(&at("nodes")).next(Next::Relay {
+            page_info: FieldPath::parse(&at("pageInfo")),
+        })
     }
 
     /// Checks a response without taking it apart: `Err` says what is wrong.
@@ -266,6 +287,17 @@ impl Envelope {
             Next::Computed => None,
             Next::Body(path) => text(path.get(body)?),
             Next::LinkHeader => next_link_header(headers),
+            Next::Relay { page_info } => {
+                let info = page_info.get(body)?;
+                let more = FieldPath::parse("hasNextPage")
+                    .get(info)
+                    .and_then(read::boolean)?;
+                if more {
+                    text(FieldPath::parse("endCursor").get(info)?)
+                } else {
+                    None
+                }
+            }
             Next::LastRecord { has_more, .. } => match has_more {
                 Some(flag) => flag
                     .get(body)
@@ -361,6 +393,23 @@ mod tests {
         assert_eq!(page.records, vec![json!(1), json!(2)]);
         let bare = Envelope::new("").read(response(json!([1, 2, 3]))).unwrap();
         assert_eq!(bare.records.len(), 3);
+    }
+
+    #[test]
+    fn a_relay_connection_pages_by_end_cursor_while_has_next_page() {
+        let envelope = Envelope::relay("data.repository.issues");
+        let body = |more: bool| {
+            json!({"data": {"repository": {"issues": {"nodes": [{"id": "I_1"}],
+                "pageInfo": {"hasNextPage": more, "endCursor": "Y3Vyc29yOjE="}}}}})
+        };
+        let page = envelope.read(response(body(true))).unwrap();
+        assert_eq!(page.records, vec![json!({"id": "I_1"})]);
+        assert_eq!(page.next.as_deref(), Some("Y3Vyc29yOjE="));
+        // The last page still names its endCursor: following it would loop.
+        let last = envelope.read(response(body(false))).unwrap();
+        assert_eq!((last.records.len(), last.next), (1, None));
+        let missing = envelope.read(response(json!({"data": {"repository": null}})));
+        assert!(missing.is_err(), "{missing:?}");
     }
 
     #[test]

@@ -151,7 +151,7 @@ impl PgServer {
             String::from_utf8_lossy(&out.stderr)
         );
         let mut options = format!(
-            "-c port={} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c fsync=off -c full_page_writes=off -c shared_buffers=32MB -c max_wal_senders=10 -c max_replication_slots=10 -c wal_sender_timeout=60s",
+            "-c port={} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=32MB -c max_wal_senders=10 -c max_replication_slots=10 -c wal_sender_timeout=60s",
             server.port,
             server.dir.path().display()
         );
@@ -572,5 +572,351 @@ impl PgServer {
         server.cleanup = vec![key.clone(), cert.clone()];
         let files = TlsFiles { cert, key, ..files };
         Some((server, files))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// MariaDB: a throwaway server (`mariadb-install-db` + `mariadbd`) on a temporary directory, its own
+// socket and a free TCP port, with the binlog on in ROW format, and a real user with a password.
+
+/// `name` on PATH or under the usual MariaDB/MySQL install paths.
+fn find_mariadb_binary(name: &str) -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    dirs.extend(["/usr/sbin", "/usr/bin", "/usr/local/mysql/bin"].map(PathBuf::from));
+    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
+}
+
+/// A MariaDB table with a column of every type the connector maps (tests/mysql.rs and the compliance
+/// subject), and three rows: extremes, zero dates and empty values, and NULLs.
+pub const MARIADB_EVERY_TYPE_SQL: &str = r#"
+CREATE TABLE every_type (
+    id bigint PRIMARY KEY,
+    flag tinyint(1), ti tinyint, tu tinyint unsigned, s smallint, su smallint unsigned,
+    mi mediumint, mu mediumint unsigned, i int, iu int unsigned, b bigint, bu bigint unsigned,
+    n decimal(12,3), f float, d double, day date, at datetime(6), ts timestamp(6) NULL DEFAULT NULL,
+    t time(3), y year, j json, bin varbinary(16), bl blob, ch char(3), vc varchar(20), txt text,
+    e enum('sad','ok','happy'), st set('a','b','c'), b1 bit(1), b12 bit(12)
+);
+INSERT INTO every_type VALUES
+ (1, 1, -128, 255, -32768, 65535, -8388608, 16777215, -2147483648, 4294967295,
+  -9223372036854775808, 18446744073709551615, 123456789.123, 1.5, 2.25,
+  '2024-02-29', '2024-02-29 13:14:15.123456', '2024-02-29 13:14:15.500000', '-838:59:59.000', 2024,
+  '{"b": [1, 2], "a": null}', X'00FF10', X'DEADBEEF', 'ab', 'varchar', 'tab\tnewline\nquote'' "dq" ü',
+  'happy', 'a,c', b'1', b'101010101010'),
+ (2, 0, 127, 0, 32767, 0, 8388607, 0, 2147483647, 0, 9223372036854775807, 0, -0.5, -2.5, 1e300,
+  '0000-00-00', '0000-00-00 00:00:00', NULL, '00:00:00.000', 0, '[]', X'', X'', '', '', '',
+  'sad', '', b'0', b'0'),
+ (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+"#;
+
+/// The MariaDB server binaries the tests need.
+const MARIADB_BINARIES: [&str; 3] = ["mariadb-install-db", "mariadbd", "mariadb"];
+
+/// Why the MariaDB tests cannot run here, if they cannot.
+pub fn mariadb_unavailable() -> Option<String> {
+    MARIADB_BINARIES
+        .iter()
+        .find(|b| find_mariadb_binary(b).is_none())
+        .map(|b| format!("{b} not found"))
+}
+
+fn mariadb_missing(what: &str) -> Option<MariaServer> {
+    let message = format!("CDC TEST SKIPPED: {what} not found (install the MariaDB server package, e.g. apt-get install mariadb-server)");
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{message}; CI=true requires it");
+    }
+    eprintln!("{message}");
+    None
+}
+
+/// A running throwaway MariaDB server; killed and removed when dropped.
+pub struct MariaServer {
+    dir: tempfile::TempDir,
+    /// Its TCP port on 127.0.0.1.
+    pub port: u16,
+    client: PathBuf,
+    child: std::process::Child,
+}
+
+impl MariaServer {
+    /// A server with the binlog on (`--log-bin --binlog-format=ROW --server-id=1`), database
+    /// [`DATABASE`] and user [`CDC_USER`] (REPLICATION SLAVE, REPLICATION CLIENT, SELECT on it);
+    /// `None` when the binaries are missing (outside CI).
+    pub fn start() -> Option<Self> {
+        Self::start_with(&[])
+    }
+
+    /// A server with extra `mariadbd` options.
+    pub fn start_with(options: &[&str]) -> Option<Self> {
+        let mut found = Vec::new();
+        for b in MARIADB_BINARIES {
+            match find_mariadb_binary(b) {
+                Some(p) => found.push(p),
+                None => return mariadb_missing(b),
+            }
+        }
+        let (install, server, client) = (found[0].clone(), found[1].clone(), found[2].clone());
+        let dir = tempfile::Builder::new()
+            .prefix("cdc-maria-")
+            .tempdir()
+            .expect("a temporary directory");
+        let data = dir.path().join("data");
+        let root = is_root();
+        let mut c = Command::new(&install);
+        c.arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .args(["--auth-root-authentication-method=normal", "--skip-test-db"])
+            // Passed on to the bootstrap server: its temporary tables must not meet other servers'
+            // in /tmp (a server removes what it takes for its own leftovers there).
+            .arg(format!("--tmpdir={}", dir.path().display()));
+        if root {
+            c.arg("--user=root");
+        }
+        let out = c.output().expect("mariadb-install-db runs");
+        assert!(
+            out.status.success(),
+            "mariadb-install-db failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = free_port();
+        let mut c = Command::new(&server);
+        c.arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--socket={}", dir.path().join("sock").display()))
+            .arg(format!("--port={port}"))
+            .arg(format!("--pid-file={}", dir.path().join("pid").display()))
+            .arg(format!(
+                "--log-error={}",
+                dir.path().join("error.log").display()
+            ))
+            .arg(format!("--log-bin={}", data.join("mysql-bin").display()))
+            // Its own temporary directory: servers running side by side clash in /tmp.
+            .arg(format!("--tmpdir={}", dir.path().display()))
+            .args([
+                "--bind-address=127.0.0.1",
+                "--binlog-format=ROW",
+                "--server-id=1",
+                "--skip-name-resolve",
+                "--innodb-buffer-pool-size=32M",
+                "--innodb-log-file-size=16M",
+                "--innodb-flush-log-at-trx-commit=2",
+                "--sync-binlog=0",
+                "--performance-schema=OFF",
+            ])
+            .args(options)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if root {
+            c.arg("--user=root");
+        }
+        let child = c.spawn().expect("mariadbd starts");
+        let server = Self {
+            dir,
+            port,
+            client,
+            child,
+        };
+        let mut ready = false;
+        for _ in 0..300 {
+            if server.try_sql("mysql", "SELECT 1").is_ok() {
+                ready = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert!(
+            ready,
+            "mariadbd did not start: {}",
+            std::fs::read_to_string(server.dir.path().join("error.log")).unwrap_or_default()
+        );
+        server.sql(
+            "mysql",
+            &format!(
+                "CREATE DATABASE {DATABASE}; \
+                 CREATE USER '{CDC_USER}'@'%' IDENTIFIED BY '{CDC_PASSWORD}'; \
+                 GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '{CDC_USER}'@'%'; \
+                 GRANT SELECT ON {DATABASE}.* TO '{CDC_USER}'@'%';"
+            ),
+        );
+        Some(server)
+    }
+
+    /// Runs `sql` as root through the socket in `database` (`-N -B --raw`: tab-separated, no
+    /// headers) with the session in UTC; panics on an SQL error.
+    pub fn sql(&self, database: &str, sql: &str) -> String {
+        match self.try_sql(database, sql) {
+            Ok(out) => out,
+            Err(e) => panic!("mariadb failed on `{sql}`: {e}"),
+        }
+    }
+
+    /// [`MariaServer::sql`], returning the error text instead of panicking.
+    pub fn try_sql(&self, database: &str, sql: &str) -> Result<String, String> {
+        let out = Command::new(&self.client)
+            .arg("--no-defaults")
+            .arg(format!(
+                "--socket={}",
+                self.dir.path().join("sock").display()
+            ))
+            .args(["-u", "root", "-N", "-B", "--raw", "-D", database])
+            .arg("--init-command=SET time_zone = '+00:00'")
+            .arg("-e")
+            .arg(sql)
+            .output()
+            .expect("mariadb runs");
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    /// Runs a script in [`DATABASE`] (each statement its own transaction, autocommit).
+    pub fn script(&self, sql: &str) {
+        self.sql(DATABASE, sql);
+    }
+
+    /// The connector's configuration for [`DATABASE`] as [`CDC_USER`].
+    pub fn configuration(&self) -> HashMap<String, String> {
+        [
+            ("host", "127.0.0.1".to_owned()),
+            ("port", self.port.to_string()),
+            ("databases", DATABASE.to_owned()),
+            ("user", CDC_USER.to_owned()),
+            ("password", CDC_PASSWORD.to_owned()),
+            ("tls", "disable".to_owned()),
+            ("server_id", "4242".to_owned()),
+            ("chunk_rows", "40".to_owned()),
+            ("max_stream_seconds", "60".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
+    /// What the database holds in `tables` (destination name = table name in [`DATABASE`]), as the
+    /// compliance comparison takes it: each row as MariaDB's own `JSON_OBJECT`, with the documented
+    /// landings applied in SQL by each column's type in `information_schema` (binary as base64 of its
+    /// bytes, zero dates as NULL, timestamps in UTC, decimals and unsigned bigints as exact text).
+    pub fn truth(&self, tables: &[&str]) -> fivetran_source::compliance::Truth {
+        use serde_json::Value as Json;
+        let mut truth = fivetran_source::compliance::Truth::new();
+        for &table in tables {
+            let columns = self.sql(
+                DATABASE,
+                &format!(
+                    "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE FROM information_schema.COLUMNS \
+                     WHERE TABLE_SCHEMA = '{DATABASE}' AND TABLE_NAME = '{table}' ORDER BY ORDINAL_POSITION"
+                ),
+            );
+            let zero = |c: &str| {
+                format!("(`{c}` IS NULL OR YEAR(`{c}`) = 0 OR MONTH(`{c}`) = 0 OR DAYOFMONTH(`{c}`) = 0)")
+            };
+            let mut binary = Vec::new();
+            let fields = columns
+                .lines()
+                .map(|line| {
+                    let mut parts = line.split('\t');
+                    let n = parts.next().unwrap().to_owned();
+                    let data_type = parts.next().unwrap_or_default();
+                    let column_type = parts.next().unwrap_or_default();
+                    let e = match data_type {
+                        "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob"
+                        | "longblob" => {
+                            binary.push(n.clone());
+                            format!("HEX(CAST(`{n}` AS BINARY))")
+                        }
+                        "bit" if column_type != "bit(1)" => {
+                            binary.push(n.clone());
+                            format!("HEX(CAST(`{n}` AS BINARY))")
+                        }
+                        "bigint" if column_type.contains("unsigned") => {
+                            format!("CAST(`{n}` AS CHAR)")
+                        }
+                        // `+ 0`: MariaDB's JSON_OBJECT writes a YEAR 0 as `0000`, not a JSON number.
+                        "bit" | "tinyint" | "smallint" | "mediumint" | "int" | "bigint"
+                        | "year" => {
+                            format!("`{n}` + 0")
+                        }
+                        "float" | "double" => format!("`{n}`"),
+                        "date" | "datetime" => {
+                            format!("IF({}, NULL, CAST(`{n}` AS CHAR))", zero(&n))
+                        }
+                        "timestamp" => format!(
+                            "IF({}, NULL, CONCAT(DATE_FORMAT(`{n}`, '%Y-%m-%dT%H:%i:%s.%f'), 'Z'))",
+                            zero(&n)
+                        ),
+                        _ => format!("CAST(`{n}` AS CHAR)"),
+                    };
+                    format!("'{n}', {e}")
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let text = self.sql(
+                DATABASE,
+                &format!("SELECT JSON_OBJECT({fields}) FROM `{table}`"),
+            );
+            let rows = text
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(|line| {
+                    let row: serde_json::Map<String, Json> =
+                        serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+                    row.into_iter()
+                        .map(|(column, value)| {
+                            let value = match value {
+                                Json::String(s) if binary.contains(&column) => Json::String(
+                                    fivetran_source::debug::warehouse::base64(&hex(&s)),
+                                ),
+                                v => v,
+                            };
+                            (column, value)
+                        })
+                        .collect()
+                })
+                .collect();
+            truth.insert(table.to_owned(), rows);
+        }
+        truth
+    }
+
+    /// Runs `sql` through the `mariadb` client (`--quick`: rows streamed, not buffered) with its output
+    /// thrown away; returns the bytes it wrote (counted, not kept), for the benchmark's plain read.
+    pub fn sql_count_bytes(&self, sql: &str) -> u64 {
+        let mut child = Command::new(&self.client)
+            .arg("--no-defaults")
+            .arg(format!(
+                "--socket={}",
+                self.dir.path().join("sock").display()
+            ))
+            .args([
+                "-u", "root", "-N", "-B", "--raw", "--quick", "-D", DATABASE, "-e", sql,
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("mariadb runs");
+        let mut stdout = child.stdout.take().unwrap();
+        let bytes = std::io::copy(&mut stdout, &mut std::io::sink()).unwrap();
+        assert!(child.wait().unwrap().success(), "mariadb failed on `{sql}`");
+        bytes
+    }
+
+    /// The binlog files the server has, oldest first.
+    pub fn binlog_files(&self) -> Vec<String> {
+        self.sql("mysql", "SHOW BINARY LOGS")
+            .lines()
+            .filter_map(|l| l.split('\t').next().map(str::to_owned))
+            .collect()
+    }
+}
+
+impl Drop for MariaServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

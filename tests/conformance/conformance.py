@@ -16,6 +16,9 @@ fivetran_stubs.py) and must carry no field those classes do not know. The run:
    declared type (dates at midnight, decimals and JSON that parse); checkpoints carry a JSON object; the
    stream ends with a checkpoint. For the demo connector its state is an oracle: each sync upserts exactly
    the items after the saved cursor, and every checkpoint arrives after all the records it covers;
+   for the demo binary, a second server with ``ConnectorSdkRemoveValueType=true`` in its environment sends
+   the first sync's records again in the compact ``row_data`` form (no ``data``), every cell the bytes
+   Fivetran's SDK (``type_coercion.py``) writes for the typed value, floats and JSON compared by meaning;
 6. when it started the binary: every stdout line is a JSON log object with ``level`` INFO/WARNING/SEVERE
    and ``message-origin: sdk_connector``, and the process exits on SIGTERM.
 
@@ -25,6 +28,7 @@ Exits 0 when all holds, 1 with a ``CONFORMANCE FAILED:`` line otherwise, 2 on ba
 import argparse
 import decimal
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -129,7 +133,7 @@ def enum_name(enum, number):
 class Server:
     """The binary under test on a free localhost port, with its stdout and stderr collected line by line."""
 
-    def __init__(self, binary, connector, startup_timeout):
+    def __init__(self, binary, connector, startup_timeout, env=None):
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         command = [str(binary), "--port", str(self.port)]
@@ -138,6 +142,7 @@ class Server:
         say(f"starting {' '.join(command)}")
         self.process = subprocess.Popen(
             command,
+            env=None if env is None else {**os.environ, **env},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -210,10 +215,10 @@ class PortTaken(Mismatch):
     """Another process took the free port between our probe and the server's bind."""
 
 
-def start_server(binary, connector, startup_timeout, attempts=3):
+def start_server(binary, connector, startup_timeout, attempts=3, env=None):
     for attempt in range(1, attempts + 1):
         try:
-            return Server(binary, connector, startup_timeout)
+            return Server(binary, connector, startup_timeout, env)
         except PortTaken:
             if attempt == attempts:
                 raise
@@ -483,12 +488,16 @@ class SyncResult:
         self.filled = set()  # (table key, column) that received a non-null value
         self.warnings = []
         self.last_operation = None
+        self.record_list = []  # every StructuredRecord, in order
+        self.compact = False  # the records must come as row_data (ConnectorSdkRemoveValueType=true)
 
 
-def run_update(stub, configuration, state_json, tables, timeout, label):
-    """One Update, consumed to the end; every response checked as it arrives."""
+def run_update(stub, configuration, state_json, tables, timeout, label, compact=False):
+    """One Update, consumed to the end; every response checked as it arrives (`compact`: the records
+    must come in the row_data form)."""
     request = sdk.UpdateRequest(configuration=configuration, state_json=state_json)
     result = SyncResult()
+    result.compact = compact
     try:
         for response in stub.Update(request, timeout=timeout):
             result.responses += 1
@@ -542,6 +551,9 @@ def check_record(record, tables, result, where):
     columns = tables[key]
     record_type = enum_name(common.RecordType, record.type)
     check(record_type is not None, f"{where}: unknown RecordType {record.type}")
+    result.record_list.append(record)
+    if compact_cells(record, columns, result, where):
+        return
     check(len(record.row_data) == 0, f"{where}: row_data is a Connector SDK encoding, partner hosts read data")
     result.records += 1
     if record.type == common.TRUNCATE:
@@ -560,6 +572,114 @@ def check_record(record, tables, result, where):
         check(record.data[name].WhichOneof("inner") != "null", f"{where}: null primary key {name!r}")
     pk_values = tuple(getattr(record.data[name], record.data[name].WhichOneof("inner")) for name in primary_key)
     result.events.append(("record", key, record_type, pk_values))
+
+
+# The row_data prefix bytes of type_coercion.py (fivetran-connector-sdk 2.13.1), by declared DataType.
+COMPACT_PREFIX = {
+    "BOOLEAN": 1, "SHORT": 1, "INT": 1, "LONG": 1, "DECIMAL": 1, "STRING": 1, "XML": 1,
+    "NAIVE_DATE": 1, "NAIVE_DATETIME": 1, "UTC_DATETIME": 1, "JSON": 2, "BINARY": 3, "FLOAT": 4, "DOUBLE": 5,
+}
+
+
+def compact_cells(record, columns, result, where):
+    """A record in the compact row_data form (the server runs with ConnectorSdkRemoveValueType=true):
+    checks it and returns True; False for a record in the typed form."""
+    if not result.compact:
+        return False
+    result.records += 1
+    check(len(record.data) == 0, f"{where}: typed data sent although row_data was asked for")
+    if record.type == common.TRUNCATE:
+        check(len(record.row_data) == 0, f"{where}: a TRUNCATE record carries row_data")
+        return True
+    check(len(record.row_data) > 0, f"{where}: record with no row_data")
+    for name, cell in record.row_data.items():
+        check(len(cell) >= 1, f"{where} {name}: empty row_data cell")
+        column = columns.get(name)
+        declared = enum_name(common.DataType, column.type) if column is not None else None
+        if cell[0] == 0:
+            check(len(cell) == 1, f"{where} {name}: a null cell with a payload")
+        elif declared in COMPACT_PREFIX:
+            check(cell[0] == COMPACT_PREFIX[declared], f"{where} {name}: prefix {cell[0]} for a {declared} column")
+        else:
+            check(cell[0] in (1, 2, 3, 4, 5), f"{where} {name}: unknown prefix {cell[0]}")
+    return True
+
+
+def expected_compact_cell(value):
+    """What type_coercion.py writes for the Python value a typed ValueType stands for, computed with
+    Fivetran's own protobuf Timestamp methods; floats, doubles and JSON as a (kind, value) to compare
+    by meaning (Python spells 0.1f32 differently from the float it decodes to)."""
+    kind = value.WhichOneof("inner")
+    v = getattr(value, kind)
+    if kind == "null":
+        return b"\x00"
+    if kind == "bool":
+        return b"\x01true" if v else b"\x01false"
+    if kind in ("short", "int", "long"):
+        return b"\x01" + str(v).encode()
+    if kind in ("decimal", "string", "xml"):
+        return b"\x01" + v.encode()
+    if kind == "binary":
+        return b"\x03" + v
+    if kind == "json":
+        return ("json", json.loads(v))
+    if kind in ("float", "double"):
+        return (kind, v)
+    if kind == "naive_date":
+        return b"\x01" + v.ToDatetime().date().isoformat().encode()
+    if kind == "naive_datetime":
+        return b"\x01" + v.ToDatetime().isoformat().encode()
+    if kind == "utc_datetime":
+        return b"\x01" + v.ToJsonString().encode()
+    raise Mismatch(f"no row_data form known for ValueType {kind}")
+
+
+def check_compact_matches_typed(compact, typed, label):
+    """The compact sync sent the typed sync's records, each cell as Fivetran's SDK would encode it."""
+    check(
+        len(compact.record_list) == len(typed.record_list),
+        f"{label}: {len(compact.record_list)} records, the typed sync sent {len(typed.record_list)}",
+    )
+    import struct
+
+    for index, (c, t) in enumerate(zip(compact.record_list, typed.record_list)):
+        where = f"{label} record {index} ({t.table_name})"
+        check((c.table_name, c.type) == (t.table_name, t.type), f"{where}: a different record")
+        check(sorted(c.row_data) == sorted(t.data), f"{where}: columns {sorted(c.row_data)} vs {sorted(t.data)}")
+        for name, value in t.data.items():
+            cell, want = c.row_data[name], expected_compact_cell(value)
+            if isinstance(want, bytes):
+                check(cell == want, f"{where} {name}: {cell!r}, Fivetran's SDK writes {want!r}")
+                continue
+            kind, expected = want
+            prefix, text = cell[0], cell[1:].decode()
+            if kind == "json":
+                check(prefix == 2 and json.loads(text) == expected, f"{where} {name}: {cell!r} vs {expected!r}")
+            elif kind == "float":
+                got = struct.unpack("f", struct.pack("f", float(text)))[0]
+                check(prefix == 4 and got == expected, f"{where} {name}: {cell!r} vs float {expected!r}")
+            else:
+                check(prefix == 5 and float(text) == expected, f"{where} {name}: {cell!r} vs double {expected!r}")
+
+
+def check_compact_sync(args, configuration, tables, typed):
+    """A second server with ConnectorSdkRemoveValueType=true in its environment (how Fivetran's SDK hosts
+    ask for row_data): its first Update sends the same records in the compact form."""
+    server = start_server(args.binary, args.connector, args.startup_timeout, env={"ConnectorSdkRemoveValueType": "true"})
+    try:
+        channel = grpc.insecure_channel(
+            server.address,
+            options=[("grpc.max_send_message_length", MAX_MESSAGE), ("grpc.max_receive_message_length", MAX_MESSAGE)],
+        )
+        grpc.channel_ready_future(channel).result(timeout=args.startup_timeout)
+        stub = stubs.connector_sdk_pb2_grpc.SourceConnectorStub(channel)
+        label = "Update (ConnectorSdkRemoveValueType=true)"
+        result = run_update(stub, configuration, "{}", tables, args.timeout, label, compact=True)
+        check_compact_matches_typed(result, typed, label)
+        channel.close()
+        say(f"{label} ok: {result.records} records in row_data form, every cell as Fivetran's SDK encodes it")
+    finally:
+        server.stop()
 
 
 def check_every_column_filled(results, tables):
@@ -689,6 +809,8 @@ def conform(stub, args, configuration):
     if demo:
         check_every_column_filled(results, tables)
     say(f"values ok: kinds {kinds}" + ("; every declared column received a value" if demo else ""))
+    if demo and args.binary:
+        check_compact_sync(args, configuration, tables, results[0])
 
 
 def main(argv=None):

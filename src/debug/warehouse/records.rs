@@ -168,20 +168,24 @@ impl LocalWarehouse {
         let cells = record
             .data
             .iter()
-            .map(|(name, value)| (name, values::cell(value)))
+            .map(|(name, value)| (name, values::cell(value), false))
             .chain(
                 record
                     .row_data
                     .iter()
-                    .map(|(name, bytes)| (name, values::row_data_cell(bytes))),
+                    .map(|(name, bytes)| (name, values::row_data_cell(bytes), true)),
             );
-        for (source, cell) in cells {
+        for (source, cell, compact) in cells {
             let cell = cell.map_err(|e| WarehouseError::InvalidValue {
                 table: self.tables[t].name.to_string(),
                 column: source.clone(),
                 reason: e.to_string(),
             })?;
             match self.tables[t].source_columns.get(source.as_str()) {
+                Some(SourceColumn::At(i)) if compact => {
+                    let affinity = self.tables[t].columns[*i].affinity;
+                    known.push((*i, values::typed_row_data_cell(cell, affinity)));
+                }
                 Some(SourceColumn::At(i)) => known.push((*i, cell)),
                 Some(SourceColumn::Ignored) => {}
                 None => fresh.push((source.as_str(), cell)),

@@ -269,6 +269,24 @@ pub(crate) fn row_data_cell(bytes: &[u8]) -> Result<Cell<'_>, ValueError> {
     })
 }
 
+/// A `row_data` cell read in a column of `affinity`: its scalar text is all the compact encoding
+/// says, so a BOOLEAN or integer column's `true`/`false`/digits become the integer, and a floating
+/// column's text the number, exactly as the typed `data` path stores them.
+pub(crate) fn typed_row_data_cell(cell: Cell<'_>, affinity: Affinity) -> Cell<'_> {
+    let Cell::Text(text) = &cell else {
+        return cell;
+    };
+    match affinity {
+        Affinity::Integer => match text.as_ref() {
+            "true" => Cell::Integer(1),
+            "false" => Cell::Integer(0),
+            t => t.parse().map_or(cell, Cell::Integer),
+        },
+        Affinity::Real => text.parse().map_or(cell, Cell::Real),
+        _ => cell,
+    }
+}
+
 /// A 32-bit float as the 64-bit number its shortest decimal spelling means, so `1.1f32` is stored as `1.1`
 /// rather than `1.100000023841858`.
 fn widen_float(f: f32) -> f64 {

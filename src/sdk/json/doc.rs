@@ -26,7 +26,12 @@ struct Span {
 enum Node {
     Null,
     Bool(bool),
-    Number(Number),
+    // A number as its three payloads rather than serde_json's `Number` (whose own tag makes a node
+    // 24 bytes instead of 16): nodes are most of a page's memory in flight.
+    PosInt(u64),
+    NegInt(i64),
+    /// Always finite (`Number::from_f64` accepted it).
+    Float(f64),
     Str(Span),
     /// `entries[start..start + len]`, keys unused.
     Array {
@@ -166,7 +171,9 @@ impl<'a> JsonView<'a> for JsonRef<'a> {
         match self.node() {
             Node::Null => Kind::Null,
             Node::Bool(b) => Kind::Bool(*b),
-            Node::Number(n) => Kind::Number(n.clone()),
+            Node::PosInt(n) => Kind::Number(Number::from(*n)),
+            Node::NegInt(n) => Kind::Number(Number::from(*n)),
+            Node::Float(n) => Number::from_f64(*n).map_or(Kind::Null, Kind::Number),
             Node::Str(span) => Kind::Str(self.doc.str(*span)),
             Node::Array { .. } => Kind::Array,
             Node::Object { .. } => Kind::Object,
@@ -375,16 +382,23 @@ impl<'de> Visitor<'de> for NodeSeed<'_> {
         Ok(self.0.push(Node::Bool(v)))
     }
     fn visit_u64<E>(self, v: u64) -> Result<u32, E> {
-        Ok(self.0.push(Node::Number(v.into())))
+        Ok(self.0.push(Node::PosInt(v)))
     }
     fn visit_i64<E>(self, v: i64) -> Result<u32, E> {
-        Ok(self.0.push(Node::Number(v.into())))
+        // serde_json hands non-negative integers to visit_u64; keep its `Number` representation.
+        Ok(self.0.push(if v < 0 {
+            Node::NegInt(v)
+        } else {
+            Node::PosInt(v as u64)
+        }))
     }
     fn visit_f64<E>(self, v: f64) -> Result<u32, E> {
         // serde_json's Value turns what it cannot hold into null; so does this.
-        Ok(self
-            .0
-            .push(Number::from_f64(v).map_or(Node::Null, Node::Number)))
+        Ok(self.0.push(if v.is_finite() {
+            Node::Float(v)
+        } else {
+            Node::Null
+        }))
     }
     fn visit_str<E>(self, v: &str) -> Result<u32, E> {
         let span = self.0.span(v);
@@ -436,6 +450,13 @@ mod tests {
 
     fn doc(text: &str) -> JsonDoc {
         JsonDoc::parse(text.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn a_node_is_sixteen_bytes() {
+        // Two thirds of what an inline `Number` made it: nodes are most of a page's memory in flight.
+        assert_eq!(std::mem::size_of::<Node>(), 16);
+        assert_eq!(std::mem::size_of::<Entry>(), 12);
     }
 
     #[test]
