@@ -75,25 +75,69 @@ pub(crate) fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Dur
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-/// `X-RateLimit-Remaining` and `X-RateLimit-Reset` (as a wait from `now`). A reset above 10^9 is read as
-/// epoch seconds, a smaller one as seconds from now, since APIs use both conventions.
+/// What the API's headers say of its rate budget: the requests left and, as a wait from `now`, when the
+/// window refills. APIs speak several dialects, all read here, and the tightest budget among those
+/// present wins (HubSpot sends a ten-second and a per-second budget side by side):
+/// - `X-RateLimit-Remaining` / `-Reset` (Virtuous, GitHub) and `X-Rate-Limit-Remaining` / `-Reset`
+///   (Close's older headers, as tap-closeio reads them);
+/// - `RateLimit-Remaining` / `RateLimit-Reset` and the combined `RateLimit: limit=N, remaining=N,
+///   reset=N` of the IETF draft (Close today);
+/// - `X-HubSpot-RateLimit-Remaining` with `-Interval-Milliseconds` (the window's length: the longest
+///   wait until it refills), and `X-HubSpot-RateLimit-Secondly-Remaining` (one second).
+///
+/// A reset above 10^9 is read as epoch seconds, a smaller one as seconds from now (fractions allowed),
+/// since APIs use both conventions. Unparseable values count as absent.
 pub(crate) fn rate_limit_headers(
     headers: &HeaderMap,
     now: DateTime<Utc>,
 ) -> (Option<u64>, Option<Duration>) {
-    let number = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<f64>().ok();
-    let remaining = number("x-ratelimit-remaining")
-        .filter(|r| *r >= 0.0)
-        .map(|r| r as u64);
-    let reset = number("x-ratelimit-reset").filter(|r| *r >= 0.0).map(|r| {
+    let text = |name: &str| headers.get(name)?.to_str().ok().map(str::trim);
+    let number = |value: &str| {
+        value
+            .parse::<f64>()
+            .ok()
+            .filter(|n| *n >= 0.0 && n.is_finite())
+    };
+    let header = |name: &str| text(name).and_then(number);
+    let reset_in = |r: f64| {
         if r > 1e9 {
             let now_secs = now.timestamp_millis() as f64 / 1000.0;
-            Duration::from_secs_f64((r - now_secs).max(0.0))
+            Duration::from_secs_f64((r - now_secs).clamp(0.0, 1e9))
         } else {
             Duration::from_secs_f64(r)
         }
+    };
+    let combined = text("ratelimit").map(|value| {
+        let field = |key: &str| {
+            value.split([',', ';']).find_map(|part| {
+                let (k, v) = part.split_once('=')?;
+                (k.trim().eq_ignore_ascii_case(key)).then(|| number(v.trim()))?
+            })
+        };
+        (field("remaining"), field("reset"))
     });
-    (remaining, reset)
+    let hubspot_interval =
+        header("x-hubspot-ratelimit-interval-milliseconds").map(|ms| ms / 1000.0);
+    let dialects = [
+        (header("x-ratelimit-remaining"), header("x-ratelimit-reset")),
+        (
+            header("x-rate-limit-remaining"),
+            header("x-rate-limit-reset"),
+        ),
+        (header("ratelimit-remaining"), header("ratelimit-reset")),
+        combined.unwrap_or((None, None)),
+        (header("x-hubspot-ratelimit-remaining"), hubspot_interval),
+        (header("x-hubspot-ratelimit-secondly-remaining"), Some(1.0)),
+    ];
+    let tightest = dialects
+        .iter()
+        .filter_map(|&(remaining, reset)| Some((remaining?, reset)))
+        .min_by(|a, b| a.0.total_cmp(&b.0));
+    match tightest {
+        Some((remaining, reset)) => (Some(remaining as u64), reset.map(reset_in)),
+        // A reset alone still says when the window refills.
+        None => (None, header("x-ratelimit-reset").map(reset_in)),
+    }
 }
 
 /// A short message from an error body: a JSON `message`/`error`/`Message` string, else the text itself,
@@ -177,6 +221,60 @@ mod tests {
             rate_limit_headers(&delta, now),
             (None, Some(Duration::from_secs(12)))
         );
+    }
+
+    #[test]
+    fn every_rate_limit_dialect_is_read_and_the_tightest_budget_wins() {
+        let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let read = |pairs: &[(&'static str, &str)]| rate_limit_headers(&headers(pairs), now);
+        let secs = Duration::from_secs_f64;
+        // Close: the IETF draft's combined header, with a fractional reset.
+        assert_eq!(
+            read(&[("ratelimit", "limit=20, remaining=0, reset=0.5")]),
+            (Some(0), Some(secs(0.5)))
+        );
+        assert_eq!(
+            read(&[("ratelimit", "limit=240;remaining=17;reset=3")]),
+            (Some(17), Some(secs(3.0)))
+        );
+        // The draft's separate headers and Close's older ones.
+        assert_eq!(
+            read(&[("ratelimit-remaining", "4"), ("ratelimit-reset", "9")]),
+            (Some(4), Some(secs(9.0)))
+        );
+        assert_eq!(
+            read(&[("x-rate-limit-remaining", "0"), ("x-rate-limit-reset", "2")]),
+            (Some(0), Some(secs(2.0)))
+        );
+        // HubSpot: the interval's length is the wait; the per-second budget, when tighter, wins.
+        let hubspot = [
+            ("x-hubspot-ratelimit-max", "100"),
+            ("x-hubspot-ratelimit-remaining", "0"),
+            ("x-hubspot-ratelimit-interval-milliseconds", "10000"),
+        ];
+        assert_eq!(read(&hubspot), (Some(0), Some(secs(10.0))));
+        let both = [
+            ("x-hubspot-ratelimit-remaining", "42"),
+            ("x-hubspot-ratelimit-interval-milliseconds", "10000"),
+            ("x-hubspot-ratelimit-secondly-remaining", "0"),
+        ];
+        assert_eq!(read(&both), (Some(0), Some(secs(1.0))));
+        // Garbage and absurd values count as absent or are bounded; nothing panics.
+        assert_eq!(
+            read(&[
+                ("ratelimit", "remaining=lots"),
+                ("x-ratelimit-remaining", "-3")
+            ]),
+            (None, None)
+        );
+        assert_eq!(
+            read(&[
+                ("x-ratelimit-remaining", "0"),
+                ("x-ratelimit-reset", "1e300")
+            ]),
+            (Some(0), Some(secs(1e9)))
+        );
+        assert_eq!(read(&[]), (None, None));
     }
 
     #[test]

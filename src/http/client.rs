@@ -699,7 +699,8 @@ impl HttpClient {
         let status = response.status().as_u16();
         let (remaining, reset) = rate_limit_headers(response.headers(), self.inner.clock.now_utc());
         if let Some(budget) = &self.inner.budget {
-            budget.observe(remaining, reset);
+            let policy = &self.inner.config.retry;
+            budget.observe(remaining, reset.map(|r| policy.cap_rate_limit_wait(r)));
         }
 
         if (200..300).contains(&status) {

@@ -195,6 +195,48 @@ async fn rate_budget_is_corrected_by_rate_limit_headers() {
     assert_eq!(clock.sleeps(), vec![Duration::from_secs(30)]);
 }
 
+/// Close's `RateLimit` header and HubSpot's interval headers pause the connector before it is refused,
+/// as the `X-RateLimit-*` pair does.
+#[tokio::test]
+async fn close_and_hubspot_rate_limit_headers_pause_before_the_next_request() {
+    let dialects: [&[(&str, &str)]; 2] = [
+        &[("ratelimit", "limit=20, remaining=0, reset=2")],
+        &[
+            ("x-hubspot-ratelimit-max", "100"),
+            ("x-hubspot-ratelimit-remaining", "0"),
+            ("x-hubspot-ratelimit-interval-milliseconds", "2000"),
+        ],
+    ];
+    for dialect in dialects {
+        let mut server = Server::new_async().await;
+        let mut first = server.mock("GET", "/x").with_body("{}").expect(1);
+        for (name, value) in dialect {
+            first = first.with_header(*name, value);
+        }
+        first.create_async().await;
+        server
+            .mock("GET", "/x")
+            .with_body("{}")
+            .create_async()
+            .await;
+        let clock = ManualClock::new(start_time());
+        let mut cfg = config(&server);
+        cfg.rate_limit = Some(RateLimit {
+            limit: 100,
+            period: Duration::from_secs(10),
+            burst: 10,
+        });
+        let c = HttpClient::builder(cfg)
+            .clock(clock.shared())
+            .build()
+            .unwrap();
+        c.json(&Request::get("/x")).await.unwrap();
+        assert!(clock.sleeps().is_empty(), "{dialect:?}");
+        c.json(&Request::get("/x")).await.unwrap();
+        assert_eq!(clock.sleeps(), vec![Duration::from_secs(2)], "{dialect:?}");
+    }
+}
+
 #[tokio::test]
 async fn oauth_refresh_is_single_flight_and_a_401_refreshes_once() {
     let mut server = Server::new_async().await;
