@@ -866,3 +866,161 @@ async fn github_shrinks_first_past_the_node_limit() {
         Some(90 + 1)
     );
 }
+
+// ---- Date windows, periodic full passes, and an embedded connection's following pages ----
+
+#[path = "compliance/stripe.rs"]
+mod stripe_subject;
+
+#[path = "compliance/github.rs"]
+mod github_subject;
+
+/// `created[lt] - created[gte]` of a logged Stripe list request, in seconds.
+fn window_span(r: &fivetran_source::simulator::LoggedRequest) -> Option<i64> {
+    let bound = |k: &str| r.query_param(k).and_then(|v| v.parse::<i64>().ok());
+    Some(bound("created[lt]")? - bound("created[gte]")?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_whose_pages_keep_failing_is_halved_and_nothing_is_lost() {
+    let subject = stripe_subject::StripeSubject;
+    let sim =
+        stripe_subject::StripeSim(StripeSimulator::start(StripeConfig::small()).await.unwrap());
+    let connector = fivetran_source::compliance::Subject::connector(&subject);
+    let schema = connector.schema(&sim.configuration()).await.unwrap();
+    // The first customers window fails at every page size after every retry (3 sizes x 3 tries).
+    sim.0
+        .control()
+        .faults()
+        .add(FaultRule::on_path("/v1/customers", Fault::ServerError { status: 500 }).times(9));
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = HostOptions::new(sim.configuration(), dir.path());
+    options.setup_tests = false;
+    let outcome = host::sync(Arc::clone(&connector), options).await.unwrap();
+    assert!(outcome.succeeded(), "{:?}", outcome.failure);
+    let diff = compare(dir.path(), &schema, &sim.truth()).unwrap();
+    assert!(diff.is_empty(), "{diff}");
+    let log = sim.0.control().log();
+    let customers: Vec<_> = log
+        .matching("/v1/customers")
+        .into_iter()
+        .filter(|r| r.query_param("created[gte]").is_some())
+        .collect();
+    let failed = customers
+        .iter()
+        .take_while(|r| r.status == Some(500))
+        .count();
+    assert_eq!(failed, 9, "{customers:?}");
+    let five_years = 1825 * 86_400;
+    assert_eq!(window_span(&customers[0]), Some(five_years));
+    // The same start again, over half the window.
+    let retried = &customers[failed];
+    assert_eq!(
+        retried.query_param("created[gte]"),
+        customers[0].query_param("created[gte]")
+    );
+    assert_eq!(window_span(retried), Some(five_years / 2));
+    // The walk ends with a window without an upper bound, so nothing past the clock is missed.
+    let last = customers.last().unwrap();
+    assert!(last.query_param("created[lt]").is_none(), "{last:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn github_deletes_land_at_the_full_pass_a_week_later() {
+    let subject = github_subject::GithubSubject;
+    let sim =
+        github_subject::GithubSim(GithubSimulator::start(GithubConfig::small()).await.unwrap());
+    let connector = fivetran_source::compliance::Subject::connector(&subject);
+    let schema = connector.schema(&sim.configuration()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sync = || {
+        let mut options = HostOptions::new(sim.configuration(), dir.path());
+        options.setup_tests = false;
+        host::sync(Arc::clone(&connector), options)
+    };
+    let first = sync().await.unwrap();
+    assert!(first.succeeded(), "{:?}", first.failure);
+    assert!(compare(dir.path(), &schema, &sim.truth())
+        .unwrap()
+        .is_empty());
+    // Generations delete issues; a changes pass cannot see that.
+    let deleted = |s: &GithubSimulator| -> usize {
+        s.data()
+            .repos
+            .iter()
+            .flat_map(|r| &r.issues)
+            .filter(|i| i.deleted)
+            .count()
+    };
+    while deleted(&sim.0) == 0 {
+        sim.0.advance(1);
+    }
+    let second = sync().await.unwrap();
+    assert!(second.succeeded(), "{:?}", second.failure);
+    let stale = compare(dir.path(), &schema, &sim.truth()).unwrap();
+    assert!(
+        !stale.is_empty(),
+        "a deleted issue is expected to stay until the full pass"
+    );
+    // A week on by the API's clock: that sync's changes pass marks the next pass full, and the
+    // full pass truncates and reads everything, so the deleted issues go.
+    sim.0
+        .control()
+        .clock()
+        .advance(Duration::from_secs(8 * 86_400));
+    let third = sync().await.unwrap();
+    assert!(third.succeeded(), "{:?}", third.failure);
+    let fourth = sync().await.unwrap();
+    assert!(fourth.succeeded(), "{:?}", fourth.failure);
+    let diff = compare(dir.path(), &schema, &sim.truth()).unwrap();
+    assert!(diff.is_empty(), "{diff}");
+    // The next sync is a changes pass again: few issues read.
+    let fifth = sync().await.unwrap();
+    let issues = fifth.records_by_table.get("issues").copied().unwrap_or(0);
+    assert!(issues < 10, "{issues} issues read after the full pass");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn github_reads_every_comment_of_an_issue_past_the_first_100() {
+    let subject = github_subject::GithubSubject;
+    let config = GithubConfig {
+        max_comments: 250,
+        ..GithubConfig::small()
+    };
+    let sim = github_subject::GithubSim(GithubSimulator::start(config).await.unwrap());
+    let connector = fivetran_source::compliance::Subject::connector(&subject);
+    let schema = connector.schema(&sim.configuration()).await.unwrap();
+    let most = sim
+        .0
+        .data()
+        .repos
+        .iter()
+        .flat_map(|r| &r.issues)
+        .map(|i| i.comments.len())
+        .max()
+        .unwrap();
+    assert!(most > 200, "{most}");
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = HostOptions::new(sim.configuration(), dir.path());
+    options.setup_tests = false;
+    let outcome = host::sync(Arc::clone(&connector), options).await.unwrap();
+    assert!(outcome.succeeded(), "{:?}", outcome.failure);
+    let diff = compare(dir.path(), &schema, &sim.truth()).unwrap();
+    assert!(diff.is_empty(), "{diff}");
+    let nodes = sim
+        .0
+        .control()
+        .log()
+        .matching("/graphql")
+        .into_iter()
+        .filter(|r| {
+            r.body
+                .as_ref()
+                .is_some_and(|b| b["query"].as_str().unwrap_or_default().contains("node(id:"))
+        })
+        .count();
+    assert!(
+        nodes > 0,
+        "no issue's comments were read past the first page"
+    );
+}

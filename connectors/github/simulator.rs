@@ -3,10 +3,11 @@
 //! GraphQL API"; `docs/apis.md` §6), for tests and the out-of-the-box `debug` run.
 //!
 //! A real GraphQL engine (async-graphql) parses and validates every query against a schema subset of
-//! GitHub's: `Query.repository(owner, name)`, `Query.viewer`, `Query.rateLimit`; `Repository` with its
-//! `issues`, `pullRequests`, `labels`, `milestones`, `releases` connections; `Issue` (with `comments`
-//! and `labels`), `PullRequest`, `IssueComment`, `Label`, `Milestone`, `Release`, the `Actor` interface
-//! (`User`, `Bot`), `PageInfo`, `RateLimit`, the `DateTime` and `URI` scalars and the enums and inputs
+//! GitHub's: `Query.repository(owner, name)`, `Query.node(id)`, `Query.viewer`, `Query.rateLimit`;
+//! `Repository` with its `issues`, `pullRequests`, `labels`, `milestones`, `releases` connections;
+//! `Issue` (with `comments` and `labels`), `PullRequest`, `IssueComment`, `Label`, `Milestone`,
+//! `Release`, the `Node` interface (all of those and `Repository`), the `Actor` interface (`User`,
+//! `Bot`), `PageInfo`, `RateLimit`, the `DateTime` and `URI` scalars and the enums and inputs
 //! (`IssueFilters.since`, `IssueOrder`, `ReleaseOrder`, states). A query naming a field the schema
 //! lacks gets GraphQL's validation error in a 200, as GitHub answers.
 //!
@@ -25,7 +26,8 @@
 //!   every answer, `RATE_LIMITED` errors (in a 200, with `x-ratelimit-remaining: 0`) when a query
 //!   costs more than is left; secondary limits (the request budget of `RateLimitConfig`) are 403s
 //!   with `Retry-After`;
-//! - `NOT_FOUND` in a 200 with `data.repository: null` for an unknown repository;
+//! - `NOT_FOUND` in a 200 with `data.repository: null` for an unknown repository, and with
+//!   `data.node: null` for a global id no live object has (unknown or deleted);
 //! - generations ([`GithubSimulator::advance`]) open, edit, comment, close and delete issues, open,
 //!   edit and merge pull requests, add and delete labels, edit milestones, publish and delete
 //!   releases, and touch the repository; every change moves `updatedAt`.
@@ -83,6 +85,9 @@ pub struct GithubConfig {
     pub milestones: Volume,
     /// Releases per repository (removed ones are deleted).
     pub releases: Volume,
+    /// The most comments a new issue starts with: each gets `0..=max_comments`, drawn from the seed
+    /// (generations add more to existing issues).
+    pub max_comments: u64,
     /// The simulated "now" of the initial data.
     pub data_end: DateTime<Utc>,
     /// Simulated time per generation.
@@ -110,6 +115,7 @@ impl Default for GithubConfig {
             labels: Volume::changing(12, 1, 0, 1),
             milestones: Volume::changing(6, 0, 1, 0),
             releases: Volume::changing(20, 1, 0, 0),
+            max_comments: 3,
             data_end: "2026-11-01T00:00:00Z".parse().expect("valid literal"),
             generation_interval: Duration::from_secs(3600),
             points: 5000,
@@ -381,8 +387,9 @@ impl GithubData {
                     .first()
                     .filter(|_| rng.below(2) == 0)
                     .map(|m| m.id.clone());
+                let most = self.config.max_comments.saturating_add(1);
                 let comments = if kind == "issues" {
-                    (0..rng.below(4)).map(|_| self.comment(at)).collect()
+                    (0..rng.below(most)).map(|_| self.comment(at)).collect()
                 } else {
                     Vec::new()
                 };
@@ -1626,6 +1633,64 @@ impl Release {
     }
 }
 
+/// An object with an ID: what `Query.node(id:)` answers with.
+#[derive(Interface, Clone)]
+#[graphql(field(name = "id", ty = "async_graphql::ID", desc = "ID of the object."))]
+pub enum Node {
+    /// An issue.
+    Issue(Issue),
+    /// A pull request.
+    PullRequest(PullRequest),
+    /// A comment on an issue.
+    IssueComment(IssueComment),
+    /// A label.
+    Label(Label),
+    /// A milestone.
+    Milestone(Milestone),
+    /// A release.
+    Release(Release),
+    /// A repository.
+    Repository(Repository),
+}
+
+impl GithubData {
+    /// The live object with global id `id`, in any repository (deleted ones are gone, as on GitHub).
+    fn node(data: &Arc<GithubData>, id: &str) -> Option<Node> {
+        for (r, repo) in data.repos.iter().enumerate() {
+            let full = repo.name_with_owner();
+            if repo.id == id {
+                return Some(Node::Repository(Repository(Arc::clone(data), r)));
+            }
+            for issue in repo.issues.iter().filter(|i| !i.deleted) {
+                if issue.id == id {
+                    return Some(Node::Issue(Issue(issue.clone(), full)));
+                }
+                if let Some(c) = issue.comments.iter().find(|c| c.id == id) {
+                    return Some(Node::IssueComment(IssueComment(
+                        c.clone(),
+                        full,
+                        issue.number,
+                    )));
+                }
+            }
+            if let Some(p) = repo.pulls.iter().find(|p| !p.deleted && p.id == id) {
+                return Some(Node::PullRequest(PullRequest(p.clone(), full)));
+            }
+            let live = |list: &[ItemData]| list.iter().find(|x| !x.deleted && x.id == id).cloned();
+            if let Some(l) = live(&repo.labels) {
+                return Some(Node::Label(Label(l, full)));
+            }
+            if let Some(m) = live(&repo.milestones) {
+                return Some(Node::Milestone(Milestone(m, full)));
+            }
+            if let Some(x) = live(&repo.releases) {
+                return Some(Node::Release(Release(x, full)));
+            }
+        }
+        None
+    }
+}
+
 /// The query root.
 pub struct QueryRoot;
 
@@ -1646,6 +1711,25 @@ impl QueryRoot {
             None => Err(gql_error(
                 "NOT_FOUND",
                 format!("Could not resolve to a Repository with the name '{owner}/{name}'."),
+            )),
+        }
+    }
+
+    /// Fetches an object given its ID: `null` and a `NOT_FOUND` error when none lives under it.
+    async fn node(
+        &self,
+        ctx: &Context<'_>,
+        id: async_graphql::ID,
+    ) -> async_graphql::Result<Option<Node>> {
+        let data = ctx.data_unchecked::<Arc<GithubData>>();
+        match GithubData::node(data, id.as_str()) {
+            Some(node) => Ok(Some(node)),
+            None => Err(gql_error(
+                "NOT_FOUND",
+                format!(
+                    "Could not resolve to a node with the global id of '{}'",
+                    id.as_str()
+                ),
             )),
         }
     }
@@ -1931,7 +2015,9 @@ impl SimulatorHooks for GithubState {
             .map(|(i, r)| {
                 (
                     r.name_with_owner(),
-                    json!({"issues": data.live_issues(i, false).count(), "pull_requests": data.live_issues(i, true).count()}),
+                    json!({"issues": data.live_issues(i, false).count(),
+                        "comments": data.live_issues(i, false).map(|x| x.comments.len()).sum::<usize>(),
+                        "pull_requests": data.live_issues(i, true).count()}),
                 )
             })
             .collect();
@@ -2016,6 +2102,11 @@ impl ApiSimulator for GithubState {
                 "pull_requests",
                 "/pull_requests/initial",
                 "pull requests per repository at the start",
+            ),
+            Knob::count(
+                "max_comments",
+                "/max_comments",
+                "most comments a new issue starts with (each gets 0 to this many)",
             ),
             Knob::count(
                 "points",
@@ -2209,5 +2300,218 @@ mod tests {
         assert!(changes.iter().any(|c| c.3 == "deleted"));
         assert!(changes.iter().any(|c| c.1 == "pulls" && c.3 == "updated"));
         assert_eq!(data.live_issues(0, false).count(), before + 3 - 1);
+    }
+
+    /// POSTs a GraphQL document to the simulator with its token: (status, body).
+    async fn graphql(sim: &GithubSimulator, query: &str, variables: Value) -> (u16, Value) {
+        let response = crate::simulator::test_client::client()
+            .post(format!("{}/graphql", sim.base_url()))
+            .bearer_auth(sim.token())
+            .json(&json!({"query": query, "variables": variables}))
+            .send()
+            .await
+            .expect("the simulator answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// An issue's comments by its global id, as a connector pages past the first 100.
+    const COMMENTS_BY_NODE: &str = "query($id: ID!, $first: Int!, $after: String) {
+  rateLimit { cost remaining resetAt }
+  node(id: $id) { ... on Issue { comments(first: $first, after: $after) { totalCount pageInfo { hasNextPage endCursor } nodes { id body url createdAt updatedAt author { login } } } } }
+}";
+
+    /// Every issue with its first 100 comments, read nested in the repository.
+    const NESTED_COMMENTS: &str = "query($owner: String!, $name: String!) {
+  repository(owner: $owner, name: $name) {
+    issues(first: 100) { nodes { id comments(first: 100) { totalCount pageInfo { hasNextPage endCursor } } } }
+  }
+}";
+
+    #[test]
+    fn max_comments_bounds_new_issues_and_generations_still_comment() {
+        let defaults = GithubConfig::default();
+        assert_eq!(defaults.max_comments, 3);
+        assert_eq!(GithubConfig::small().max_comments, 3);
+        let data = GithubData::new(&GithubConfig::small());
+        assert!(data.repos[0].issues.iter().all(|i| i.comments.len() <= 3));
+        assert!(data.repos[0].issues.iter().any(|i| !i.comments.is_empty()));
+        // None at the start: every comment after the generations came from one.
+        let mut data = GithubData::new(&GithubConfig {
+            max_comments: 0,
+            ..GithubConfig::small()
+        });
+        assert!(data
+            .repos
+            .iter()
+            .all(|r| r.issues.iter().all(|i| i.comments.is_empty())));
+        for _ in 0..6 {
+            data.advance_one();
+        }
+        assert!(data.repos[0].issues.iter().any(|i| !i.comments.is_empty()));
+        // A settings object naming it fits; one naming an unknown field does not.
+        let mut value = serde_json::to_value(&defaults).unwrap();
+        assert_eq!(value["max_comments"], 3);
+        value["max_comments"] = json!(250);
+        let read: GithubConfig = serde_json::from_value(value.clone()).unwrap();
+        assert_eq!(read.max_comments, 250);
+        value["max_comment"] = json!(1);
+        assert!(serde_json::from_value::<GithubConfig>(value).is_err());
+        assert!(GithubState::knobs()
+            .iter()
+            .any(|k| k.name == "max_comments" && k.path == "/max_comments"));
+    }
+
+    #[tokio::test]
+    async fn node_pages_an_issues_comments_past_100_from_the_nested_cursor() {
+        let config = GithubConfig {
+            max_comments: 250,
+            ..GithubConfig::small()
+        };
+        let sim = GithubSimulator::start(config).await.unwrap();
+        let data = sim.data();
+        let issue = data
+            .live_issues(0, false)
+            .find(|i| i.comments.len() > 200)
+            .expect("an issue with more than 200 comments")
+            .clone();
+        let total = issue.comments.len();
+        let vars = |after: Option<&str>| json!({"id": issue.id, "first": 100, "after": after});
+        let mut ids = Vec::new();
+        let mut sizes = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let (status, page) = graphql(&sim, COMMENTS_BY_NODE, vars(after.as_deref())).await;
+            assert_eq!(status, 200, "{page}");
+            assert!(page.get("errors").is_none(), "{page}");
+            // One connection of 100: 1 request, 100 nodes, GitHub's 1 point.
+            assert_eq!(page["data"]["rateLimit"]["cost"], 1, "{page}");
+            let comments = &page["data"]["node"]["comments"];
+            assert_eq!(comments["totalCount"], total);
+            let nodes = comments["nodes"].as_array().unwrap();
+            sizes.push(nodes.len());
+            for n in nodes {
+                assert!(
+                    n["author"]["login"].is_string() && n["url"].is_string(),
+                    "{n}"
+                );
+                ids.push(n["id"].as_str().unwrap().to_owned());
+            }
+            let end = comments["pageInfo"]["endCursor"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            if comments["pageInfo"]["hasNextPage"] == false {
+                break;
+            }
+            after = Some(end);
+        }
+        assert_eq!(sizes, vec![100, 100, total - 200]);
+        let truth: Vec<String> = issue.comments.iter().map(|c| c.id.clone()).collect();
+        assert_eq!(ids, truth, "every comment once, in order");
+        let distinct: std::collections::BTreeSet<&String> = ids.iter().collect();
+        assert_eq!(distinct.len(), total);
+
+        // The cursor the nested `comments(first: 100)` ends on is a valid `after` for the node's.
+        let (status, nested) = graphql(
+            &sim,
+            NESTED_COMMENTS,
+            json!({"owner": "octo-org", "name": "octo-repo"}),
+        )
+        .await;
+        assert_eq!(status, 200, "{nested}");
+        let listed = nested["data"]["repository"]["issues"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["id"] == issue.id.as_str())
+            .expect("the issue is listed")
+            .clone();
+        assert_eq!(listed["comments"]["pageInfo"]["hasNextPage"], true);
+        let cursor = listed["comments"]["pageInfo"]["endCursor"]
+            .as_str()
+            .unwrap();
+        let (_, page) = graphql(&sim, COMMENTS_BY_NODE, vars(Some(cursor))).await;
+        let rest: Vec<&str> = page["data"]["node"]["comments"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            rest,
+            ids[100..200].iter().map(String::as_str).collect::<Vec<_>>()
+        );
+    }
+
+    #[tokio::test]
+    async fn node_resolves_every_kind_and_is_null_with_not_found_otherwise() {
+        let sim = GithubSimulator::start(GithubConfig::small()).await.unwrap();
+        let (status, body) = graphql(
+            &sim,
+            "query($id: ID!) { node(id: $id) { id ... on Issue { number } } }",
+            json!({"id": "I_kwDOnot-a-real-id"}),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["data"]["node"], Value::Null, "{body}");
+        let errors = body["errors"].as_array().unwrap();
+        assert_eq!(errors.len(), 1, "{body}");
+        assert_eq!(errors[0]["type"], "NOT_FOUND", "{body}");
+        assert_eq!(errors[0]["path"], json!(["node"]), "{body}");
+        assert_eq!(
+            errors[0]["message"],
+            "Could not resolve to a node with the global id of 'I_kwDOnot-a-real-id'"
+        );
+        assert!(errors[0].get("extensions").is_none(), "{body}");
+
+        // Each kind by its id, in either repository.
+        let data = sim.data();
+        let repo = &data.repos[1];
+        let issue = repo.issues.iter().find(|i| !i.comments.is_empty()).unwrap();
+        for (id, typename) in [
+            (repo.id.as_str(), "Repository"),
+            (issue.id.as_str(), "Issue"),
+            (issue.comments[0].id.as_str(), "IssueComment"),
+            (repo.pulls[0].id.as_str(), "PullRequest"),
+            (repo.labels[0].id.as_str(), "Label"),
+            (repo.milestones[0].id.as_str(), "Milestone"),
+            (repo.releases[0].id.as_str(), "Release"),
+        ] {
+            let (_, body) = graphql(
+                &sim,
+                "query($id: ID!) { node(id: $id) { __typename id } }",
+                json!({ "id": id }),
+            )
+            .await;
+            assert_eq!(body["data"]["node"]["__typename"], typename, "{body}");
+            assert_eq!(body["data"]["node"]["id"], id, "{body}");
+            assert!(body.get("errors").is_none(), "{body}");
+        }
+
+        // A deleted issue is gone: null and NOT_FOUND, like an id that never was.
+        sim.advance(1);
+        let data = sim.data();
+        let deleted = data.repos[0]
+            .issues
+            .iter()
+            .find(|i| i.deleted)
+            .expect("a generation deletes an issue");
+        let (_, body) = graphql(
+            &sim,
+            COMMENTS_BY_NODE,
+            json!({"id": deleted.id, "first": 10}),
+        )
+        .await;
+        assert_eq!(body["data"]["node"], Value::Null, "{body}");
+        assert_eq!(body["errors"][0]["type"], "NOT_FOUND", "{body}");
+        assert_eq!(
+            body["errors"][0]["message"],
+            format!(
+                "Could not resolve to a node with the global id of '{}'",
+                deleted.id
+            )
+        );
+        assert_eq!(body["data"]["rateLimit"]["cost"], 1, "{body}");
     }
 }

@@ -262,6 +262,46 @@ const MISTAKES: &[(&str, &str, &str, &str, &str)] = &[
         "type = \"query\"",
         "needs 'param'",
     ),
+    // 26. A windowed list that never sends the window's upper bound.
+    (
+        "incremental = { type = \"cursor\", cursor = \"updated_at\", lookback_seconds = 60 }",
+        "incremental = { type = \"cursor\", cursor = \"updated_at\", lookback_seconds = 60 }\nwindow = { start = \"2020-01-01\", days = 30 }",
+        "streams.orders.window",
+        "window = {",
+        "put \"{{until|epoch}}\"",
+    ),
+    // 27. A window start that is not a date.
+    (
+        "query = { updated_since = \"{{since|epoch}}\" }",
+        "query = { updated_since = \"{{since|epoch}}\", updated_before = \"{{until|epoch}}\" }\nwindow = { start = \"last spring\", days = 30 }",
+        "streams.orders.window.start",
+        "window = {",
+        "not a date",
+    ),
+    // 28. A smallest window longer than the largest.
+    (
+        "query = { updated_since = \"{{since|epoch}}\" }",
+        "query = { updated_since = \"{{since|epoch}}\", updated_before = \"{{until|epoch}}\" }\nwindow = { start = \"2020-01-01\", days = 1, min_seconds = 172800 }",
+        "streams.orders.window",
+        "window = {",
+        "min_seconds <= days * 86400",
+    ),
+    // 29. A full refresh every zero days.
+    (
+        "cursor = \"updated_at\", lookback_seconds = 60 }",
+        "cursor = \"updated_at\", lookback_seconds = 60, full_refresh_days = 0 }",
+        "streams.orders.incremental.full_refresh_days",
+        "full_refresh_days = 0",
+        "at least 1",
+    ),
+    // 30. Following pages of an embedded list in a REST stream.
+    (
+        "parent_columns = { order_id = \"id\" }",
+        "parent_columns = { order_id = \"id\" }\nmore = { page_info = \"lines_page\", graphql = { connection = \"data.node.lines\", variables = { id = \"{{parent.id}}\" }, query = \"query($id: ID!, $first: Int!, $after: String) { node(id: $id) { id } }\" } }",
+        "streams.orders.children.order_lines.more",
+        "more = {",
+        "not GraphQL",
+    ),
 ];
 
 fn line_of(text: &str, marker: &str) -> usize {

@@ -10,7 +10,7 @@ use toml::Spanned;
 
 use super::format::{
     AuthKind, FieldKind, IncrementalKind, QueryValue, RawAuth, RawChild, RawColumn, RawDefinition,
-    RawDeletes, RawErrorInBody, RawIncremental, RawPaginate, RawStream,
+    RawDeletes, RawErrorInBody, RawIncremental, RawPaginate, RawStream, RawWindow,
 };
 use super::graphql::{ErrorCodes, ForEach, RawGraphql, Shape};
 use super::template::{Template, Var};
@@ -91,13 +91,13 @@ pub enum BodyTemplate {
 }
 
 impl BodyTemplate {
-    /// Whether a templated string uses `since`.
-    pub fn uses_since(&self) -> bool {
+    /// Whether a templated string uses `var` (`since`, `until`).
+    pub fn uses(&self, var: &Var) -> bool {
         match self {
             BodyTemplate::Constant(_) => false,
-            BodyTemplate::Text(t) => t.vars().any(|v| *v == Var::Since),
-            BodyTemplate::Array(items) => items.iter().any(BodyTemplate::uses_since),
-            BodyTemplate::Object(members) => members.iter().any(|(_, v)| v.uses_since()),
+            BodyTemplate::Text(t) => t.vars().any(|v| v == var),
+            BodyTemplate::Array(items) => items.iter().any(|i| i.uses(var)),
+            BodyTemplate::Object(members) => members.iter().any(|(_, v)| v.uses(var)),
         }
     }
 
@@ -131,6 +131,14 @@ pub struct RequestDef {
     pub path: Template,
     /// Query pairs in order; a repeated key appears once per value.
     pub query: Vec<(String, Template)>,
+}
+
+impl RequestDef {
+    /// Whether its query or body sends `var` (`since`, `until`).
+    pub fn sends(&self, var: &Var) -> bool {
+        self.query.iter().any(|(_, t)| t.vars().any(|v| v == var))
+            || self.body.as_ref().is_some_and(|b| b.uses(var))
+    }
 }
 
 /// How a list pages, resolved to the kit's pager settings.
@@ -279,6 +287,21 @@ pub struct ChildDef {
     pub source: ChildSource,
     /// Columns given from the parent: (column, parent path).
     pub parent_columns: Vec<(String, FieldPath)>,
+    /// An embedded connection's following pages, if it has them.
+    pub more: Option<Box<MoreDef>>,
+}
+
+/// The following pages of a connection embedded in its parent.
+#[derive(Debug, Clone)]
+pub struct MoreDef {
+    /// The parent's `pageInfo.hasNextPage` of the embedded page.
+    pub has_next: FieldPath,
+    /// The parent's `pageInfo.endCursor`: the following pages start after it.
+    pub end_cursor: FieldPath,
+    /// The endpoint (the parent stream's path).
+    pub path: Template,
+    /// The request of the following pages.
+    pub graphql: GraphqlDef,
 }
 
 /// One stream.
@@ -298,6 +321,19 @@ pub struct StreamDef {
     pub deletes: Vec<DeletesDef>,
     /// A GraphQL stream's document, variables and connection (then `list` is its endpoint).
     pub graphql: Option<Box<GraphqlDef>>,
+    /// The date windows its list is read in, if any.
+    pub window: Option<WindowDef>,
+    /// How often an incremental stream is read in full instead (`full_refresh_days`), if ever.
+    pub full_every: Option<Duration>,
+}
+
+/// Date windows over a stream's list (`window = { ... }`).
+#[derive(Debug, Clone)]
+pub struct WindowDef {
+    /// Where a full pass's walk starts (`config.*` only; an instant or a date once filled in).
+    pub start: Template,
+    /// The windows' lengths and tries (the kit's [`crate::sync::WindowBatcher`]).
+    pub config: crate::sync::WindowConfig,
 }
 
 /// A list whose records name deleted rows.
@@ -1043,12 +1079,7 @@ impl Cx<'_> {
             fields,
             allowed,
         )?;
-        let sends_since = |r: &RequestDef| {
-            r.query
-                .iter()
-                .any(|(_, t)| t.vars().any(|v| *v == Var::Since))
-                || r.body.as_ref().is_some_and(BodyTemplate::uses_since)
-        };
+        let sends_since = |r: &RequestDef| r.sends(&Var::Since);
         let changes = match &s.changes {
             None => None,
             Some(c) => {
@@ -1111,8 +1142,9 @@ impl Cx<'_> {
             ));
         }
         let mut children = Vec::new();
+        let graphql_path = graphql.is_some().then_some(&list.request.path);
         for c in &s.children {
-            children.push(self.child(&key, c, raw, fields, tables)?);
+            children.push(self.child(&key, c, graphql_path, raw, fields, tables)?);
         }
         let mut deletes = Vec::new();
         for d in &s.deletes {
@@ -1128,6 +1160,31 @@ impl Cx<'_> {
                 "a changes request is read by cursor, so the stream needs incremental = { type = \"cursor\", ... }",
             ));
         }
+        if let (Some(w), Some(_)) = (&s.window, &s.graphql) {
+            return Err(self.error(
+                w.span(),
+                &format!("{key}.window"),
+                "date windows are for REST lists; a GraphQL stream bounds its pass with `since` in its variables",
+            ));
+        }
+        let window = match &s.window {
+            Some(w) => Some(self.window(&key, w, &list, &incremental, fields)?),
+            None => None,
+        };
+        let full_every =
+            match s
+                .incremental
+                .as_ref()
+                .and_then(|i| i.full_refresh_days.as_ref())
+            {
+                Some(days) if *days.get_ref() == 0 => return Err(self.error(
+                    days.span(),
+                    &format!("{key}.incremental.full_refresh_days"),
+                    "full_refresh_days must be at least 1 (leave it out to never re-read in full)",
+                )),
+                Some(days) => Some(Duration::from_secs(u64::from(*days.get_ref()) * 86_400)),
+                None => None,
+            };
         Ok(StreamDef {
             table,
             list,
@@ -1136,6 +1193,71 @@ impl Cx<'_> {
             children,
             deletes,
             graphql,
+            window,
+            full_every,
+        })
+    }
+
+    /// A stream's date windows: its list must send both bounds, and a full pass needs a start.
+    fn window(
+        &self,
+        key: &str,
+        w: &Spanned<RawWindow>,
+        list: &ListDef,
+        incremental: &Option<IncrementalDef>,
+        fields: &Fields<'_>,
+    ) -> R<WindowDef> {
+        let key = format!("{key}.window");
+        let span = w.span();
+        let w = w.get_ref();
+        for (var, hole) in [(Var::Since, "since"), (Var::Until, "until")] {
+            if !list.request.sends(&var) {
+                return Err(self.error(
+                    span,
+                    &key,
+                    format!("a windowed list must send the window's bounds: put \"{{{{{hole}|epoch}}}}\" (or another format) in its query or body"),
+                ));
+            }
+        }
+        let start = match (&w.start, incremental) {
+            (Some(t), _) => {
+                let template = self.config_template(&format!("{key}.start"), t, fields, false)?;
+                if template.vars().next().is_none() && date_default(t.get_ref()).is_none() {
+                    return Err(self.error(
+                        t.span(),
+                        &format!("{key}.start"),
+                        format!("'{}' is not a date (YYYY-MM-DD) or an RFC 3339 instant", t.get_ref()),
+                    ));
+                }
+                template
+            }
+            (None, Some(IncrementalDef::Cursor { start: Some(t), .. })) => t.clone(),
+            (None, _) => {
+                return Err(self.error(
+                    span,
+                    &format!("{key}.start"),
+                    "a windowed list needs 'start', where a full pass begins (\"2011-01-01\" or \"{{config.start_date}}\")",
+                ))
+            }
+        };
+        let initial = chrono::TimeDelta::days(i64::from(w.days));
+        let min = chrono::TimeDelta::seconds(w.min_seconds.unwrap_or(3600) as i64);
+        if w.days == 0 || min <= chrono::TimeDelta::zero() || min > initial {
+            return Err(self.error(
+                span,
+                &key,
+                "a window needs days >= 1 and 1 <= min_seconds <= days * 86400",
+            ));
+        }
+        Ok(WindowDef {
+            start,
+            config: crate::sync::WindowConfig {
+                initial,
+                min,
+                attempts_at_min: w.attempts.unwrap_or(3).max(1),
+                lookback: chrono::TimeDelta::zero(),
+                ..crate::sync::WindowConfig::default()
+            },
         })
     }
 
@@ -1365,6 +1487,7 @@ impl Cx<'_> {
         &self,
         key: &str,
         c: &RawChild,
+        parent_path: Option<&Template>,
         raw: &RawDefinition,
         fields: &Fields<'_>,
         tables: &mut HashSet<String>,
@@ -1390,10 +1513,43 @@ impl Cx<'_> {
             .iter()
             .map(|(k, v)| (k.clone(), FieldPath::parse(v)))
             .collect();
+        let more = match (&c.more, &source) {
+            (None, _) => None,
+            (Some(m), ChildSource::Embedded(_)) => {
+                let k = format!("{key}.more.graphql");
+                let allowed = Allowed {
+                    since: false,
+                    parent: true,
+                    object: false,
+                };
+                let graphql = self.graphql_def(&k, &m.graphql, fields, allowed, false)?;
+                if !matches!(graphql.shape, Shape::Connection(..)) || graphql.for_each.is_some() {
+                    return Err(self.error(
+                        m.graphql.query.span(),
+                        &k,
+                        "the following pages are a 'connection' (no 'record', no 'for_each')",
+                    ));
+                }
+                let path = parent_path.ok_or_else(|| self.error(m.page_info.span(), &format!("{key}.more"), "'more' follows a GraphQL stream's embedded connection; this stream is not GraphQL"))?;
+                let at = |f: &str| FieldPath::parse(&format!("{}.{f}", m.page_info.get_ref()));
+                Some(Box::new(MoreDef {
+                    has_next: at("hasNextPage"),
+                    end_cursor: at("endCursor"),
+                    path: path.clone(),
+                    graphql,
+                }))
+            }
+            (Some(m), ChildSource::Request(_)) => return Err(self.error(
+                m.page_info.span(),
+                &format!("{key}.more"),
+                "'more' continues an 'embedded' list; a 'path' child pages by its own 'paginate'",
+            )),
+        };
         Ok(ChildDef {
             table,
             source,
             parent_columns,
+            more,
         })
     }
 }
@@ -1503,6 +1659,24 @@ impl Cx<'_> {
                 ),
             ));
         }
+        let allowed = Allowed {
+            since: true,
+            parent: false,
+            object: false,
+        };
+        self.graphql_def(&key, g, fields, allowed, s.incremental.is_some())
+    }
+
+    /// A GraphQL request (a stream's, or a child's following pages) with the templates `allowed`:
+    /// its operation, variables, shape and pager, checked against each other.
+    fn graphql_def(
+        &self,
+        key: &str,
+        g: &RawGraphql,
+        fields: &Fields<'_>,
+        allowed: Allowed,
+        incremental: bool,
+    ) -> R<GraphqlDef> {
         let declared = self.declared(&format!("{key}.query"), &g.query)?;
         let is_declared = |name: &str| declared.iter().any(|(n, _)| n == name);
         let first = g.first_variable.clone().unwrap_or_else(|| "first".into());
@@ -1529,15 +1703,10 @@ impl Cx<'_> {
             _ => {
                 return Err(self.error(
                     g.query.span(),
-                    &key,
+                    key,
                     "needs exactly one of 'connection' (a Relay connection's path) and 'record' (one object's path)",
                 ))
             }
-        };
-        let allowed = Allowed {
-            since: true,
-            parent: false,
-            object: false,
         };
         let mut variables = Vec::new();
         let mut uses_since = false;
@@ -1557,7 +1726,7 @@ impl Cx<'_> {
             let json = serde_json::to_value(value.get_ref())
                 .map_err(|e| self.error(value.span(), &k, e.to_string()))?;
             let body = self.body(&k, &json, value.span(), fields, allowed)?;
-            uses_since |= mentions_since(&body);
+            uses_since |= body.uses(&Var::Since);
             variables.push((name.clone(), body));
         }
         let for_each = match &g.for_each {
@@ -1644,7 +1813,7 @@ impl Cx<'_> {
             }
         };
         if let Some(n) = &g.newest_first {
-            if s.incremental.is_none() {
+            if !incremental {
                 return Err(self.error(
                     n.span(),
                     &format!("{key}.newest_first"),
@@ -1667,15 +1836,6 @@ impl Cx<'_> {
                 .as_ref()
                 .map(|n| FieldPath::parse(n.get_ref())),
         })
-    }
-}
-
-fn mentions_since(t: &BodyTemplate) -> bool {
-    match t {
-        BodyTemplate::Constant(_) => false,
-        BodyTemplate::Text(t) => t.vars().any(|v| *v == Var::Since),
-        BodyTemplate::Array(items) => items.iter().any(mentions_since),
-        BodyTemplate::Object(members) => members.iter().any(|(_, v)| mentions_since(v)),
     }
 }
 

@@ -22,7 +22,7 @@ use serde_json::{json, Value as Json};
 
 use super::compile::{
     AuthDef, ChildDef, ChildSource, Definition, DeletesDef, ErrorInBody, GraphqlDef,
-    IncrementalDef, ListDef, Paging, StreamDef,
+    IncrementalDef, ListDef, MoreDef, Paging, StreamDef,
 };
 use super::format::FieldKind;
 use super::graphql::{partitions, points_wait, Partition, Shape};
@@ -305,6 +305,24 @@ pub(super) enum PageEnd {
     LimitReached,
 }
 
+/// How a round of a list ended.
+pub(super) enum RoundEnd {
+    /// Its last page is read.
+    Complete,
+    /// A `--limit` run filled the table; the position is checkpointed.
+    Stopped,
+    /// Its pages kept failing (the reason): a shorter window may pass.
+    Failed(String),
+}
+
+/// Whether a pager's failure may pass over a shorter date window: a page still failing or timing
+/// out after every retry and smaller page, or one the API calls too large. A refusal (400, 401,
+/// 404) fails the sync at once.
+fn shrinks(e: &crate::sync::PagerError) -> bool {
+    matches!(e, crate::sync::PagerError::Fetch { source, .. }
+        if matches!(source.kind(), crate::http::ErrorKind::Transient | crate::http::ErrorKind::TooLarge))
+}
+
 /// One sync's (or test's) shared pieces.
 pub(super) struct Run<'a> {
     pub(super) def: &'a Definition,
@@ -525,6 +543,9 @@ impl Run<'_> {
                         out.upsert(name, &row).await?;
                     }
                 }
+                if let Some(more) = &child.more {
+                    self.more_children(child, more, parent, &given, out).await?;
+                }
             }
             ChildSource::Request(list) => {
                 let lookup = |f: &str| self.values.plain(f);
@@ -542,6 +563,58 @@ impl Run<'_> {
                             out.upsert(name, &row).await?;
                         }
                     }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The pages of an embedded connection past the one inside `parent`, when it says more follow
+    /// (read with the parent's page; a resumed sync reads them again with it).
+    async fn more_children<'a>(
+        &self,
+        child: &ChildDef,
+        more: &MoreDef,
+        parent: impl JsonView<'a> + Send + Sync,
+        given: &[(&str, Value)],
+        out: &mut Emitter,
+    ) -> Result<(), Error> {
+        let name = child.table.name();
+        if more.has_next.get(parent).and_then(read::boolean) != Some(true) {
+            return Ok(());
+        }
+        let Some(after) = more.end_cursor.get(parent).and_then(read_text) else {
+            return Err(Error::Unavailable(format!(
+                "{name}: the parent's embedded page says more follow but names no endCursor"
+            )));
+        };
+        let parent = parent.to_value();
+        let lookup = |f: &str| self.values.plain(f);
+        let scope = Scope {
+            parent: Some(&parent),
+            ..self.plain_scope(&lookup)
+        };
+        let path = more.path.render(&scope).unwrap_or_default();
+        let part = Partition {
+            key: None,
+            variables: Vec::new(),
+        };
+        let fetch = |r: TokenRequest| {
+            let (path, scope, part) = (&path, &scope, &part);
+            Box::pin(async move {
+                let (page, _) = graphql_page(self, path, &more.graphql, scope, part, r).await?;
+                Ok::<_, HttpError>(page)
+            }) as futures::future::BoxFuture<'_, Result<Page<Record>, HttpError>>
+        };
+        let config = TokenPagerConfig {
+            limits: more.graphql.limits.clone(),
+            ..TokenPagerConfig::default()
+        };
+        let mut pager = TokenPager::new(name, Some(after), fetch, config);
+        while let Some(page) = pager.next().await? {
+            for r in &page.records {
+                if let Some(row) = child.table.row(r.view(), given, out.issues()) {
+                    out.upsert(name, &row).await?;
                 }
             }
         }
@@ -574,7 +647,11 @@ impl Run<'_> {
         }
         let mut st = state.streams.get(&name).cloned().unwrap_or_default();
         let mut pass = st.pass.take().unwrap_or_else(|| {
-            let incremental = s.incremental.is_some() && st.since.is_some();
+            let due = s.full_every.is_some() && st.full_due();
+            if due {
+                tracing::info!(table = %name, "a full pass is due (full_refresh_days): rows deleted at the source go");
+            }
+            let incremental = s.incremental.is_some() && st.since.is_some() && !due;
             PassState::new(if incremental {
                 PassKind::Changes
             } else {
@@ -637,7 +714,8 @@ impl Run<'_> {
         })
     }
 
-    /// A full pass, or a cursor stream's changes.
+    /// A full pass, or a cursor stream's changes: one round of the list, or a walk of date windows
+    /// over it (`window`), each window a round.
     async fn list(
         &self,
         s: &StreamDef,
@@ -655,23 +733,113 @@ impl Run<'_> {
             pass.truncated = true;
         }
         let lookup = |f: &str| self.values.plain(f);
+        let start = |t: &Template| {
+            t.render(&self.plain_scope(&lookup))
+                .and_then(|text| super::compile::date_default(&text))
+        };
         let since = match (&s.incremental, pass.kind) {
             (_, PassKind::Changes) => st.since,
-            (Some(IncrementalDef::Cursor { start: Some(t), .. }), PassKind::Full) => t
-                .render(&self.plain_scope(&lookup))
-                .and_then(|text| read::parse_utc(&text)),
+            (Some(IncrementalDef::Cursor { start: Some(t), .. }), PassKind::Full) => start(t),
             _ => None,
         };
         let clock = Mutex::new(pass.started);
-        let cursor = match &s.incremental {
-            Some(IncrementalDef::Cursor { cursor, .. }) => Some(cursor),
-            _ => None,
-        };
         let list = match (&s.changes, pass.kind) {
             (Some(changes), PassKind::Changes) => changes,
             _ => &s.list,
         };
-        let mut complete = false;
+        let window = s.window.as_ref().filter(|_| std::ptr::eq(list, &s.list));
+        match window {
+            None => {
+                let bounds = (since, None);
+                let round = self.round(s, list, bounds, false, &mut pass, st, state, out, &clock);
+                if !matches!(round.await?, RoundEnd::Complete) {
+                    return Ok(());
+                }
+            }
+            Some(w) => {
+                let from = match (pass.window, pass.kind) {
+                    (Some(at), _) => Some(at),
+                    (None, PassKind::Changes) => since,
+                    (None, PassKind::Full) => start(&w.start),
+                };
+                let Some(from) = from else {
+                    return Err(Error::Unavailable(format!(
+                        "{name}: the window's start is empty or not a date; set it in the configuration"
+                    )));
+                };
+                // The walk ends at the API's clock when the pass began (this machine's before its
+                // first page); the last window goes out without an upper bound, so nothing the API
+                // holds past either clock is missed.
+                let end = pass.started.unwrap_or_else(Utc::now);
+                let end = end.max(from + chrono::TimeDelta::seconds(1));
+                let mut windows = crate::sync::WindowBatcher::backfill(from, end, w.config.clone());
+                while let Some(at) = windows.next_window() {
+                    let bounds = (Some(at.start), (at.end < end).then_some(at.end));
+                    let round =
+                        self.round(s, list, bounds, true, &mut pass, st, state, out, &clock);
+                    match round.await? {
+                        RoundEnd::Complete => {
+                            pass.window = Some(windows.complete(at)?);
+                            (pass.token, pass.floor) = (None, None);
+                            if at.end < end {
+                                st.pass = Some(pass.clone());
+                                Self::save(state, name, st);
+                                out.checkpoint(state).await?;
+                            }
+                        }
+                        RoundEnd::Stopped => return Ok(()),
+                        RoundEnd::Failed(reason) => {
+                            windows.too_large(at, &reason)?;
+                            (pass.token, pass.floor) = (None, None);
+                        }
+                    }
+                }
+            }
+        }
+        pass.started = *clock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        st.since = match &s.incremental {
+            None => None,
+            Some(IncrementalDef::Events { lookback, .. }) => pass
+                .started
+                .map(|t| t - chrono::Duration::from_std(*lookback).unwrap_or_default())
+                .or(st.since),
+            Some(IncrementalDef::Cursor { lookback, .. }) => {
+                let next = pass
+                    .max_cursor
+                    .map(|t| t - chrono::Duration::from_std(*lookback).unwrap_or_default());
+                next.max(st.since)
+            }
+        };
+        st.finish(&pass, s.full_every);
+        Self::save(state, name, st);
+        out.checkpoint(state).await
+    }
+
+    /// One round of `list` between `bounds` (`since`, `until`), from the pass's token, each page
+    /// checkpointed. With `shrinkable`, pages that keep failing (after the client's retries and the
+    /// pager's smaller pages) end the round as [`RoundEnd::Failed`] instead of the sync, so a
+    /// window walk can retry a shorter window.
+    #[allow(clippy::too_many_arguments)]
+    async fn round(
+        &self,
+        s: &StreamDef,
+        list: &ListDef,
+        (since, until): (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+        shrinkable: bool,
+        pass: &mut PassState,
+        st: &mut StreamState,
+        state: &mut DeclarativeState,
+        out: &mut Emitter,
+        clock: &Mutex<Option<DateTime<Utc>>>,
+    ) -> Result<RoundEnd, Error> {
+        let name = s.table.name();
+        let lookup = |f: &str| self.values.plain(f);
+        let cursor = match &s.incremental {
+            Some(IncrementalDef::Cursor { cursor, .. }) => Some(cursor),
+            _ => None,
+        };
         // Whether this round's records came in ascending cursor order, which a restart from the
         // largest cursor seen needs (else the records after it in the API's order would be lost).
         let mut ascending = true;
@@ -682,20 +850,24 @@ impl Run<'_> {
         'restart: loop {
             let scope = Scope {
                 since: pass.floor.or(since),
+                until,
                 ..self.plain_scope(&lookup)
             };
-            let mut pager = self.pager(name, list, scope, pass.token.clone(), &clock);
+            let mut pager = self.pager(name, list, scope, pass.token.clone(), clock);
             loop {
                 let page = match pager.next().await {
                     Ok(Some(page)) => page,
-                    Ok(None) => break,
+                    Ok(None) => return Ok(RoundEnd::Complete),
                     Err(e) if list.paging.refused_skip(&e) => {
-                        Self::restart(name, since, ascending, &mut pass, st, state, out).await?;
+                        Self::restart(name, since, ascending, pass, st, state, out).await?;
                         (ascending, last_cursor) = (true, None);
                         if out.table_full(name) {
-                            return Ok(());
+                            return Ok(RoundEnd::Stopped);
                         }
                         continue 'restart;
+                    }
+                    Err(e) if shrinkable && shrinks(&e) => {
+                        return Ok(RoundEnd::Failed(e.to_string()))
                     }
                     Err(e) => return Err(e.into()),
                 };
@@ -713,47 +885,21 @@ impl Run<'_> {
                 }
                 if let Resume::At(token) = &page.resume {
                     if list.paging.past_max_skip(token) {
-                        Self::restart(name, since, ascending, &mut pass, st, state, out).await?;
+                        Self::restart(name, since, ascending, pass, st, state, out).await?;
                         (ascending, last_cursor) = (true, None);
                         if out.table_full(name) {
-                            return Ok(());
+                            return Ok(RoundEnd::Stopped);
                         }
                         continue 'restart;
                     }
                 }
-                match Self::page_done(page.resume, &mut pass, st, state, name, out).await? {
-                    PageEnd::Complete => {
-                        complete = true;
-                        break;
-                    }
-                    PageEnd::LimitReached => return Ok(()),
+                match Self::page_done(page.resume, pass, st, state, name, out).await? {
+                    PageEnd::Complete => return Ok(RoundEnd::Complete),
+                    PageEnd::LimitReached => return Ok(RoundEnd::Stopped),
                     PageEnd::More => {}
                 }
             }
-            break;
         }
-        if !complete {
-            // An empty list: the pager ended without a page.
-            pass.started = *clock
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-        }
-        st.since = match &s.incremental {
-            None => None,
-            Some(IncrementalDef::Events { lookback, .. }) => pass
-                .started
-                .map(|t| t - chrono::Duration::from_std(*lookback).unwrap_or_default())
-                .or(st.since),
-            Some(IncrementalDef::Cursor { lookback, .. }) => {
-                let next = pass
-                    .max_cursor
-                    .map(|t| t - chrono::Duration::from_std(*lookback).unwrap_or_default());
-                next.max(st.since)
-            }
-        };
-        st.pass = None;
-        Self::save(state, name, st);
-        out.checkpoint(state).await
     }
 
     /// After a page whose records are emitted, the list reached the API's maximum skip: its next
@@ -952,7 +1098,7 @@ impl Run<'_> {
         }
         let lookback = chrono::Duration::from_std(*lookback).unwrap_or_default();
         st.since = pass.started.map(|t| t - lookback).max(st.since);
-        st.pass = None;
+        st.finish(&pass, s.full_every);
         Self::save(state, name, st);
         out.checkpoint(state).await?;
         Ok(None)
@@ -1154,7 +1300,7 @@ async fn graphql_stream(
         let lookback = chrono::Duration::from_std(lookback).unwrap_or_default();
         st.since = pass.started.map(|t| t - lookback).max(st.since);
     }
-    st.pass = None;
+    st.finish(&pass, s.full_every);
     Run::save(state, name, st);
     out.checkpoint(state).await
 }

@@ -375,6 +375,30 @@ pub struct RawStream {
     /// A GraphQL stream: the document, its variables and its connection (`path` is the endpoint).
     #[serde(default)]
     pub graphql: Option<super::graphql::RawGraphql>,
+    /// The list is read in date windows `[since, until)` that shrink when a window's pages keep
+    /// failing (its query or body sends both bounds).
+    #[serde(default)]
+    pub window: Option<Spanned<RawWindow>>,
+}
+
+/// Date windows over a list: a full pass walks from `start`, a cursor stream's changes pass from its
+/// `since`, each up to the API's clock; the last window is sent without an upper bound.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWindow {
+    /// Where a full pass starts (an RFC 3339 instant or a date, or a template over `config.*`);
+    /// default: the cursor stream's `incremental.start`.
+    #[serde(default)]
+    pub start: Option<Spanned<String>>,
+    /// The largest (first) window, in days.
+    pub days: u32,
+    /// The smallest window, in seconds (default 3600): a window this short that still fails ends
+    /// the sync, naming it.
+    #[serde(default)]
+    pub min_seconds: Option<u64>,
+    /// Tries a smallest window gets (default 3).
+    #[serde(default)]
+    pub attempts: Option<u32>,
 }
 
 /// The request a cursor stream's changes passes send instead of its list.
@@ -525,6 +549,10 @@ pub struct RawIncremental {
     /// Events: how long the API keeps events; an older `since` means a full re-sync.
     #[serde(default)]
     pub retention_days: Option<u64>,
+    /// Both: a full pass (truncate, then the whole list) when this many days passed since the last
+    /// one, so rows deleted at an API without a feed of deletes go (GitHub's issues).
+    #[serde(default)]
+    pub full_refresh_days: Option<Spanned<u32>>,
 }
 
 /// A child table: rows per parent record, from a request or from a list inside the parent.
@@ -552,4 +580,19 @@ pub struct RawChild {
     pub primary_key: Spanned<Vec<String>>,
     /// The columns.
     pub columns: BTreeMap<String, Spanned<RawColumn>>,
+    /// An `embedded` GraphQL connection's following pages, read when the parent's first page says
+    /// more follow (an issue's comments past the first 100).
+    #[serde(default)]
+    pub more: Option<RawMore>,
+}
+
+/// The rest of a connection embedded in its parent record.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMore {
+    /// Where the embedded connection's `pageInfo { hasNextPage endCursor }` sits in the parent.
+    pub page_info: Spanned<String>,
+    /// The request of the following pages, from `endCursor` on: a `connection` over `parent.*`
+    /// variables (`{ id = "{{parent.id}}" }` with GitHub's `node(id:)`).
+    pub graphql: super::graphql::RawGraphql,
 }

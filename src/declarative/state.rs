@@ -31,6 +31,40 @@ pub struct StreamState {
     /// The pass in progress, if a sync stopped inside one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pass: Option<PassState>,
+    /// When the last full pass began (the API's clock at its first page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_full: Option<DateTime<Utc>>,
+    /// Whether the next pass is a full one: `full_refresh_days` passed since `last_full`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub full_next: bool,
+}
+
+impl StreamState {
+    /// Whether the next pass must be a full one (`full_refresh_days` ran out).
+    pub fn full_due(&self) -> bool {
+        self.full_next
+    }
+
+    /// Ends `pass`: nothing is in progress; a full pass is on record, and a changes pass that began
+    /// `every` or more after the last full one (both by the API's clock) makes the next pass full.
+    pub fn finish(&mut self, pass: &PassState, every: Option<std::time::Duration>) {
+        match pass.kind {
+            PassKind::Full => {
+                self.last_full = pass.started.or(self.last_full);
+                self.full_next = false;
+            }
+            PassKind::Changes => {
+                if let (Some(every), Some(at)) = (every, pass.started) {
+                    let every =
+                        chrono::TimeDelta::from_std(every).unwrap_or(chrono::TimeDelta::MAX);
+                    self.full_next |= self.last_full.is_none_or(|full| {
+                        full.checked_add_signed(every).is_some_and(|due| at >= due)
+                    });
+                }
+            }
+        }
+        self.pass = None;
+    }
 }
 
 /// What a pass reads.
@@ -72,6 +106,10 @@ pub struct PassState {
     /// its position. Earlier partitions of the pass are done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partition: Option<String>,
+    /// A windowed list's walk: every window before this instant is read (`None`: none yet);
+    /// `token` is the position in the window starting here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<DateTime<Utc>>,
 }
 
 impl PassState {
@@ -86,6 +124,7 @@ impl PassState {
             floor: None,
             deletes_done: false,
             partition: None,
+            window: None,
         }
     }
 }
@@ -126,6 +165,47 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("sinse"), "{err}");
+    }
+
+    /// A windowed list stopped inside a window, and a stream whose next pass is its periodic full
+    /// one (both added in version 1).
+    #[test]
+    fn golden_state_v1_with_a_window_and_a_due_full_pass_keeps_parsing() {
+        let golden = r#"{"version":1,"streams":{"charges":{"pass":{"kind":"full","token":"ch_7","started":"2026-12-01T10:00:00Z","truncated":true,"window":"2016-01-01T00:00:00Z"},"last_full":"2026-11-01T10:00:00Z"},"issues":{"since":"2026-12-01T09:59:00Z","last_full":"2026-11-20T10:00:00Z","full_next":true}}}"#;
+        let state: DeclarativeState = parse_state(Some(golden)).unwrap();
+        let charges = &state.streams["charges"];
+        assert_eq!(
+            charges.pass.as_ref().and_then(|p| p.window),
+            Some("2016-01-01T00:00:00Z".parse().unwrap())
+        );
+        assert!(state.streams["issues"].full_due() && !charges.full_due());
+        assert_eq!(serialize_state(&state).unwrap(), golden);
+    }
+
+    /// A changes pass a week after the last full one makes the next pass full; the full pass
+    /// clears it.
+    #[test]
+    fn a_full_pass_falls_due_by_the_apis_clock() {
+        let week = Some(std::time::Duration::from_secs(7 * 86_400));
+        let at = |t: &str| -> DateTime<Utc> { t.parse().unwrap() };
+        let mut st = StreamState {
+            last_full: Some(at("2026-11-01T00:00:00Z")),
+            ..StreamState::default()
+        };
+        let pass = |kind, started: &str| PassState {
+            started: Some(at(started)),
+            ..PassState::new(kind)
+        };
+        st.finish(&pass(PassKind::Changes, "2026-11-07T23:59:59Z"), week);
+        assert!(!st.full_due());
+        st.finish(&pass(PassKind::Changes, "2026-11-08T00:00:00Z"), week);
+        assert!(st.full_due());
+        st.finish(&pass(PassKind::Full, "2026-11-08T06:00:00Z"), week);
+        assert!(!st.full_due());
+        assert_eq!(st.last_full, Some(at("2026-11-08T06:00:00Z")));
+        // Without full_refresh_days nothing is ever due.
+        st.finish(&pass(PassKind::Changes, "2027-01-01T00:00:00Z"), None);
+        assert!(!st.full_due());
     }
 
     /// A GraphQL stream stopped inside its second repository: the partition is kept with its cursor.

@@ -58,7 +58,8 @@ impl Subject for GithubSubject {
     }
 }
 
-struct GithubSim(GithubSimulator);
+/// The GitHub simulator as the suite drives it.
+pub struct GithubSim(pub GithubSimulator);
 
 fn at(t: i64) -> Value {
     json!(t)

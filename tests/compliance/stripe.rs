@@ -75,7 +75,8 @@ impl Subject for StripeSubject {
     }
 }
 
-struct StripeSim(StripeSimulator);
+/// The Stripe simulator as the suite drives it.
+pub struct StripeSim(pub StripeSimulator);
 
 fn row(object: &Value, columns: &[&str]) -> ExpectedRow {
     columns
