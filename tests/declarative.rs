@@ -1024,3 +1024,51 @@ async fn github_reads_every_comment_of_an_issue_past_the_first_100() {
         "no issue's comments were read past the first page"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hubspot_restarts_its_search_before_the_result_cap_without_a_refusal() {
+    // The shipped definition with the test simulator's cap (200) in place of HubSpot's 10,000.
+    let shipped = include_str!("../definitions/hubspot.toml");
+    let text = shipped.replace("cap = 10000", "cap = 200");
+    assert_ne!(text, shipped);
+    let connector: Arc<dyn DynConnector> = Arc::new(
+        declarative::load("hubspot.toml", &text)
+            .map(declarative::Declarative::new)
+            .unwrap()
+            .with_tuning(Tuning::fast()),
+    );
+    let sim = hubspot_subject::HubspotSim(
+        HubspotSimulator::start(HubspotConfig::small())
+            .await
+            .unwrap(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let sync = || {
+        let mut options = HostOptions::new(sim.configuration(), dir.path());
+        options.setup_tests = false;
+        host::sync(Arc::clone(&connector), options)
+    };
+    let schema = connector.schema(&sim.configuration()).await.unwrap();
+    assert!(sync().await.unwrap().succeeded());
+    sim.0.advance(25);
+    let second = sync().await.unwrap();
+    assert!(second.succeeded(), "{:?}", second.failure);
+    let diff = compare(dir.path(), &schema, &sim.truth()).unwrap();
+    assert!(diff.is_empty(), "{diff}");
+    let searches = sim
+        .0
+        .control()
+        .log()
+        .matching("/crm/v3/objects/contacts/search");
+    assert!(
+        searches.iter().all(|r| r.status == Some(200)),
+        "a search was refused: {:?}",
+        searches.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    // More than one query: the first page of each (no `after`) after the first is a restart.
+    let firsts = searches
+        .iter()
+        .filter(|r| r.body.as_ref().is_some_and(|b| b.get("after").is_none()))
+        .count();
+    assert!(firsts > 1, "{firsts} queries");
+}

@@ -156,6 +156,8 @@ pub enum Paging {
         limits: Vec<u32>,
         /// Text of the 400 that says the API's result cap is reached.
         cap_error: Option<String>,
+        /// The most results one query returns; the list restarts before a page would pass it.
+        cap: Option<u64>,
         /// Token and size go in the JSON body.
         in_body: bool,
     },
@@ -189,6 +191,19 @@ impl Paging {
         }
     }
 
+    /// Whether a round that has read `read` records must restart before its next page, which
+    /// could reach past the API's result cap (`read` plus the largest page size).
+    pub fn past_cap(&self, read: u64) -> bool {
+        match self {
+            Paging::Token {
+                cap: Some(cap),
+                limits,
+                ..
+            } => read + limits.first().copied().map_or(0, u64::from) > *cap,
+            _ => false,
+        }
+    }
+
     /// Whether `e` is the API refusing an offset past its maximum (a 400 with `skip_error`).
     pub fn refused_skip(&self, e: &crate::sync::PagerError) -> bool {
         let text = match self {
@@ -218,7 +233,7 @@ impl Paging {
             } | Paging::Token {
                 cap_error: Some(_),
                 ..
-            }
+            } | Paging::Token { cap: Some(_), .. }
         )
     }
 }
@@ -893,6 +908,7 @@ impl Cx<'_> {
                         limit_param,
                         limits,
                         cap_error: None,
+                        cap: None,
                         in_body: false,
                     },
                 )
@@ -903,9 +919,17 @@ impl Cx<'_> {
                 limit_param,
                 limits,
                 cap_error,
+                cap,
                 in_body,
             } => {
                 check_limits(&limits)?;
+                if cap.is_some_and(|c| limits.first().is_some_and(|l| u64::from(*l) > c)) {
+                    return Err(self.error(
+                        span.clone(),
+                        &format!("{key}.paginate.cap"),
+                        "the result cap must be at least the largest page size",
+                    ));
+                }
                 if in_body && !matches!(request.method, crate::http::Method::POST) {
                     return Err(self.error(
                         span.clone(),
@@ -920,6 +944,7 @@ impl Cx<'_> {
                         limit_param,
                         limits,
                         cap_error,
+                        cap,
                         in_body,
                     },
                 )

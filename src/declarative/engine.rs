@@ -848,6 +848,14 @@ impl Run<'_> {
         // maximum skip; a round that reaches the maximum ends with a restart from the largest
         // cursor seen (its records read again, as upserts, rather than one skipped).
         'restart: loop {
+            // Records this query returned so far, for a result cap: a resumed round counts from its
+            // token where that is an offset (HubSpot's `after`), else from 0 (`cap_error` then
+            // still catches the API's refusal).
+            let mut read: u64 = pass
+                .token
+                .as_deref()
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(0);
             let scope = Scope {
                 since: pass.floor.or(since),
                 until,
@@ -883,8 +891,9 @@ impl Run<'_> {
                         last_cursor = Some(at);
                     }
                 }
+                read += page.records.len() as u64;
                 if let Resume::At(token) = &page.resume {
-                    if list.paging.past_max_skip(token) {
+                    if list.paging.past_max_skip(token) || list.paging.past_cap(read) {
                         Self::restart(name, since, ascending, pass, st, state, out).await?;
                         (ascending, last_cursor) = (true, None);
                         if out.table_full(name) {

@@ -289,6 +289,10 @@ pub enum RawPaginate {
         /// `max_skip`.
         #[serde(default)]
         cap_error: Option<String>,
+        /// The most results one query returns (HubSpot's search: 10,000): before a page would reach
+        /// past it, the list restarts from the largest cursor seen, whatever the API's error says.
+        #[serde(default)]
+        cap: Option<u64>,
         /// The token and page size go in the JSON body, not the query (HubSpot's search).
         #[serde(default)]
         in_body: bool,
