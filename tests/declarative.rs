@@ -1072,3 +1072,147 @@ async fn hubspot_restarts_its_search_before_the_result_cap_without_a_refusal() {
         .count();
     assert!(firsts > 1, "{firsts} queries");
 }
+
+// ---- Every pager of the kit from a definition: page numbers and followed links ----
+
+const PAGED: &str = r#"name = "paged"
+description = "page numbers, Link headers and links in the body"
+base_url = "https://api.paged.test"
+
+[[fields]]
+name = "api_key"
+label = "API key"
+kind = "password"
+
+[auth]
+type = "bearer"
+token = "{{config.api_key}}"
+refused = "the api key was refused"
+
+[test]
+label = "Connect"
+path = "/me"
+
+[[streams]]
+name = "numbered"
+path = "/numbered"
+records = "items"
+paginate = { type = "page", page_param = "page", limit_param = "per_page", limit = 2 }
+primary_key = ["id"]
+[streams.columns]
+id = "long"
+
+[[streams]]
+name = "linked"
+path = "/linked"
+records = ""
+paginate = { type = "link", limit_param = "per_page", limit = 2 }
+primary_key = ["id"]
+[streams.columns]
+id = "long"
+
+[[streams]]
+name = "body_linked"
+path = "/body"
+records = "data"
+paginate = { type = "link", next = "links.next" }
+primary_key = ["id"]
+[streams.columns]
+id = "long"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_numbers_and_followed_links_read_every_page_once() {
+    use mockito::Matcher;
+    let mut server = mockito::Server::new_async().await;
+    let url = server.url();
+    let ids = |range: std::ops::RangeInclusive<u32>| -> Vec<Value> {
+        range.map(|id| json!({ "id": id })).collect()
+    };
+    let exact = |q: &str| Matcher::Exact(q.to_owned());
+    let mut mocks = Vec::new();
+    for (page, items) in [(1, ids(1..=2)), (2, ids(3..=4)), (3, ids(5..=5))] {
+        let m = server
+            .mock("GET", "/numbered")
+            .match_query(exact(&format!("page={page}&per_page=2")))
+            .match_header("authorization", "Bearer k")
+            .with_header("content-type", "application/json")
+            .with_body(json!({ "items": items }).to_string())
+            .expect(1)
+            .create_async()
+            .await;
+        mocks.push(m);
+    }
+    mocks.push(
+        server
+            .mock("GET", "/linked")
+            .match_query(exact("per_page=2"))
+            .with_header("content-type", "application/json")
+            .with_header(
+                "link",
+                &format!("<{url}/linked?per_page=2&cursor=abc>; rel=\"next\", <{url}/linked?per_page=2>; rel=\"first\""),
+            )
+            .with_body(json!(ids(1..=2)).to_string())
+            .expect(1)
+            .create_async()
+            .await,
+    );
+    mocks.push(
+        server
+            .mock("GET", "/linked")
+            .match_query(exact("per_page=2&cursor=abc"))
+            .with_header("content-type", "application/json")
+            .with_body(json!(ids(3..=3)).to_string())
+            .expect(1)
+            .create_async()
+            .await,
+    );
+    mocks.push(
+        server
+            .mock("GET", "/body")
+            .match_query(Matcher::Missing)
+            .with_header("content-type", "application/json")
+            .with_body(
+                json!({ "data": ids(1..=1), "links": { "next": format!("{url}/body?after=1") } })
+                    .to_string(),
+            )
+            .expect(1)
+            .create_async()
+            .await,
+    );
+    mocks.push(
+        server
+            .mock("GET", "/body")
+            .match_query(exact("after=1"))
+            .with_header("content-type", "application/json")
+            .with_body(json!({ "data": ids(2..=3), "links": { "next": null } }).to_string())
+            .expect(1)
+            .create_async()
+            .await,
+    );
+    let connector = declarative::load("paged.toml", PAGED)
+        .map(declarative::Declarative::new)
+        .unwrap()
+        .with_tuning(Tuning::fast());
+    let dir = tempfile::tempdir().unwrap();
+    let configuration: HashMap<String, String> = [
+        ("api_key".to_owned(), "k".to_owned()),
+        ("base_url".to_owned(), url.clone()),
+    ]
+    .into();
+    let mut options = HostOptions::new(configuration, dir.path());
+    options.setup_tests = false;
+    let outcome = host::sync(Arc::new(connector), options).await.unwrap();
+    assert!(outcome.succeeded(), "{:?}", outcome.failure);
+    // Each table's rows, plus its truncate (a full pass every sync).
+    let count = |t: &str| outcome.records_by_table.get(t).copied().unwrap_or(0);
+    assert_eq!(
+        (count("numbered"), count("linked"), count("body_linked")),
+        (5 + 1, 3 + 1, 3 + 1),
+        "{:?}",
+        outcome.records_by_table
+    );
+    for m in &mocks {
+        m.assert_async().await;
+    }
+}

@@ -175,6 +175,14 @@ pub enum Paging {
         max_skip: Option<u64>,
         /// Text of the 400 that refuses an offset past the API's maximum.
         skip_error: Option<String>,
+        /// Page numbers instead of offsets: the first page's number (`skip_param` is then the page
+        /// number parameter).
+        first_page: Option<u64>,
+    },
+    /// Links the API gives, followed exactly.
+    Link {
+        /// The first request's size parameter and size, if any.
+        limit: Option<(String, u32)>,
     },
 }
 
@@ -884,8 +892,10 @@ impl Cx<'_> {
         };
         let more = match &paginate {
             RawPaginate::Cursor { has_more, .. } => Some(FieldPath::parse(has_more)),
-            RawPaginate::Offset { has_more, .. } => has_more.as_deref().map(FieldPath::parse),
-            RawPaginate::None | RawPaginate::Token { .. } => None,
+            RawPaginate::Offset { has_more, .. } | RawPaginate::Page { has_more, .. } => {
+                has_more.as_deref().map(FieldPath::parse)
+            }
+            RawPaginate::None | RawPaginate::Token { .. } | RawPaginate::Link { .. } => None,
         };
         let (envelope, paging) = match paginate {
             RawPaginate::None => (Envelope::new(&records), Paging::None),
@@ -979,8 +989,64 @@ impl Cx<'_> {
                         total: total.is_some(),
                         max_skip,
                         skip_error,
+                        first_page: None,
                     },
                 )
+            }
+            RawPaginate::Page {
+                page_param,
+                limit_param,
+                limit,
+                first_page,
+                has_more: _,
+                total,
+            } => {
+                check_limits(&[limit])?;
+                let envelope = match &total {
+                    Some(t) => Envelope::new(&records).total(t),
+                    None => Envelope::new(&records),
+                };
+                (
+                    envelope,
+                    Paging::Offset {
+                        skip_param: page_param,
+                        limit_param,
+                        limit,
+                        total: total.is_some(),
+                        max_skip: None,
+                        skip_error: None,
+                        first_page: Some(first_page.unwrap_or(1)),
+                    },
+                )
+            }
+            RawPaginate::Link {
+                next,
+                limit_param,
+                limit,
+            } => {
+                let limit = match (limit_param, limit) {
+                    (Some(p), Some(n)) if n > 0 => Some((p, n)),
+                    (None, None) => None,
+                    _ => {
+                        return Err(self.error(
+                            span.clone(),
+                            &format!("{key}.paginate.limit"),
+                            "'limit_param' and 'limit' (above 0) go together",
+                        ))
+                    }
+                };
+                let next = match &next {
+                    Some(path) => Next::Body(FieldPath::parse(path)),
+                    None => Next::LinkHeader,
+                };
+                if !matches!(request.method, crate::http::Method::GET) {
+                    return Err(self.error(
+                        span.clone(),
+                        &format!("{key}.paginate"),
+                        "a link is followed with GET; a POST list pages by 'token' in its body",
+                    ));
+                }
+                (Envelope::new(&records).next(next), Paging::Link { limit })
             }
         };
         Ok(ListDef {

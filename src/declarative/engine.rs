@@ -399,6 +399,7 @@ impl Run<'_> {
                 skip_param,
                 limit_param,
                 limit,
+                first_page,
                 ..
             } => {
                 let skip: u64 = page
@@ -410,11 +411,27 @@ impl Run<'_> {
                     skip,
                     take: u64::from(*limit),
                 };
+                // Page numbers count pages of the one fixed size: the offset's page.
+                let at = first_page.map_or(skip, |first| first + skip / u64::from(*limit));
                 (
-                    request.query(skip_param, skip).query(limit_param, limit),
+                    request.query(skip_param, at).query(limit_param, limit),
                     Some(asked),
                 )
             }
+            Paging::Link { limit } => match &page.token {
+                // The link holds every parameter already; only the definition's headers are added.
+                Some(link) => (
+                    self.def
+                        .headers
+                        .iter()
+                        .fold(Request::follow(link.clone()), |r, (k, v)| r.header(k, v)),
+                    None,
+                ),
+                None => match limit {
+                    Some((param, n)) => (request.query(param, n), None),
+                    None => (request, None),
+                },
+            },
         };
         let response = self
             .http
@@ -461,6 +478,7 @@ impl Run<'_> {
             Paging::None => vec![1],
             Paging::Token { limits, .. } => limits.clone(),
             Paging::Offset { limit, .. } => vec![*limit],
+            Paging::Link { limit } => vec![limit.as_ref().map_or(1, |(_, n)| *n)],
         };
         let fetch =
             move |r: TokenRequest| -> futures::future::BoxFuture<'s, Result<Page<Record>, HttpError>> {

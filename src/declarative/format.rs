@@ -323,6 +323,37 @@ pub enum RawPaginate {
         #[serde(default)]
         skip_error: Option<String>,
     },
+    /// Page numbers (`page=1,2,…`): more pages follow as for `offset`.
+    Page {
+        /// The page number parameter.
+        page_param: String,
+        /// The page size parameter.
+        limit_param: String,
+        /// The page size.
+        limit: u32,
+        /// The first page's number (default 1).
+        #[serde(default)]
+        first_page: Option<u64>,
+        /// The body's flag that more pages follow.
+        #[serde(default)]
+        has_more: Option<String>,
+        /// The body's count of every matching record.
+        #[serde(default)]
+        total: Option<String>,
+    },
+    /// The next page is a link the API gives, followed exactly: at a body path (`next`, e.g.
+    /// `links.next`) or, without it, in the `Link: <…>; rel="next"` header (GitHub's REST API).
+    Link {
+        /// Where the next page's URL sits in the body; absent: the `Link` header.
+        #[serde(default)]
+        next: Option<String>,
+        /// The page size parameter of the first request, if any.
+        #[serde(default)]
+        limit_param: Option<String>,
+        /// The page size (with `limit_param`).
+        #[serde(default)]
+        limit: Option<u32>,
+    },
 }
 
 /// The HTTP methods a list may use.
