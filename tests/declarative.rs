@@ -494,8 +494,8 @@ async fn hubspot_searches_changes_past_the_result_cap_and_lands_archives_exactly
         .iter()
         .position(|r| r.status == Some(400))
         .expect("a search past the result cap");
-    let bound = |r: &fivetran_source::simulator::LoggedRequest| {
-        r.body.as_ref().unwrap()["filterGroups"][0]["filters"][0]["value"]
+    let filter = |r: &fivetran_source::simulator::LoggedRequest, i: usize| {
+        r.body.as_ref().unwrap()["filterGroups"][0]["filters"][i]["value"]
             .as_str()
             .unwrap()
             .parse::<i64>()
@@ -506,10 +506,24 @@ async fn hubspot_searches_changes_past_the_result_cap_and_lands_archives_exactly
         restarted.body.as_ref().unwrap().get("after").is_none(),
         "the restart starts at the first page"
     );
-    assert!(
-        bound(restarted) > bound(&searches[0]),
-        "restarted from the last date seen"
+    // Sorted by hs_object_id: the restart keeps the date bound and goes on after the last id read
+    // (Airbyte's way), so no number of records sharing one date can stop it.
+    assert_eq!(
+        filter(restarted, 0),
+        filter(&searches[0], 0),
+        "the date bound is kept"
     );
+    assert_eq!(filter(&searches[0], 1), 0, "the first query starts at id 0");
+    // Every query's first page goes on after a larger id than the one before.
+    let starts: Vec<i64> = searches
+        .iter()
+        .filter(|r| {
+            r.status == Some(200) && r.body.as_ref().is_some_and(|b| b.get("after").is_none())
+        })
+        .map(|r| filter(r, 1))
+        .collect();
+    assert!(starts.len() > 1 && starts[1] > 0, "{starts:?}");
+    assert!(starts.windows(2).all(|w| w[0] < w[1]), "{starts:?}");
     assert!(log
         .matching("/crm/v3/objects/deals")
         .iter()

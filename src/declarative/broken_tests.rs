@@ -302,6 +302,14 @@ const MISTAKES: &[(&str, &str, &str, &str, &str)] = &[
         "more = {",
         "not GraphQL",
     ),
+    // 31. A search restarted by key that never filters by it.
+    (
+        "[streams.columns]",
+        "[streams.changes]\npath = \"/v1/orders/search\"\nmethod = \"post\"\nbody = { since = \"{{since|epoch_ms}}\" }\npaginate = { type = \"token\", param = \"after\", next = \"next\", limit_param = \"limit\", limits = [10], in_body = true, cap = 100, restart_key = \"id\" }\n\n[streams.columns]",
+        "streams.orders.changes.paginate.restart_key",
+        "path = \"/v1/orders/search\"",
+        "{{last_key|or:0}}",
+    ),
 ];
 
 fn line_of(text: &str, marker: &str) -> usize {

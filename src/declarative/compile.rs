@@ -158,6 +158,8 @@ pub enum Paging {
         cap_error: Option<String>,
         /// The most results one query returns; the list restarts before a page would pass it.
         cap: Option<u64>,
+        /// The key a restart goes on after (`{{last_key}}`), if not the cursor.
+        restart_key: Option<FieldPath>,
         /// Token and size go in the JSON body.
         in_body: bool,
     },
@@ -209,6 +211,14 @@ impl Paging {
                 ..
             } => read + limits.first().copied().map_or(0, u64::from) > *cap,
             _ => false,
+        }
+    }
+
+    /// The key a capped query restarts after, if it restarts by key rather than by cursor.
+    pub fn restart_key(&self) -> Option<&FieldPath> {
+        match self {
+            Paging::Token { restart_key, .. } => restart_key.as_ref(),
+            _ => None,
         }
     }
 
@@ -765,8 +775,8 @@ impl Cx<'_> {
                     )),
                     Some(_) => None,
                 },
-                Var::Since | Var::Until if !allowed.since => Some(
-                    "'since' and 'until' exist only in a stream's list and events requests".to_owned(),
+                Var::Since | Var::Until | Var::LastKey if !allowed.since => Some(
+                    "'since', 'until' and 'last_key' exist only in a stream's list and events requests".to_owned(),
                 ),
                 Var::Parent(_) if !allowed.parent => {
                     Some("'parent.*' exists only in a child's path".to_owned())
@@ -919,6 +929,7 @@ impl Cx<'_> {
                         limits,
                         cap_error: None,
                         cap: None,
+                        restart_key: None,
                         in_body: false,
                     },
                 )
@@ -930,9 +941,24 @@ impl Cx<'_> {
                 limits,
                 cap_error,
                 cap,
+                restart_key,
                 in_body,
             } => {
                 check_limits(&limits)?;
+                if restart_key.is_some() && cap.is_none() && cap_error.is_none() {
+                    return Err(self.error(
+                        span.clone(),
+                        &format!("{key}.paginate.restart_key"),
+                        "a restart key restarts a capped query: give 'cap' or 'cap_error' too",
+                    ));
+                }
+                if restart_key.is_some() && !request.sends(&Var::LastKey) {
+                    return Err(self.error(
+                        span.clone(),
+                        &format!("{key}.paginate.restart_key"),
+                        "a query restarted by key must filter by it: send \"{{last_key|or:0}}\" in its query or body",
+                    ));
+                }
                 if cap.is_some_and(|c| limits.first().is_some_and(|l| u64::from(*l) > c)) {
                     return Err(self.error(
                         span.clone(),
@@ -955,6 +981,7 @@ impl Cx<'_> {
                         limits,
                         cap_error,
                         cap,
+                        restart_key: restart_key.as_deref().map(FieldPath::parse),
                         in_body,
                     },
                 )

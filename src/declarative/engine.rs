@@ -305,6 +305,39 @@ pub(super) enum PageEnd {
     LimitReached,
 }
 
+/// The restart keys a round of a capped query read: whether they came ascending, and the largest.
+#[derive(Debug, Clone)]
+pub(super) struct KeyRun {
+    ascending: bool,
+    max: Option<String>,
+}
+
+impl Default for KeyRun {
+    fn default() -> Self {
+        Self {
+            ascending: true,
+            max: None,
+        }
+    }
+}
+
+impl KeyRun {
+    fn see(&mut self, key: String) {
+        match &self.max {
+            Some(max) if key_order(&key, max).is_lt() => self.ascending = false,
+            _ => self.max = Some(key),
+        }
+    }
+}
+
+/// Keys in order: as numbers when both are (HubSpot's ids), else as text.
+fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
+    match (a.parse::<u128>(), b.parse::<u128>()) {
+        (Ok(a), Ok(b)) => a.cmp(&b),
+        _ => a.cmp(b),
+    }
+}
+
 /// How a round of a list ended.
 pub(super) enum RoundEnd {
     /// Its last page is read.
@@ -798,7 +831,7 @@ impl Run<'_> {
                     match round.await? {
                         RoundEnd::Complete => {
                             pass.window = Some(windows.complete(at)?);
-                            (pass.token, pass.floor) = (None, None);
+                            (pass.token, pass.floor, pass.last_key) = (None, None, None);
                             if at.end < end {
                                 st.pass = Some(pass.clone());
                                 Self::save(state, name, st);
@@ -808,7 +841,7 @@ impl Run<'_> {
                         RoundEnd::Stopped => return Ok(()),
                         RoundEnd::Failed(reason) => {
                             windows.too_large(at, &reason)?;
-                            (pass.token, pass.floor) = (None, None);
+                            (pass.token, pass.floor, pass.last_key) = (None, None, None);
                         }
                     }
                 }
@@ -824,10 +857,14 @@ impl Run<'_> {
                 .map(|t| t - chrono::Duration::from_std(*lookback).unwrap_or_default())
                 .or(st.since),
             Some(IncrementalDef::Cursor { lookback, .. }) => {
-                let next = pass
-                    .max_cursor
-                    .map(|t| t - chrono::Duration::from_std(*lookback).unwrap_or_default());
-                next.max(st.since)
+                // A query restarted by key is not read in cursor order: what changed behind its
+                // position during the pass is found from the pass's start next time.
+                let next = match list.paging.restart_key() {
+                    Some(_) => pass.started,
+                    None => pass.max_cursor,
+                };
+                next.map(|t| t - chrono::Duration::from_std(*lookback).unwrap_or_default())
+                    .max(st.since)
             }
         };
         st.finish(&pass, s.full_every);
@@ -862,6 +899,8 @@ impl Run<'_> {
         // largest cursor seen needs (else the records after it in the API's order would be lost).
         let mut ascending = true;
         let mut last_cursor = None;
+        let key = list.paging.restart_key();
+        let mut keys = KeyRun::default();
         // Each round lists from `since`, or from the floor of the last restart past the API's
         // maximum skip; a round that reaches the maximum ends with a restart from the largest
         // cursor seen (its records read again, as upserts, rather than one skipped).
@@ -874,9 +913,11 @@ impl Run<'_> {
                 .as_deref()
                 .and_then(|t| t.parse().ok())
                 .unwrap_or(0);
+            let last_key = pass.last_key.clone();
             let scope = Scope {
                 since: pass.floor.or(since),
                 until,
+                last_key: last_key.as_deref(),
                 ..self.plain_scope(&lookup)
             };
             let mut pager = self.pager(name, list, scope, pass.token.clone(), clock);
@@ -885,7 +926,8 @@ impl Run<'_> {
                     Ok(Some(page)) => page,
                     Ok(None) => return Ok(RoundEnd::Complete),
                     Err(e) if list.paging.refused_skip(&e) => {
-                        Self::restart(name, since, ascending, pass, st, state, out).await?;
+                        let keys = key.map(|_| std::mem::take(&mut keys));
+                        Self::restart(name, since, ascending, keys, pass, st, state, out).await?;
                         (ascending, last_cursor) = (true, None);
                         if out.table_full(name) {
                             return Ok(RoundEnd::Stopped);
@@ -908,11 +950,15 @@ impl Run<'_> {
                         ascending &= last_cursor <= Some(at);
                         last_cursor = Some(at);
                     }
+                    if let Some(k) = key.and_then(|k| k.get(r)).and_then(read_text) {
+                        keys.see(k);
+                    }
                 }
                 read += page.records.len() as u64;
                 if let Resume::At(token) = &page.resume {
                     if list.paging.past_max_skip(token) || list.paging.past_cap(read) {
-                        Self::restart(name, since, ascending, pass, st, state, out).await?;
+                        let keys = key.map(|_| std::mem::take(&mut keys));
+                        Self::restart(name, since, ascending, keys, pass, st, state, out).await?;
                         (ascending, last_cursor) = (true, None);
                         if out.table_full(name) {
                             return Ok(RoundEnd::Stopped);
@@ -932,15 +978,41 @@ impl Run<'_> {
     /// After a page whose records are emitted, the list reached the API's maximum skip: its next
     /// round starts from the largest cursor seen (checkpointed), or the pass fails when that is no
     /// further than this round's start (more records share one cursor value than the API pages).
+    /// A query with a restart key (`keys`) goes on after its largest key instead.
+    #[allow(clippy::too_many_arguments)]
     async fn restart(
         name: &str,
         since: Option<DateTime<Utc>>,
         ascending: bool,
+        keys: Option<KeyRun>,
         pass: &mut PassState,
         st: &mut StreamState,
         state: &mut DeclarativeState,
         out: &mut Emitter,
     ) -> Result<(), Error> {
+        if let Some(keys) = keys {
+            // By key: the same query again after the largest key read, `since` kept.
+            let (true, Some(last)) = (keys.ascending, keys.max) else {
+                return Err(Error::Unavailable(format!(
+                    "{name}: the query reached the api's result cap but its records are not sorted by the restart key, ascending (or carry none), so going on after the largest key would lose records; sort it by the key in the definition"
+                )));
+            };
+            if pass
+                .last_key
+                .as_deref()
+                .is_some_and(|before| key_order(&last, before).is_le())
+            {
+                return Err(Error::Unavailable(format!(
+                    "{name}: the query reached the api's result cap without passing key {last}; it cannot go on"
+                )));
+            }
+            tracing::info!(table = name, last_key = %last, "the query reached the api's result cap; going on after the largest key read");
+            pass.last_key = Some(last);
+            pass.token = None;
+            st.pass = Some(pass.clone());
+            Self::save(state, name, st);
+            return out.checkpoint(state).await;
+        }
         if !ascending {
             return Err(Error::Unavailable(format!(
                 "{name}: the list reached the api's maximum skip but its records are not sorted by the cursor, ascending, so restarting from the largest cursor seen would lose records; sort the list by it in the definition"
@@ -1421,6 +1493,21 @@ impl DynConnector for Declarative {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn restart_keys_compare_as_numbers_and_notice_disorder() {
+        assert!(key_order("9", "10").is_lt());
+        assert!(key_order("b", "a").is_gt());
+        let mut keys = KeyRun::default();
+        for k in ["9", "10", "10", "512"] {
+            keys.see(k.to_owned());
+        }
+        assert!(keys.ascending);
+        assert_eq!(keys.max.as_deref(), Some("512"));
+        keys.see("100".to_owned());
+        assert!(!keys.ascending);
+        assert_eq!(keys.max.as_deref(), Some("512"));
+    }
     use crate::sdk::table::FieldPath;
 
     #[test]

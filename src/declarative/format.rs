@@ -293,6 +293,11 @@ pub enum RawPaginate {
         /// past it, the list restarts from the largest cursor seen, whatever the API's error says.
         #[serde(default)]
         cap: Option<u64>,
+        /// The record field the query is sorted by, ascending, and filtered above by
+        /// `{{last_key}}` (HubSpot's `hs_object_id`): a restart at the cap goes on after the largest
+        /// key read, keeping `since`, instead of moving `since` to the largest cursor.
+        #[serde(default)]
+        restart_key: Option<String>,
         /// The token and page size go in the JSON body, not the query (HubSpot's search).
         #[serde(default)]
         in_body: bool,

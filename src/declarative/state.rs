@@ -110,6 +110,9 @@ pub struct PassState {
     /// `token` is the position in the window starting here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<DateTime<Utc>>,
+    /// A capped query restarted by key: the largest key read before its restart (`{{last_key}}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_key: Option<String>,
 }
 
 impl PassState {
@@ -125,6 +128,7 @@ impl PassState {
             deletes_done: false,
             partition: None,
             window: None,
+            last_key: None,
         }
     }
 }
@@ -171,7 +175,7 @@ mod tests {
     /// one (both added in version 1).
     #[test]
     fn golden_state_v1_with_a_window_and_a_due_full_pass_keeps_parsing() {
-        let golden = r#"{"version":1,"streams":{"charges":{"pass":{"kind":"full","token":"ch_7","started":"2026-12-01T10:00:00Z","truncated":true,"window":"2016-01-01T00:00:00Z"},"last_full":"2026-11-01T10:00:00Z"},"issues":{"since":"2026-12-01T09:59:00Z","last_full":"2026-11-20T10:00:00Z","full_next":true}}}"#;
+        let golden = r#"{"version":1,"streams":{"charges":{"pass":{"kind":"full","token":"ch_7","started":"2026-12-01T10:00:00Z","truncated":true,"window":"2016-01-01T00:00:00Z"},"last_full":"2026-11-01T10:00:00Z"},"contacts":{"since":"2026-11-30T10:00:00Z","pass":{"kind":"changes","token":"400","started":"2026-12-01T10:00:00Z","last_key":"10512"}},"issues":{"since":"2026-12-01T09:59:00Z","last_full":"2026-11-20T10:00:00Z","full_next":true}}}"#;
         let state: DeclarativeState = parse_state(Some(golden)).unwrap();
         let charges = &state.streams["charges"];
         assert_eq!(

@@ -3,9 +3,10 @@
 //! Names: `config.FIELD` (a form field), `since` and `until` (the bounds of the pass, instants),
 //! `parent.PATH` (a field of the parent record, in child streams) and `object.PATH` (a field of a changed
 //! object, in `refetch`). Formats turn an instant into text: `epoch` (seconds), `epoch_ms`, `rfc3339`,
-//! `date` (`YYYY-MM-DD`); without one an instant is RFC 3339. A hole whose value is absent (an optional
-//! field left empty, `since` on a first sync) makes the whole template absent, so a query parameter
-//! built from it is left out.
+//! `date` (`YYYY-MM-DD`); without one an instant is RFC 3339. `last_key` is the largest key a capped
+//! search returned before its restart. A hole whose value is absent (an optional field left empty,
+//! `since` on a first sync) makes the whole template absent, so a query parameter built from it is
+//! left out, unless the hole names a default: `{{last_key|or:0}}`.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value as Json;
@@ -21,6 +22,8 @@ pub enum Var {
     Since,
     /// The upper bound of the pass.
     Until,
+    /// The largest key read before a capped search restarted (`restart_key`).
+    LastKey,
     /// A field of the parent record.
     Parent(FieldPath),
     /// A field of a changed object.
@@ -43,12 +46,13 @@ pub enum Format {
 }
 
 /// The valid format names, for error messages.
-pub const FORMATS: &[&str] = &["epoch", "epoch_ms", "rfc3339", "date"];
+pub const FORMATS: &[&str] = &["epoch", "epoch_ms", "rfc3339", "date", "or:DEFAULT"];
 /// The valid hole names, for error messages.
 pub const NAMES: &[&str] = &[
     "config.FIELD",
     "since",
     "until",
+    "last_key",
     "parent.PATH",
     "object.PATH",
 ];
@@ -56,7 +60,7 @@ pub const NAMES: &[&str] = &[
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Part {
     Text(String),
-    Hole(Var, Format),
+    Hole(Var, Format, Option<String>),
 }
 
 /// A parsed template.
@@ -82,6 +86,8 @@ pub struct Scope<'a> {
     pub since: Option<DateTime<Utc>>,
     /// The pass's upper bound.
     pub until: Option<DateTime<Utc>>,
+    /// The largest key before a capped search's restart.
+    pub last_key: Option<&'a str>,
     /// The parent record.
     pub parent: Option<&'a Json>,
     /// The changed object.
@@ -128,7 +134,7 @@ impl Template {
     /// The names this template uses.
     pub fn vars(&self) -> impl Iterator<Item = &Var> {
         self.parts.iter().filter_map(|p| match p {
-            Part::Hole(var, _) => Some(var),
+            Part::Hole(var, ..) => Some(var),
             Part::Text(_) => None,
         })
     }
@@ -144,7 +150,12 @@ impl Template {
         for part in &self.parts {
             match part {
                 Part::Text(text) => out.push_str(text),
-                Part::Hole(var, format) => out.push_str(&value(var, *format, scope)?),
+                Part::Hole(var, format, default) => {
+                    match value(var, *format, scope).or_else(|| default.clone()) {
+                        Some(v) => out.push_str(&v),
+                        None => return None,
+                    }
+                }
             }
         }
         Some(out)
@@ -156,8 +167,13 @@ fn parse_hole(inner: &str) -> Result<Part, TemplateError> {
         Some((name, format)) => (name.trim(), Some(format.trim())),
         None => (inner.trim(), None),
     };
+    let mut default = None;
     let format = match format {
         None => Format::Plain,
+        Some(other) if other.starts_with("or:") => {
+            default = Some(other["or:".len()..].to_owned());
+            Format::Plain
+        }
         Some("epoch") => Format::Epoch,
         Some("epoch_ms") => Format::EpochMs,
         Some("rfc3339") => Format::Rfc3339,
@@ -172,6 +188,7 @@ fn parse_hole(inner: &str) -> Result<Part, TemplateError> {
     let var = match name.split_once('.') {
         _ if name == "since" => Var::Since,
         _ if name == "until" => Var::Until,
+        _ if name == "last_key" => Var::LastKey,
         Some(("config", field)) if !field.is_empty() => Var::Config(field.to_owned()),
         Some(("parent", path)) if !path.is_empty() => Var::Parent(FieldPath::parse(path)),
         Some(("object", path)) if !path.is_empty() => Var::Object(FieldPath::parse(path)),
@@ -182,13 +199,14 @@ fn parse_hole(inner: &str) -> Result<Part, TemplateError> {
             )))
         }
     };
-    Ok(Part::Hole(var, format))
+    Ok(Part::Hole(var, format, default))
 }
 
 fn value(var: &Var, format: Format, scope: &Scope<'_>) -> Option<String> {
     let text = match var {
         Var::Since => return scope.since.map(|t| instant(t, format)),
         Var::Until => return scope.until.map(|t| instant(t, format)),
+        Var::LastKey => scope.last_key?.to_owned(),
         Var::Config(field) => (scope.config?)(field)?,
         Var::Parent(path) => scalar(path.get(scope.parent?)?)?,
         Var::Object(path) => scalar(path.get(scope.object?)?)?,
