@@ -75,6 +75,8 @@ pub struct CloseConfig {
     pub server: ServerOptions,
 }
 
+crate::simulator::sim_settings!(CloseConfig);
+
 impl Default for CloseConfig {
     fn default() -> Self {
         let volume = |n, a, m, r| Volume::changing(n, a, m, r);
@@ -537,8 +539,7 @@ impl SimulatorHooks for CloseState {
     }
 
     fn advance(&self, generations: u32) -> Value {
-        let summary = self.data.advance(generations);
-        json!({"generations": generations, "changes": summary.changes.len()})
+        self.data.advance_report(generations)
     }
 
     fn info(&self) -> Value {
@@ -561,15 +562,6 @@ impl ApiSimulator for CloseState {
         &self.data
     }
 
-    fn control(config: &CloseConfig) -> SimControl {
-        SimControl::new(
-            config.seed,
-            config.data_end,
-            &config.server,
-            config.rate_limit.clone(),
-        )
-    }
-
     fn new(config: CloseConfig, control: Arc<SimControl>) -> Self {
         let data = Timeline::new(
             CloseData::new(&config),
@@ -590,10 +582,6 @@ impl ApiSimulator for CloseState {
             .route("/api/v1/{kind}/", get(list))
             .route_layer(from_fn_with_state(Arc::clone(&state), require_key))
             .with_state(state)
-    }
-
-    fn server_options(config: &mut CloseConfig) -> &mut ServerOptions {
-        &mut config.server
     }
 
     fn credentials(config: &mut CloseConfig) -> Vec<Credential<'_>> {

@@ -73,7 +73,7 @@ use crate::simulator::launch::Credential;
 use crate::simulator::options::whole_number;
 use crate::simulator::options::Knob;
 use crate::simulator::running::{ApiSimulator, Running};
-use crate::simulator::{ServerOptions, SimControl, SimError};
+use crate::simulator::{SimControl, SimError};
 
 pub use crate::simulator::Volume;
 pub use config::{DatabaseSpec, EveryActionConfig, ExportBehaviour};
@@ -270,10 +270,6 @@ impl ApiSimulator for EveryActionState {
     type Data = EveryActionData;
     type Config = EveryActionConfig;
 
-    fn server_options(config: &mut EveryActionConfig) -> &mut ServerOptions {
-        &mut config.server
-    }
-
     /// The application name and the key, as the connector sends them (trimmed). The database mode
     /// is not a credential: the key reaches both databases.
     fn credentials(config: &mut EveryActionConfig) -> Vec<Credential<'_>> {
@@ -336,15 +332,6 @@ impl ApiSimulator for EveryActionState {
                 whole_number,
             ),
         ]
-    }
-
-    fn control(config: &Self::Config) -> SimControl {
-        SimControl::new(
-            config.seed,
-            config.data_end,
-            &config.server,
-            config.rate_limit.clone(),
-        )
     }
 
     fn new(config: Self::Config, control: Arc<SimControl>) -> Self {

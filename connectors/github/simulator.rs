@@ -104,6 +104,8 @@ pub struct GithubConfig {
     pub server: ServerOptions,
 }
 
+crate::simulator::sim_settings!(GithubConfig);
+
 impl Default for GithubConfig {
     fn default() -> Self {
         Self {
@@ -2002,8 +2004,7 @@ impl SimulatorHooks for GithubState {
     }
 
     fn advance(&self, generations: u32) -> Value {
-        let summary = self.data.advance(generations);
-        json!({"generations": generations, "changes": summary.changes.len()})
+        self.data.advance_report(generations)
     }
 
     fn info(&self) -> Value {
@@ -2037,15 +2038,6 @@ impl ApiSimulator for GithubState {
         &self.data
     }
 
-    fn control(config: &GithubConfig) -> SimControl {
-        SimControl::new(
-            config.seed,
-            config.data_end,
-            &config.server,
-            config.rate_limit.clone(),
-        )
-    }
-
     fn new(config: GithubConfig, control: Arc<SimControl>) -> Self {
         let data = Timeline::new(
             GithubData::new(&config),
@@ -2071,10 +2063,6 @@ impl ApiSimulator for GithubState {
             .route("/rate_limit", get(rate_limit))
             .route_layer(from_fn_with_state(Arc::clone(&state), require_token))
             .with_state(state)
-    }
-
-    fn server_options(config: &mut GithubConfig) -> &mut ServerOptions {
-        &mut config.server
     }
 
     fn credentials(config: &mut GithubConfig) -> Vec<Credential<'_>> {

@@ -72,6 +72,8 @@ pub struct HubspotConfig {
     pub server: ServerOptions,
 }
 
+crate::simulator::sim_settings!(HubspotConfig);
+
 impl Default for HubspotConfig {
     fn default() -> Self {
         let v = |n, a, m, r| Volume::changing(n, a, m, r);
@@ -444,8 +446,7 @@ impl SimulatorHooks for HubspotState {
     }
 
     fn advance(&self, generations: u32) -> Value {
-        let summary = self.data.advance(generations);
-        json!({"generations": generations, "changes": summary.changes.len()})
+        self.data.advance_report(generations)
     }
 
     fn info(&self) -> Value {
@@ -468,15 +469,6 @@ impl ApiSimulator for HubspotState {
         &self.data
     }
 
-    fn control(config: &HubspotConfig) -> SimControl {
-        SimControl::new(
-            config.seed,
-            config.data_end,
-            &config.server,
-            config.rate_limit.clone(),
-        )
-    }
-
     fn new(config: HubspotConfig, control: Arc<SimControl>) -> Self {
         let data = Timeline::new(
             HubspotData::new(&config),
@@ -496,10 +488,6 @@ impl ApiSimulator for HubspotState {
             .route("/crm/v3/objects/{kind}/search", post(search))
             .route_layer(from_fn_with_state(Arc::clone(&state), require_token))
             .with_state(state)
-    }
-
-    fn server_options(config: &mut HubspotConfig) -> &mut ServerOptions {
-        &mut config.server
     }
 
     fn credentials(config: &mut HubspotConfig) -> Vec<Credential<'_>> {

@@ -46,7 +46,7 @@ use crate::simulator::launch::Credential;
 use crate::simulator::options::whole_number;
 use crate::simulator::options::Knob;
 use crate::simulator::running::{ApiSimulator, Running};
-use crate::simulator::{ServerOptions, SimControl, SimError};
+use crate::simulator::{SimControl, SimError};
 
 pub use config::{
     ExportDates, ListSpec, OngageConfig, QuietStretch, SearchBehaviour, TotalEncoding,
@@ -138,10 +138,6 @@ impl ApiSimulator for OngageState {
     type Data = OngageData;
     type Config = OngageConfig;
 
-    fn server_options(config: &mut OngageConfig) -> &mut ServerOptions {
-        &mut config.server
-    }
-
     fn credentials(config: &mut OngageConfig) -> Vec<Credential<'_>> {
         vec![
             Credential::trimmed("username", &mut config.username),
@@ -192,15 +188,6 @@ impl ApiSimulator for OngageState {
                 whole_number,
             ),
         ]
-    }
-
-    fn control(config: &Self::Config) -> SimControl {
-        SimControl::new(
-            config.seed,
-            config.data_end,
-            &config.server,
-            config.rate_limit.clone(),
-        )
     }
 
     fn new(config: Self::Config, control: Arc<SimControl>) -> Self {

@@ -66,13 +66,13 @@ mod tests;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use chrono::{NaiveDate, NaiveTime};
+use chrono::NaiveDate;
 use serde_json::Value;
 
 use crate::simulator::launch::Credential;
 use crate::simulator::options::Knob;
 use crate::simulator::running::{ApiSimulator, Running};
-use crate::simulator::{ServerOptions, SimControl, SimError};
+use crate::simulator::{SimControl, SimError};
 
 pub use config::{
     AccountSpec, ChangeRates, Credentials, CustomerStatus, EntityCounts, Limits, Sa360Config,
@@ -389,10 +389,6 @@ impl ApiSimulator for Sa360State {
     type Data = Sa360Data;
     type Config = Sa360Config;
 
-    fn server_options(config: &mut Sa360Config) -> &mut ServerOptions {
-        &mut config.server
-    }
-
     fn credentials(config: &mut Sa360Config) -> Vec<Credential<'_>> {
         let credentials = &mut config.credentials;
         vec![
@@ -439,14 +435,6 @@ impl ApiSimulator for Sa360State {
                 "days whose metrics still change",
             ),
         ]
-    }
-
-    fn control(config: &Self::Config) -> SimControl {
-        let noon = config
-            .today
-            .and_time(NaiveTime::from_hms_opt(12, 0, 0).expect("valid time"))
-            .and_utc();
-        SimControl::new(config.seed, noon, &config.server, config.rate_limit.clone())
     }
 
     fn new(config: Self::Config, control: Arc<SimControl>) -> Self {

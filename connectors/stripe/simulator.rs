@@ -79,6 +79,8 @@ pub struct StripeConfig {
     pub server: ServerOptions,
 }
 
+crate::simulator::sim_settings!(StripeConfig);
+
 impl Default for StripeConfig {
     fn default() -> Self {
         let volume =
@@ -581,8 +583,7 @@ impl SimulatorHooks for StripeState {
     }
 
     fn advance(&self, generations: u32) -> Value {
-        let summary = self.data.advance(generations);
-        json!({"generations": generations, "changes": summary.changes.len()})
+        self.data.advance_report(generations)
     }
 
     fn info(&self) -> Value {
@@ -603,15 +604,6 @@ impl ApiSimulator for StripeState {
 
     fn timeline(&self) -> &Timeline<StripeData> {
         &self.data
-    }
-
-    fn control(config: &StripeConfig) -> SimControl {
-        SimControl::new(
-            config.seed,
-            config.data_end,
-            &config.server,
-            config.rate_limit.clone(),
-        )
     }
 
     fn new(config: StripeConfig, control: Arc<SimControl>) -> Self {
@@ -635,10 +627,6 @@ impl ApiSimulator for StripeState {
             .route("/v1/invoices/{id}/lines", get(lines))
             .route_layer(from_fn_with_state(Arc::clone(&state), require_key))
             .with_state(state)
-    }
-
-    fn server_options(config: &mut StripeConfig) -> &mut ServerOptions {
-        &mut config.server
     }
 
     fn credentials(config: &mut StripeConfig) -> Vec<Credential<'_>> {

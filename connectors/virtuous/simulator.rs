@@ -50,7 +50,7 @@ use serde_json::Value;
 use crate::simulator::launch::Credential;
 use crate::simulator::options::Knob;
 use crate::simulator::running::{ApiSimulator, Running};
-use crate::simulator::{ServerOptions, SimControl};
+use crate::simulator::SimControl;
 
 pub use config::{DeadlineAction, Latency, PoisonRecord, VirtuousConfig, Volume};
 pub use dataset::{Change, ChangeKind, Entity, VirtuousData};
@@ -131,10 +131,6 @@ impl ApiSimulator for VirtuousState {
     type Data = VirtuousData;
     type Config = VirtuousConfig;
 
-    fn server_options(config: &mut VirtuousConfig) -> &mut ServerOptions {
-        &mut config.server
-    }
-
     fn credentials(config: &mut VirtuousConfig) -> Vec<Credential<'_>> {
         vec![Credential::exact("api_key", &mut config.api_key)]
     }
@@ -169,15 +165,6 @@ impl ApiSimulator for VirtuousState {
                 poison_record,
             ),
         ]
-    }
-
-    fn control(config: &Self::Config) -> SimControl {
-        SimControl::new(
-            config.seed,
-            config.data_end,
-            &config.server,
-            config.rate_limit.clone(),
-        )
     }
 
     fn new(config: Self::Config, control: Arc<SimControl>) -> Self {

@@ -44,6 +44,32 @@ use crate::simulator::{Fault, FaultRule, SimControl};
 
 pub use compare::{canon, compare, Diff, ExpectedRow, Truth};
 
+/// A shipped definition (`definitions/<file>`) as a suite subject's connector, on the fast test
+/// tuning; a definition that does not load is a build defect, so it panics naming the mistake.
+pub fn shipped_definition(file: &str) -> Arc<dyn DynConnector> {
+    let connector = crate::declarative::shipped(file)
+        .unwrap_or_else(|e| panic!("the shipped definition {file} does not load: {e}"));
+    Arc::new(connector.with_tuning(crate::http::Tuning::fast()))
+}
+
+/// Starts an API simulator on `config` as a suite subject's [`Sim`], wrapped by `wrap`; a
+/// simulator that cannot start panics (the suite cannot run without it).
+pub fn start_sim<S, W>(
+    config: S::Config,
+    wrap: fn(crate::simulator::running::Running<S>) -> W,
+) -> BoxFuture<'static, Box<dyn Sim>>
+where
+    S: crate::simulator::running::ApiSimulator,
+    W: Sim + 'static,
+{
+    Box::pin(async move {
+        let sim = crate::simulator::running::Running::<S>::start(config)
+            .await
+            .unwrap_or_else(|e| panic!("the simulator does not start: {e}"));
+        Box::new(wrap(sim)) as Box<dyn Sim>
+    })
+}
+
 /// A running simulator, as the suite sees it.
 pub trait Sim: Send + Sync {
     /// The configuration to sync against it (credentials, `base_url`, fast settings).

@@ -106,6 +106,13 @@ impl<D: Generational> Timeline<D> {
         self.data
             .advance_over(generations, self.control.clock(), self.interval)
     }
+
+    /// [`Timeline::advance`], reported as `POST /__sim/advance` answers: the generations applied and
+    /// how many changes they made.
+    pub fn advance_report(&self, generations: u32) -> serde_json::Value {
+        let summary = self.advance(generations);
+        serde_json::json!({"generations": generations, "changes": summary.changes.len()})
+    }
 }
 
 #[cfg(test)]

@@ -36,6 +36,7 @@ mod rate_limit;
 pub mod rng;
 pub mod running;
 mod server;
+mod settings;
 pub mod sparse;
 
 pub use clock::{ClockMode, SimClock};
@@ -47,6 +48,8 @@ pub use log::{Arrival, InFlight, LoggedRequest, RequestLog, DEFAULT_LOG_CAPACITY
 pub use oauth::{OAuthClient, OAuthTokens, TokenStatus};
 pub use rate_limit::{RateDecision, RateLimitConfig, RateLimiter, WindowStatus};
 pub use server::SimServer;
+pub(crate) use settings::sim_settings;
+pub use settings::SimSettings;
 pub use sparse::{Origin, SparseTable, Volume};
 
 /// Errors starting a simulator.

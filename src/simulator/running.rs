@@ -16,14 +16,14 @@ use serde::Serialize;
 use super::launch::{BundledSimulator, Credential};
 use super::options::Knob;
 use super::{
-    AdvanceSummary, Generational, ServerOptions, SimControl, SimError, SimServer, SimulatorHooks,
-    Timeline,
+    AdvanceSummary, Generational, ServerOptions, SimControl, SimError, SimServer, SimSettings,
+    SimulatorHooks, Timeline,
 };
 
 /// What an API simulator's state tells the shared machinery.
 pub trait ApiSimulator: SimulatorHooks + Sized {
     /// Its settings; `Default` is the `debug` run's data.
-    type Config: Default + DeserializeOwned + Serialize + Send + 'static;
+    type Config: SimSettings + Default + DeserializeOwned + Serialize + Send + 'static;
     /// Its data, changing in generations.
     type Data: Generational;
 
@@ -38,13 +38,22 @@ pub trait ApiSimulator: SimulatorHooks + Sized {
         Ok(())
     }
     /// The control state (seed, clock, request log, faults, rate limit) for `config`.
-    fn control(config: &Self::Config) -> SimControl;
+    fn control(config: &Self::Config) -> SimControl {
+        SimControl::new(
+            config.seed(),
+            config.data_end(),
+            config.server(),
+            config.rate_limit().clone(),
+        )
+    }
     /// The state serving `config`.
     fn new(config: Self::Config, control: Arc<SimControl>) -> Self;
     /// The API's routes over the state.
     fn router(state: Arc<Self>) -> Router;
     /// The server options inside `config`.
-    fn server_options(config: &mut Self::Config) -> &mut ServerOptions;
+    fn server_options(config: &mut Self::Config) -> &mut ServerOptions {
+        config.server_mut()
+    }
     /// The credentials inside `config` that a connector's configuration must match.
     fn credentials(config: &mut Self::Config) -> Vec<Credential<'_>>;
     /// One line on the data it serves.

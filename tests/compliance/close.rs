@@ -8,10 +8,10 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use serde_json::Value;
 
-use fivetran_source::compliance::{ExpectedRow, Sim, Subject, Truth};
+use fivetran_source::compliance::{
+    shipped_definition, start_sim, ExpectedRow, Sim, Subject, Truth,
+};
 use fivetran_source::connectors::close::simulator::{CloseConfig, CloseSimulator};
-use fivetran_source::declarative;
-use fivetran_source::http::Tuning;
 use fivetran_source::sdk::DynConnector;
 use fivetran_source::simulator::SimControl;
 
@@ -24,22 +24,15 @@ impl Subject for CloseSubject {
     }
 
     fn connector(&self) -> Arc<dyn DynConnector> {
-        let connector = declarative::shipped(fivetran_source::connectors::close::DEFINITION)
-            .expect("the shipped close definition loads");
-        Arc::new(connector.with_tuning(Tuning::fast()))
+        shipped_definition(fivetran_source::connectors::close::DEFINITION)
     }
 
     fn start(&self, seed: u64) -> BoxFuture<'static, Box<dyn Sim>> {
-        Box::pin(async move {
-            let config = CloseConfig {
-                seed,
-                ..CloseConfig::small()
-            };
-            let sim = CloseSimulator::start(config)
-                .await
-                .expect("the close simulator starts");
-            Box::new(CloseSim(sim)) as Box<dyn Sim>
-        })
+        let config = CloseConfig {
+            seed,
+            ..CloseConfig::small()
+        };
+        start_sim(config, CloseSim)
     }
 
     fn endpoints(&self) -> Vec<&'static str> {

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
 
-use fivetran_source::compliance::{ExpectedRow, Sim, Subject, Truth};
+use fivetran_source::compliance::{
+    shipped_definition, start_sim, ExpectedRow, Sim, Subject, Truth,
+};
 use fivetran_source::connectors::github::simulator::{GithubConfig, GithubSimulator};
-use fivetran_source::declarative;
-use fivetran_source::http::Tuning;
 use fivetran_source::sdk::DynConnector;
 use fivetran_source::simulator::SimControl;
 
@@ -24,22 +24,15 @@ impl Subject for GithubSubject {
     }
 
     fn connector(&self) -> Arc<dyn DynConnector> {
-        let connector = declarative::shipped(fivetran_source::connectors::github::DEFINITION)
-            .expect("the shipped github definition loads");
-        Arc::new(connector.with_tuning(Tuning::fast()))
+        shipped_definition(fivetran_source::connectors::github::DEFINITION)
     }
 
     fn start(&self, seed: u64) -> BoxFuture<'static, Box<dyn Sim>> {
-        Box::pin(async move {
-            let config = GithubConfig {
-                seed,
-                ..GithubConfig::small()
-            };
-            let sim = GithubSimulator::start(config)
-                .await
-                .expect("the github simulator starts");
-            Box::new(GithubSim(sim)) as Box<dyn Sim>
-        })
+        let config = GithubConfig {
+            seed,
+            ..GithubConfig::small()
+        };
+        start_sim(config, GithubSim)
     }
 
     /// Every stream is one endpoint: faults aimed at it hit them all.

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
 
-use fivetran_source::compliance::{ExpectedRow, Sim, Subject, Truth};
+use fivetran_source::compliance::{
+    shipped_definition, start_sim, ExpectedRow, Sim, Subject, Truth,
+};
 use fivetran_source::connectors::hubspot::simulator::{
     modified_property, HubspotConfig, HubspotSimulator, StoredRecord,
 };
-use fivetran_source::declarative;
-use fivetran_source::http::Tuning;
 use fivetran_source::sdk::DynConnector;
 use fivetran_source::simulator::SimControl;
 
@@ -25,22 +25,15 @@ impl Subject for HubspotSubject {
     }
 
     fn connector(&self) -> Arc<dyn DynConnector> {
-        let connector = declarative::shipped(fivetran_source::connectors::hubspot::DEFINITION)
-            .expect("the shipped hubspot definition loads");
-        Arc::new(connector.with_tuning(Tuning::fast()))
+        shipped_definition(fivetran_source::connectors::hubspot::DEFINITION)
     }
 
     fn start(&self, seed: u64) -> BoxFuture<'static, Box<dyn Sim>> {
-        Box::pin(async move {
-            let config = HubspotConfig {
-                seed,
-                ..HubspotConfig::small()
-            };
-            let sim = HubspotSimulator::start(config)
-                .await
-                .expect("the hubspot simulator starts");
-            Box::new(HubspotSim(sim)) as Box<dyn Sim>
-        })
+        let config = HubspotConfig {
+            seed,
+            ..HubspotConfig::small()
+        };
+        start_sim(config, HubspotSim)
     }
 
     fn endpoints(&self) -> Vec<&'static str> {

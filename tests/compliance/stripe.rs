@@ -7,10 +7,10 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
 
-use fivetran_source::compliance::{ExpectedRow, Sim, Subject, Truth};
+use fivetran_source::compliance::{
+    shipped_definition, start_sim, ExpectedRow, Sim, Subject, Truth,
+};
 use fivetran_source::connectors::stripe::simulator::{StripeConfig, StripeSimulator};
-use fivetran_source::declarative;
-use fivetran_source::http::Tuning;
 use fivetran_source::sdk::DynConnector;
 use fivetran_source::simulator::SimControl;
 
@@ -23,22 +23,15 @@ impl Subject for StripeSubject {
     }
 
     fn connector(&self) -> Arc<dyn DynConnector> {
-        let connector = declarative::shipped(fivetran_source::connectors::stripe::DEFINITION)
-            .expect("the shipped stripe definition loads");
-        Arc::new(connector.with_tuning(Tuning::fast()))
+        shipped_definition(fivetran_source::connectors::stripe::DEFINITION)
     }
 
     fn start(&self, seed: u64) -> BoxFuture<'static, Box<dyn Sim>> {
-        Box::pin(async move {
-            let config = StripeConfig {
-                seed,
-                ..StripeConfig::small()
-            };
-            let sim = StripeSimulator::start(config)
-                .await
-                .expect("the stripe simulator starts");
-            Box::new(StripeSim(sim)) as Box<dyn Sim>
-        })
+        let config = StripeConfig {
+            seed,
+            ..StripeConfig::small()
+        };
+        start_sim(config, StripeSim)
     }
 
     fn endpoints(&self) -> Vec<&'static str> {

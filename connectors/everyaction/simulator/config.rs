@@ -103,6 +103,8 @@ pub struct EveryActionConfig {
     pub server: ServerOptions,
 }
 
+crate::simulator::sim_settings!(EveryActionConfig);
+
 fn at(text: &str) -> DateTime<Utc> {
     text.parse().expect("valid literal")
 }

@@ -108,6 +108,8 @@ pub struct OngageConfig {
     pub server: ServerOptions,
 }
 
+crate::simulator::sim_settings!(OngageConfig);
+
 fn at(text: &str) -> DateTime<Utc> {
     text.parse().expect("valid literal")
 }

@@ -172,6 +172,27 @@ pub struct Sa360Config {
     pub server: ServerOptions,
 }
 
+/// The clock starts at noon of `today`: the reporting day in progress.
+impl crate::simulator::SimSettings for Sa360Config {
+    fn seed(&self) -> u64 {
+        self.seed
+    }
+    fn data_end(&self) -> chrono::DateTime<chrono::Utc> {
+        self.today
+            .and_time(chrono::NaiveTime::from_hms_opt(12, 0, 0).expect("valid time"))
+            .and_utc()
+    }
+    fn server(&self) -> &crate::simulator::ServerOptions {
+        &self.server
+    }
+    fn server_mut(&mut self) -> &mut crate::simulator::ServerOptions {
+        &mut self.server
+    }
+    fn rate_limit(&self) -> &crate::simulator::RateLimitConfig {
+        &self.rate_limit
+    }
+}
+
 fn date(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).expect("valid literal date")
 }

@@ -108,6 +108,8 @@ pub struct VirtuousConfig {
     pub server: ServerOptions,
 }
 
+crate::simulator::sim_settings!(VirtuousConfig);
+
 impl Default for VirtuousConfig {
     /// The `debug` run's organisation: 20k contacts, 60k gifts, a deadline that fails Full pages
     /// of 1000 but not of 500, the documented 5000/hour budget, a running clock.
