@@ -1145,65 +1145,40 @@ async fn page_numbers_and_followed_links_read_every_page_once() {
     };
     let exact = |q: &str| Matcher::Exact(q.to_owned());
     let mut mocks = Vec::new();
-    for (page, items) in [(1, ids(1..=2)), (2, ids(3..=4)), (3, ids(5..=5))] {
-        let m = server
-            .mock("GET", "/numbered")
-            .match_query(exact(&format!("page={page}&per_page=2")))
+    // One page of `path` at `query`, asked for exactly once, with a `Link` header if given.
+    let mut page = async |path: &str, query: Matcher, body: Value, link: Option<String>| {
+        let mut mock = server
+            .mock("GET", path)
+            .match_query(query)
             .match_header("authorization", "Bearer k")
             .with_header("content-type", "application/json")
-            .with_body(json!({ "items": items }).to_string())
-            .expect(1)
-            .create_async()
-            .await;
-        mocks.push(m);
+            .with_body(body.to_string())
+            .expect(1);
+        if let Some(link) = link {
+            mock = mock.with_header("link", &link);
+        }
+        mock.create_async().await
+    };
+    for (n, items) in [(1, ids(1..=2)), (2, ids(3..=4)), (3, ids(5..=5))] {
+        let query = exact(&format!("page={n}&per_page=2"));
+        mocks.push(page("/numbered", query, json!({ "items": items }), None).await);
     }
+    let link = format!("<{url}/linked?per_page=2&cursor=abc>; rel=\"next\", <{url}/linked?per_page=2>; rel=\"first\"");
     mocks.push(
-        server
-            .mock("GET", "/linked")
-            .match_query(exact("per_page=2"))
-            .with_header("content-type", "application/json")
-            .with_header(
-                "link",
-                &format!("<{url}/linked?per_page=2&cursor=abc>; rel=\"next\", <{url}/linked?per_page=2>; rel=\"first\""),
-            )
-            .with_body(json!(ids(1..=2)).to_string())
-            .expect(1)
-            .create_async()
-            .await,
+        page(
+            "/linked",
+            exact("per_page=2"),
+            json!(ids(1..=2)),
+            Some(link),
+        )
+        .await,
     );
-    mocks.push(
-        server
-            .mock("GET", "/linked")
-            .match_query(exact("per_page=2&cursor=abc"))
-            .with_header("content-type", "application/json")
-            .with_body(json!(ids(3..=3)).to_string())
-            .expect(1)
-            .create_async()
-            .await,
-    );
-    mocks.push(
-        server
-            .mock("GET", "/body")
-            .match_query(Matcher::Missing)
-            .with_header("content-type", "application/json")
-            .with_body(
-                json!({ "data": ids(1..=1), "links": { "next": format!("{url}/body?after=1") } })
-                    .to_string(),
-            )
-            .expect(1)
-            .create_async()
-            .await,
-    );
-    mocks.push(
-        server
-            .mock("GET", "/body")
-            .match_query(exact("after=1"))
-            .with_header("content-type", "application/json")
-            .with_body(json!({ "data": ids(2..=3), "links": { "next": null } }).to_string())
-            .expect(1)
-            .create_async()
-            .await,
-    );
+    let last = json!(ids(3..=3));
+    mocks.push(page("/linked", exact("per_page=2&cursor=abc"), last, None).await);
+    let first = json!({ "data": ids(1..=1), "links": { "next": format!("{url}/body?after=1") } });
+    mocks.push(page("/body", Matcher::Missing, first, None).await);
+    let last = json!({ "data": ids(2..=3), "links": { "next": null } });
+    mocks.push(page("/body", exact("after=1"), last, None).await);
     let connector = declarative::load("paged.toml", PAGED)
         .map(declarative::Declarative::new)
         .unwrap()

@@ -818,10 +818,10 @@ impl Run<'_> {
                         "{name}: the window's start is empty or not a date; set it in the configuration"
                     )));
                 };
-                // The walk ends at the API's clock when the pass began (this machine's before its
-                // first page); the last window goes out without an upper bound, so nothing the API
-                // holds past either clock is missed.
-                let end = pass.started.unwrap_or_else(Utc::now);
+                // The walk ends at the API's clock when the pass began (the client's clock before
+                // its first page); the last window goes out without an upper bound, so nothing the
+                // API holds past either clock is missed.
+                let end = pass.started.unwrap_or_else(|| self.http.clock().now_utc());
                 let end = end.max(from + chrono::TimeDelta::seconds(1));
                 let mut windows = crate::sync::WindowBatcher::backfill(from, end, w.config.clone());
                 while let Some(at) = windows.next_window() {
