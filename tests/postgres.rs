@@ -543,3 +543,142 @@ async fn tls_require_and_verify_full_sync_and_a_foreign_ca_is_refused() {
     assert!(message.contains("ca_certificate"), "{message}");
     let _ = tls.key;
 }
+
+/// A table whose `updated_at` a trigger moves on every update (`now()`: every row of one transaction
+/// shares it, so ties run across many chunks), and a role that may read but not replicate.
+const CURSOR_SQL: &str = r#"
+CREATE TABLE orders (id integer PRIMARY KEY, amount numeric(10,2), note text, updated_at timestamptz NOT NULL DEFAULT now());
+CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.updated_at = now(); RETURN NEW; END $$;
+CREATE TRIGGER orders_touch BEFORE UPDATE ON orders FOR EACH ROW EXECUTE FUNCTION touch();
+INSERT INTO orders SELECT g, g * 1.5, 'n' || g FROM generate_series(1, 300) g;
+CREATE ROLE reader LOGIN PASSWORD 'reader-secret-pw';
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader;
+"#;
+
+/// The cursor method's configuration: the read-only role, `orders` by `updated_at`, the keyless
+/// `events` by `at`, every other table re-read whole.
+fn cursor_configuration(pg: &PgServer) -> HashMap<String, String> {
+    let mut config = pg.configuration();
+    config.insert("user".into(), "reader".into());
+    config.insert("password".into(), "reader-secret-pw".into());
+    config.insert("update_method".into(), "cursor".into());
+    config.insert(
+        "cursor_columns".into(),
+        "orders=updated_at, events=at".into(),
+    );
+    config
+}
+
+async fn cursor_sync(
+    pg: &PgServer,
+    files: &Path,
+    config: &HashMap<String, String>,
+    stop: Option<u64>,
+) -> DebugOutcome {
+    sync(pg, files, |o| {
+        o.configuration = config.clone();
+        o.stop_after_checkpoints = stop;
+    })
+    .await
+}
+
+fn cursor_state(files: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(files.join("state.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cursor_method_syncs_without_replication_and_resumes_mid_read() {
+    let Some(pg) = PgServer::start_with(&["wal_level=replica"]) else {
+        return;
+    };
+    setup(&pg);
+    pg.script(CURSOR_SQL);
+    let tables: Vec<(&str, &str)> = [ALL, &[("orders", "public.orders")]].concat();
+    let config = cursor_configuration(&pg);
+    let dir = tempfile::tempdir().unwrap();
+    let run = |stop: Option<u64>| cursor_sync(&pg, dir.path(), &config, stop);
+
+    let first = run(None).await;
+    assert!(first.succeeded(), "first sync: {:?}", first.failure);
+    assert_equal(&pg, dir.path(), &tables, "first cursor sync").await;
+    assert_events_equal(&pg, dir.path(), "first cursor sync").await;
+    let state = cursor_state(dir.path());
+    assert!(
+        state.get("lsn").is_none(),
+        "the cursor method keeps no LSN: {state}"
+    );
+    assert_eq!(
+        state["cursors"]["orders"]["column"], "updated_at",
+        "{state}"
+    );
+    assert!(
+        state["cursors"]["orders"]["value"].is_string(),
+        "no mark: {state}"
+    );
+    assert!(state["cursors"].get("docs").is_none(), "{state}");
+
+    // Updates (one transaction: one shared updated_at over 100 rows), inserts, and deletes in a
+    // table without a cursor (re-read whole, so its deletes land).
+    pg.script(
+        "UPDATE orders SET note = 'changed' WHERE id % 3 = 0; \
+         INSERT INTO orders SELECT g, g, 'new' FROM generate_series(301, 420) g; \
+         DELETE FROM scratch WHERE id < 4; UPDATE every_type SET s = 1 WHERE id = 1; \
+         INSERT INTO events VALUES ('late', '2030-01-01 00:00:00+00', 1);",
+    );
+    // Killed at the 8th checkpoint: docs takes 4, events and every_type one each, orders is in its
+    // second chunk of changes.
+    let killed = run(Some(8)).await;
+    assert!(killed.stopped_early, "the sync ended before checkpoint 8");
+    let state = cursor_state(dir.path());
+    assert!(
+        state["cursors"]["orders"]["after"].is_array(),
+        "not killed inside the read of orders: {state}"
+    );
+    pg.script(
+        "UPDATE orders SET amount = 0 WHERE id IN (3, 6, 419); INSERT INTO orders VALUES (900, 9, 'away');",
+    );
+    let resumed = run(None).await;
+    assert!(resumed.succeeded(), "resumed: {:?}", resumed.failure);
+    assert_equal(&pg, dir.path(), &tables, "killed mid-read, then resumed").await;
+    assert_events_equal(&pg, dir.path(), "killed mid-read, then resumed").await;
+
+    // A new column with a default changes no row's cursor: the table is read again.
+    pg.script(
+        "ALTER TABLE orders ADD COLUMN region text DEFAULT 'eu'; GRANT SELECT ON orders TO reader;",
+    );
+    let widened = run(None).await;
+    assert!(
+        widened.succeeded(),
+        "after ADD COLUMN: {:?}",
+        widened.failure
+    );
+    assert_equal(&pg, dir.path(), &tables, "after ADD COLUMN").await;
+
+    // Bad input: each refused by the setup tests with a message, no state written.
+    for (pairs, says) in [
+        ("orders=changed_at", "has no column 'changed_at'"),
+        ("every_type=j", "cannot be a cursor"),
+        ("nowhere=at", "table 'public.nowhere'"),
+    ] {
+        let mut bad = config.clone();
+        bad.insert("cursor_columns".into(), pairs.into());
+        let message = setup_failure(&pg, bad).await;
+        assert!(message.contains(says), "{pairs}: {message}");
+        eprintln!("CDC | cursor {pairs} | {message}");
+    }
+    // A state written by logical replication is refused, and left as it was.
+    let away = tempfile::tempdir().unwrap();
+    let logical = r#"{"version":1,"lsn":"0/16B3748","tables":{"docs":["id"]}}"#;
+    std::fs::write(away.path().join("state.json"), logical).unwrap();
+    let switched = cursor_sync(&pg, away.path(), &config, None).await;
+    let failure = switched.failure.expect("a method switch must fail");
+    assert!(
+        failure.contains("update method changed") && failure.contains("re-sync"),
+        "{failure}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(away.path().join("state.json")).unwrap(),
+        logical
+    );
+}

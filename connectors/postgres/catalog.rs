@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio_postgres::{Client, NoTls};
 
-use super::config::Config;
+use super::config::{Config, UpdateMethod};
 use super::error::PgError;
 use super::replication::{ConnectParams, Lsn};
 use super::tls;
@@ -240,7 +240,8 @@ pub async fn publication_exists(client: &Client, publication: &str) -> Result<bo
     Ok(!rows.is_empty())
 }
 
-const COLUMNS_SQL: &str = "\
+/// The columns of the tables the query's `FROM` names: [`PUBLISHED_SQL`] or [`CATALOG_SQL`].
+const COLUMNS_SELECT: &str = "\
 SELECT n.nspname::text, c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod), \
        coalesce(b.oid, t.oid), \
        CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END, \
@@ -248,7 +249,10 @@ SELECT n.nspname::text, c.relname::text, a.attname::text, format_type(a.atttypid
        coalesce(b.typelem, t.typelem), coalesce(b.typrelid, t.typrelid), \
        coalesce(e.typtype::text, ''), \
        (SELECT k.ord FROM pg_index i, unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) \
-        WHERE i.indrelid = c.oid AND i.indisprimary AND k.attnum = a.attnum) \
+        WHERE i.indrelid = c.oid AND i.indisprimary AND k.attnum = a.attnum) ";
+
+/// The logical replication method's tables: those of the publication (`$1`).
+const PUBLISHED_SQL: &str = "\
 FROM pg_publication_tables p \
 JOIN pg_namespace n ON n.nspname = p.schemaname \
 JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = p.tablename \
@@ -259,14 +263,28 @@ LEFT JOIN pg_type e ON e.oid = coalesce(b.typelem, t.typelem) AND coalesce(b.typ
 WHERE p.pubname = $1 \
 ORDER BY n.nspname, c.relname, a.attnum";
 
+/// The cursor method's tables: every ordinary or partitioned table (not a partition) of the schemas
+/// (`$1`), as the catalog lists them.
+const CATALOG_SQL: &str = "\
+FROM pg_class c \
+JOIN pg_namespace n ON n.oid = c.relnamespace \
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
+JOIN pg_type t ON t.oid = a.atttypid \
+LEFT JOIN pg_type b ON t.typtype = 'd' AND b.oid = t.typbasetype \
+LEFT JOIN pg_type e ON e.oid = coalesce(b.typelem, t.typelem) AND coalesce(b.typcategory, t.typcategory) = 'A' \
+WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname = ANY($1) \
+ORDER BY n.nspname, c.relname, a.attnum";
+
 const COMPOSITE_FIELDS_SQL: &str = "\
 SELECT a.attrelid, a.attname::text, a.atttypid, a.atttypmod FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
 WHERE c.relkind = 'c' AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attrelid, a.attnum";
 
-/// The tables of the publication that `config` selects (schemas, tables), with their columns. A
-/// configured table that is not published is an error naming it and the SQL that publishes it.
+/// The tables that `config` selects (schemas, tables), with their columns: those of the publication
+/// (logical replication), or of the catalog (the cursor method). A configured table that is not
+/// there is an error naming it (and, for a publication, the SQL that publishes it).
 pub async fn tables(client: &Client, config: &Config) -> Result<Vec<Table>, PgError> {
-    if !publication_exists(client, &config.publication).await? {
+    let replicating = config.method == UpdateMethod::LogicalReplication;
+    if replicating && !publication_exists(client, &config.publication).await? {
         return Err(PgError::Setup(format!(
             "publication '{}' does not exist; run as a superuser or the tables' owner: {}",
             config.publication,
@@ -285,10 +303,27 @@ pub async fn tables(client: &Client, config: &Config) -> Result<Vec<Table>, PgEr
             .or_default()
             .push((row.get(1), kind));
     }
-    let rows = client
-        .query(COLUMNS_SQL, &[&config.publication])
-        .await
-        .map_err(|e| PgError::sql("cannot read the published tables' columns", e))?;
+    let rows = if replicating {
+        client
+            .query(
+                &format!("{COLUMNS_SELECT}{PUBLISHED_SQL}"),
+                &[&config.publication],
+            )
+            .await
+    } else {
+        let mut schemas = config.schemas.clone();
+        schemas.extend(
+            config
+                .tables
+                .iter()
+                .flatten()
+                .map(|t| Config::qualified(t).0),
+        );
+        client
+            .query(&format!("{COLUMNS_SELECT}{CATALOG_SQL}"), &[&schemas])
+            .await
+    }
+    .map_err(|e| PgError::sql("cannot read the tables' columns", e))?;
     let wanted = |schema: &str, name: &str| match &config.tables {
         Some(list) => list
             .iter()
@@ -357,6 +392,11 @@ pub async fn tables(client: &Client, config: &Config) -> Result<Vec<Table>, PgEr
         for wanted in list {
             let (schema, name) = Config::qualified(wanted);
             if !tables.iter().any(|t| t.schema == schema && t.name == name) {
+                if !replicating {
+                    return Err(PgError::Setup(format!(
+                        "table '{schema}.{name}' does not exist (or this role cannot see it); check the 'tables' setting"
+                    )));
+                }
                 return Err(PgError::Setup(format!(
                     "table '{schema}.{name}' is not in publication '{}' (or does not exist); check the name, or run: ALTER PUBLICATION {} ADD TABLE {}.{};",
                     config.publication,
@@ -377,6 +417,37 @@ pub async fn tables(client: &Client, config: &Config) -> Result<Vec<Table>, PgEr
         }
     }
     Ok(tables)
+}
+
+/// Fails naming every table of `tables` the role may not read, with the `GRANT` that fixes it.
+pub async fn check_select(
+    client: &Client,
+    config: &Config,
+    tables: &[Table],
+) -> Result<(), PgError> {
+    let mut unreadable = Vec::new();
+    for t in tables {
+        let row = client
+            .query_one(
+                "SELECT has_table_privilege($1::text, 'SELECT')",
+                &[&t.quoted()],
+            )
+            .await
+            .map_err(|e| PgError::sql("cannot check table privileges", e))?;
+        if !row.get::<_, bool>(0) {
+            unreadable.push(t.quoted());
+        }
+    }
+    if unreadable.is_empty() {
+        return Ok(());
+    }
+    Err(PgError::Setup(format!(
+        "the role '{}' may not read {}; run: GRANT SELECT ON {} TO {};",
+        config.user,
+        unreadable.join(", "),
+        unreadable.join(", "),
+        quote_ident(&config.user)
+    )))
 }
 
 /// The schema of `tables`.

@@ -39,6 +39,85 @@ pub struct Config {
     pub chunk_rows: u64,
     /// The longest a sync streams changes before it checkpoints and ends (the next sync goes on).
     pub max_stream_seconds: u64,
+    /// How changes are found after the first snapshot.
+    pub method: UpdateMethod,
+}
+
+/// How a sync finds what changed since the last one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpdateMethod {
+    /// A logical replication slot decoded from pgoutput (the default): inserts, updates, deletes and
+    /// truncates, exactly.
+    LogicalReplication,
+    /// For servers where replication is not allowed: rows whose cursor column is at or past the last
+    /// value read (inserts and updates, not deletes); tables without a cursor column are re-read
+    /// whole every sync, which finds their deletes too.
+    Cursor(Vec<CursorColumn>),
+}
+
+/// A table's cursor column for [`UpdateMethod::Cursor`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CursorColumn {
+    /// The table's schema.
+    pub schema: String,
+    /// The table's name.
+    pub table: String,
+    /// The column whose value grows with every insert and update (an `updated_at`, a sequence).
+    pub column: String,
+}
+
+impl UpdateMethod {
+    /// The cursor column configured for `schema.table`, if any.
+    pub fn cursor_column(&self, schema: &str, table: &str) -> Option<&str> {
+        match self {
+            UpdateMethod::LogicalReplication => None,
+            UpdateMethod::Cursor(columns) => columns
+                .iter()
+                .find(|c| c.schema == schema && c.table == table)
+                .map(|c| c.column.as_str()),
+        }
+    }
+
+    fn from_configuration(c: &Configuration<'_>) -> Result<Self, ConfigError> {
+        match c
+            .optional("update_method")
+            .unwrap_or("logical_replication")
+            .trim()
+        {
+            "logical_replication" | "" => Ok(UpdateMethod::LogicalReplication),
+            "cursor" => {
+                let mut columns = Vec::new();
+                for pair in list(c.optional("cursor_columns")).unwrap_or_default() {
+                    let Some((table, column)) = pair.split_once('=') else {
+                        return Err(ConfigError::Invalid {
+                            field: "cursor_columns".to_owned(),
+                            reason: format!(
+                                "'{pair}' is not table=column (for example orders=updated_at, sales.items=modified_at)"
+                            ),
+                        });
+                    };
+                    let (schema, table) = Config::qualified(table);
+                    let column = column.trim().to_owned();
+                    if table.is_empty() || column.is_empty() {
+                        return Err(ConfigError::Invalid {
+                            field: "cursor_columns".to_owned(),
+                            reason: format!("'{pair}' names no table or no column"),
+                        });
+                    }
+                    columns.push(CursorColumn {
+                        schema,
+                        table,
+                        column,
+                    });
+                }
+                Ok(UpdateMethod::Cursor(columns))
+            }
+            other => Err(ConfigError::Invalid {
+                field: "update_method".to_owned(),
+                reason: format!("'{other}' is not one of logical_replication, cursor"),
+            }),
+        }
+    }
 }
 
 impl Config {
@@ -85,6 +164,7 @@ impl FromConfiguration for Config {
             publication: identifier(c, "publication", "fivetran_pub")?,
             chunk_rows: c.int_in_range("chunk_rows", 50_000, 1, 10_000_000)?,
             max_stream_seconds: c.int_in_range("max_stream_seconds", 600, 1, 86_400)?,
+            method: UpdateMethod::from_configuration(c)?,
         })
     }
 }
@@ -142,5 +222,43 @@ mod tests {
             .to_string()
             .contains("'host'"));
         assert!(!format!("{:?}", parse(BASE).unwrap()).contains("\"p\""));
+    }
+
+    #[test]
+    fn the_cursor_method_reads_table_column_pairs() {
+        assert_eq!(
+            parse(BASE).unwrap().method,
+            UpdateMethod::LogicalReplication
+        );
+        let mut pairs = BASE.to_vec();
+        pairs.push(("update_method", "cursor"));
+        pairs.push((
+            "cursor_columns",
+            "orders = updated_at, sales.items=modified",
+        ));
+        let method = parse(&pairs).unwrap().method;
+        assert_eq!(method.cursor_column("public", "orders"), Some("updated_at"));
+        assert_eq!(method.cursor_column("sales", "items"), Some("modified"));
+        assert_eq!(method.cursor_column("public", "items"), None);
+        let mut only = BASE.to_vec();
+        only.push(("update_method", "cursor"));
+        assert_eq!(
+            parse(&only).unwrap().method,
+            UpdateMethod::Cursor(Vec::new())
+        );
+        for (field, value, says) in [
+            ("cursor_columns", "orders", "table=column"),
+            ("cursor_columns", "orders=", "no column"),
+            ("update_method", "xmin", "logical_replication, cursor"),
+        ] {
+            let mut bad = only.clone();
+            bad.retain(|(k, _)| *k != field);
+            bad.push((field, value));
+            let message = parse(&bad).unwrap_err().to_string();
+            assert!(
+                message.contains(field) && message.contains(says),
+                "{message}"
+            );
+        }
     }
 }

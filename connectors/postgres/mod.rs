@@ -4,11 +4,12 @@
 //!
 //! Composition: [`config`] (the form's values), [`catalog`] (the SQL connection and what the catalog
 //! says), [`types`] (the type map and the one text → value converter), [`copy`] (COPY's text format),
-//! [`replication`] (the replication protocol over TCP), [`pgoutput`] (its messages), [`sync`] (state,
-//! snapshot, stream). No simulator: the tests start throwaway PostgreSQL servers (tests/cdc/).
+//! [`replication`] (the replication protocol over TCP), [`pgoutput`] (its messages), [`scan`] (chunked
+//! ordered reads by COPY), [`sync`] (state, snapshot, stream), [`cursor`] (the cursor update method). No simulator: the tests start throwaway PostgreSQL servers (tests/cdc/).
 //!
 //! Limits:
-//! - the cursor update method (for servers without logical replication) is not built;
+//! - the cursor update method ([`cursor`], for servers without logical replication) sees inserts
+//!   and updates of tables with a cursor column, not their deletes;
 //! - `time`, `timetz`, `interval` and unconstrained `numeric` land as STRING (exact text);
 //!   composite values are JSON objects of their fields' texts;
 //! - partitioned tables are synced through their partitions as the publication lists them;
@@ -18,9 +19,11 @@
 pub mod catalog;
 pub mod config;
 pub mod copy;
+pub mod cursor;
 pub mod error;
 pub mod pgoutput;
 pub mod replication;
+pub mod scan;
 pub mod sync;
 pub mod tls;
 pub mod types;
@@ -30,7 +33,7 @@ use async_trait::async_trait;
 use crate::sdk::{Connector, Emitter, Error, Field, Form, Schema};
 
 use catalog::quote_ident;
-pub use config::{Config, CONNECTION_TEST, PUBLICATION_TEST, REPLICATION_TEST};
+pub use config::{Config, UpdateMethod, CONNECTION_TEST, PUBLICATION_TEST, REPLICATION_TEST};
 use error::PgError;
 pub use sync::PostgresState;
 
@@ -85,28 +88,7 @@ impl Postgres {
                 config.schemas.join(", ")
             )));
         }
-        let mut unreadable = Vec::new();
-        for t in &tables {
-            let row = client
-                .query_one(
-                    "SELECT has_table_privilege($1::text, 'SELECT')",
-                    &[&t.quoted()],
-                )
-                .await
-                .map_err(|e| PgError::sql("cannot check table privileges", e))?;
-            if !row.get::<_, bool>(0) {
-                unreadable.push(t.quoted());
-            }
-        }
-        if !unreadable.is_empty() {
-            return Err(PgError::Setup(format!(
-                "the role '{}' may not read {}; run: GRANT SELECT ON {} TO {};",
-                config.user,
-                unreadable.join(", "),
-                unreadable.join(", "),
-                quote_ident(&config.user)
-            )));
-        }
+        catalog::check_select(&client, config, &tables).await?;
         if let Some(slot) = catalog::slot(&client, &config.slot).await? {
             if slot.plugin.as_deref() != Some("pgoutput") {
                 return Err(PgError::Setup(format!(
@@ -164,6 +146,18 @@ impl Connector for Postgres {
                     .optional()
                     .default_value("fivetran_pub"),
             )
+            .field(
+                Field::dropdown("update_method", "Update method", &["logical_replication", "cursor"])
+                    .optional()
+                    .default_value("logical_replication")
+                    .description("logical_replication: every insert, update, delete and truncate from a replication slot. cursor: where replication is not allowed, the rows whose cursor column moved (no deletes); tables without one are re-read whole every sync."),
+            )
+            .field(
+                Field::text("cursor_columns", "Cursor columns")
+                    .optional()
+                    .placeholder("orders=updated_at, sales.items=modified_at")
+                    .description("For the cursor method: table=column pairs, the column one that every insert and update moves forward."),
+            )
             .advanced(vec![
                 Field::text("chunk_rows", "Snapshot rows per checkpoint")
                     .optional()
@@ -173,8 +167,8 @@ impl Connector for Postgres {
                     .default_value("600"),
             ])
             .test(CONNECTION_TEST, "Connect and log in")
-            .test(REPLICATION_TEST, "wal_level = logical and the role may replicate")
-            .test(PUBLICATION_TEST, "Publication, tables and slot")
+            .test(REPLICATION_TEST, "wal_level = logical and the role may replicate (cursor method: the cursor columns)")
+            .test(PUBLICATION_TEST, "Publication, tables and slot (cursor method: the tables can be read)")
     }
 
     async fn test(&self, name: &str, config: &Config) -> Result<(), Error> {
@@ -187,8 +181,14 @@ impl Connector for Postgres {
                     .map_err(|e| PgError::sql("cannot run a query", e))?;
                 Ok(())
             }
-            REPLICATION_TEST => Ok(Self::test_replication(config).await?),
-            _ => Ok(Self::test_publication(config).await?),
+            REPLICATION_TEST => Ok(match &config.method {
+                UpdateMethod::LogicalReplication => Self::test_replication(config).await?,
+                UpdateMethod::Cursor(columns) => cursor::test_columns(config, columns).await?,
+            }),
+            _ => Ok(match &config.method {
+                UpdateMethod::LogicalReplication => Self::test_publication(config).await?,
+                UpdateMethod::Cursor(_) => cursor::test_tables(config).await?,
+            }),
         }
     }
 
@@ -203,6 +203,9 @@ impl Connector for Postgres {
         state: PostgresState,
         out: &mut Emitter,
     ) -> Result<(), Error> {
-        sync::run(config, state, out).await
+        match &config.method {
+            UpdateMethod::LogicalReplication => sync::run(config, state, out).await,
+            UpdateMethod::Cursor(columns) => cursor::run(config, columns, state, out).await,
+        }
     }
 }

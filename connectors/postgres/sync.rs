@@ -21,24 +21,21 @@
 //! LSN of the state this sync started from: Fivetran handed that state back, so everything before it
 //! is committed at the destination.
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use tokio_postgres::Client;
 
 use super::catalog::{self, quote_ident, quote_literal, Column, Table};
 use super::config::Config;
-use super::copy;
 use super::error::PgError;
 use super::pgoutput::{self, Datum, Decoded, RelationColumn};
 use super::replication::{Lsn, ReplicationClient, ReplicationStream, StreamEvent};
+use super::scan::{names, value, Scan, Start};
 use super::types::scalar_kind;
-use crate::connectors::database::quoted_list;
 use crate::sdk::{ColumnName, ConnectorState, Emitter, Error, Row, Value};
 
 /// Checkpoint the stream at a commit once this long has passed since the last checkpoint.
@@ -71,6 +68,25 @@ pub struct PostgresState {
     /// The snapshot in progress.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub copying: Option<Copying>,
+    /// The cursor update method: per destination table, where its next read starts.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cursors: BTreeMap<String, CursorPosition>,
+}
+
+/// Where the cursor method's next read of a table starts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CursorPosition {
+    /// The cursor column (a different configured column starts the table over).
+    pub column: String,
+    /// The cursor value (text) the next read starts at: rows at or past it are read; `None` reads
+    /// every row whose cursor has a value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// Within a read: the key of the last emitted row whose cursor is `value`; the read goes on
+    /// strictly after `(value, after)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Vec<String>>,
 }
 
 impl ConnectorState for PostgresState {
@@ -91,6 +107,12 @@ pub async fn run(
     mut state: PostgresState,
     out: &mut Emitter,
 ) -> Result<(), Error> {
+    if !state.cursors.is_empty() {
+        return Err(PgError::Resync(
+            "the state was written by the cursor update method and the configuration now says logical_replication (the update method changed)".to_owned(),
+        )
+        .into());
+    }
     let client = catalog::connect(config).await?;
     let tables: Vec<Table> = catalog::tables(&client, config)
         .await?
@@ -214,7 +236,7 @@ fn check_slot(config: &Config, info: &catalog::SlotInfo, lsn: Option<Lsn>) -> Re
     Ok(())
 }
 
-fn needs_snapshot(state: &PostgresState, table: &Table) -> bool {
+pub(super) fn needs_snapshot(state: &PostgresState, table: &Table) -> bool {
     if state
         .copying
         .as_ref()
@@ -231,140 +253,34 @@ fn needs_snapshot(state: &PostgresState, table: &Table) -> bool {
     }
 }
 
-/// The column names of rows built for `table`, shared by every row.
-fn names(table: &Table) -> Vec<ColumnName> {
-    table
-        .columns
-        .iter()
-        .map(|c| ColumnName::from(Arc::clone(&c.name)))
-        .collect()
-}
-
-/// One value: its text read by the column's kind; unreadable text becomes NULL and an issue.
-fn value(
-    out: &mut Emitter,
-    table: &Table,
-    column: &Column,
-    key: &dyn Fn() -> String,
-    text: Option<&str>,
-) -> Value {
-    let Some(text) = text else {
-        return Value::Null;
-    };
-    match column.kind.value(text) {
-        Some(v) => v,
-        None => {
-            out.issues().malformed(
-                &table.dest,
-                &column.name,
-                &key(),
-                &serde_json::Value::String(text.to_owned()),
-                false,
-            );
-            Value::Null
-        }
-    }
-}
-
-async fn snapshot_table(
+/// Reads `table` in primary-key order, `chunk_rows` at a time from where `state.copying` left it, with
+/// a checkpoint after each chunk; at the end the table's columns go into `state.tables`.
+pub(super) async fn snapshot_table(
     client: &Client,
     config: &Config,
     table: &Table,
     state: &mut PostgresState,
     out: &mut Emitter,
 ) -> Result<u64, Error> {
-    let resuming = state
+    let mut after = state
         .copying
         .as_ref()
         .filter(|c| c.table == table.dest)
-        .cloned();
-    let mut after = resuming.and_then(|c| c.after);
+        .and_then(|c| c.after.clone());
     state.tables.remove(&table.dest);
     state.copying = Some(Copying {
         table: table.dest.clone(),
         after: after.clone(),
     });
-    let names = names(table);
-    let list = quoted_list(table.columns.iter().map(|c| &*c.name), quote_ident);
-    let keys: Vec<&Column> = table.keys.iter().map(|&i| &table.columns[i]).collect();
-    let order = quoted_list(keys.iter().map(|c| &*c.name), quote_ident);
+    let scan = Scan::new(table, table.keys.clone());
+    // Tables without a key are read whole in one pass (no order to resume by).
+    let limit = (!table.keys.is_empty()).then_some(config.chunk_rows);
     let mut total = 0u64;
     loop {
-        // Tables without a key are read whole in one pass (no order to resume by).
-        let sql = if keys.is_empty() {
-            format!("COPY (SELECT {list} FROM {}) TO STDOUT", table.quoted())
-        } else {
-            let filter = match &after {
-                None => String::new(),
-                Some(values) => format!(
-                    " WHERE ({order}) > ({})",
-                    values
-                        .iter()
-                        .zip(&keys)
-                        .map(|(v, c)| format!("{}::{}", quote_literal(v), c.sql_type))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            };
-            format!(
-                "COPY (SELECT {list} FROM {}{filter} ORDER BY {order} LIMIT {}) TO STDOUT",
-                table.quoted(),
-                config.chunk_rows
-            )
-        };
-        let stream = client
-            .copy_out(sql.as_str())
-            .await
-            .map_err(|e| PgError::sql(format!("cannot read table {}", table.quoted()), e))?;
-        futures::pin_mut!(stream);
-        let mut chunk_rows = 0u64;
-        let mut last_key: Option<Vec<String>> = None;
-        let mut pending = bytes::BytesMut::new();
-        while let Some(data) = stream.next().await {
-            let data =
-                data.map_err(|e| PgError::sql(format!("reading table {}", table.quoted()), e))?;
-            pending.extend_from_slice(&data);
-            while let Some(end) = pending.iter().position(|&b| b == b'\n') {
-                let line = pending.split_to(end + 1);
-                let line = &line[..end];
-                let mut fields = Vec::with_capacity(table.columns.len());
-                copy::fields(line, &mut fields).map_err(|source| PgError::Copy {
-                    table: table.dest.clone(),
-                    source,
-                })?;
-                if fields.len() != table.columns.len() {
-                    return Err(PgError::Protocol(format!(
-                        "COPY of {} gave {} fields for {} columns",
-                        table.quoted(),
-                        fields.len(),
-                        table.columns.len()
-                    ))
-                    .into());
-                }
-                let key_text = |fields: &Vec<Option<Cow<'_, str>>>| -> Vec<String> {
-                    table
-                        .keys
-                        .iter()
-                        .map(|&i| fields[i].as_deref().unwrap_or_default().to_owned())
-                        .collect()
-                };
-                let mut row = Row::with_capacity(names.len());
-                for (i, column) in table.columns.iter().enumerate() {
-                    let key = || key_text(&fields).join(",");
-                    let v = value(out, table, column, &key, fields[i].as_deref());
-                    row.set(names[i].clone(), v);
-                }
-                out.upsert(&table.dest, &row).await?;
-                if !keys.is_empty() {
-                    last_key = Some(key_text(&fields));
-                }
-                chunk_rows += 1;
-            }
-        }
-        total += chunk_rows;
-        let finished =
-            keys.is_empty() || chunk_rows < config.chunk_rows || out.table_full(&table.dest);
-        if finished {
+        let start = after.as_deref().map_or(Start::First, Start::After);
+        let chunk = scan.chunk(client, start, limit, out).await?;
+        total += chunk.rows;
+        if limit.is_none_or(|n| chunk.rows < n) || out.table_full(&table.dest) {
             state.copying = None;
             state.tables.insert(
                 table.dest.clone(),
@@ -373,7 +289,7 @@ async fn snapshot_table(
             out.checkpoint(state).await?;
             return Ok(total);
         }
-        after = last_key;
+        after = chunk.last;
         state.copying = Some(Copying {
             table: table.dest.clone(),
             after: after.clone(),
@@ -677,6 +593,28 @@ mod tests {
         assert_eq!(fresh, PostgresState::default());
         assert!(parse_state::<PostgresState>(Some(r#"{"version":1,"lsn":"nope"}"#)).is_err());
         assert!(parse_state::<PostgresState>(Some(r#"{"version":1,"slot_lsn":"0/1"}"#)).is_err());
+    }
+
+    const GOLDEN_V1_CURSOR: &str = r#"{"version":1,"tables":{"orders":["id","updated_at"]},"cursors":{"events":{"column":"at","value":"2024-01-01 00:00:00+00"},"orders":{"column":"updated_at","value":"2024-05-01 10:00:00.5+00","after":["42"]},"todo":{"column":"seq"}}}"#;
+
+    #[test]
+    fn golden_state_v1_of_the_cursor_method_keeps_parsing() {
+        let state: PostgresState = parse_state(Some(GOLDEN_V1_CURSOR)).unwrap();
+        assert_eq!(state.lsn, None);
+        assert_eq!(
+            state.cursors["orders"],
+            CursorPosition {
+                column: "updated_at".into(),
+                value: Some("2024-05-01 10:00:00.5+00".into()),
+                after: Some(vec!["42".into()]),
+            }
+        );
+        assert_eq!(state.cursors["todo"].value, None);
+        assert_eq!(serialize_state(&state).unwrap(), GOLDEN_V1_CURSOR);
+        assert!(parse_state::<PostgresState>(Some(
+            r#"{"version":1,"cursors":{"t":{"column":"c","since":"1"}}}"#
+        ))
+        .is_err());
     }
 
     fn table() -> Table {
