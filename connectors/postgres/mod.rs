@@ -181,14 +181,14 @@ impl Connector for Postgres {
                     .map_err(|e| PgError::sql("cannot run a query", e))?;
                 Ok(())
             }
-            REPLICATION_TEST => Ok(match &config.method {
-                UpdateMethod::LogicalReplication => Self::test_replication(config).await?,
-                UpdateMethod::Cursor(columns) => cursor::test_columns(config, columns).await?,
-            }),
-            _ => Ok(match &config.method {
-                UpdateMethod::LogicalReplication => Self::test_publication(config).await?,
-                UpdateMethod::Cursor(_) => cursor::test_tables(config).await?,
-            }),
+            REPLICATION_TEST => match &config.method {
+                UpdateMethod::LogicalReplication => Ok(Self::test_replication(config).await?),
+                UpdateMethod::Cursor(columns) => Ok(cursor::test_columns(config, columns).await?),
+            },
+            _ => match &config.method {
+                UpdateMethod::LogicalReplication => Ok(Self::test_publication(config).await?),
+                UpdateMethod::Cursor(_) => Ok(cursor::test_tables(config).await?),
+            },
         }
     }
 
