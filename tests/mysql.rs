@@ -486,3 +486,93 @@ async fn tls_require_and_verify_full_sync_and_a_foreign_ca_is_refused() {
     let message = setup_failure(config).await;
     assert!(message.contains("ca_certificate"), "{message}");
 }
+
+/// With `binlog_row_metadata = FULL` the table maps carry column names: row images are bound by name,
+/// so a column added in the middle and a column dropped between syncs land exactly, also for the
+/// events logged before each change (by position they would shift every later column by one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_full_row_metadata_middle_and_dropped_columns_bind_by_name() {
+    let Some(db) = MariaServer::start_with(&["--binlog-row-metadata=FULL"]) else {
+        return;
+    };
+    db.script(
+        "CREATE TABLE shapes (id int PRIMARY KEY, a varchar(20), b int, c varchar(20)); \
+         INSERT INTO shapes SELECT seq, CONCAT('a', seq), seq, CONCAT('c', seq) FROM seq_1_to_50;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let first = sync(&db, dir.path(), |_| {}).await;
+    assert!(first.succeeded(), "{:?}", first.failure);
+    assert_equal(&db, dir.path(), &["shapes"], "first sync").await;
+
+    // Every event below is streamed by the next sync, which reads the catalog after all of them:
+    // the images before the DROP still carry `a`, those before the ADD lack `mid`.
+    db.script(
+        "UPDATE shapes SET b = b + 100 WHERE id <= 5; \
+         ALTER TABLE shapes ADD COLUMN mid int DEFAULT 5 AFTER id; \
+         UPDATE shapes SET b = b + 1, mid = 6 WHERE id BETWEEN 10 AND 19; \
+         ALTER TABLE shapes DROP COLUMN a; \
+         UPDATE shapes SET c = 'changed' WHERE id > 40; \
+         INSERT INTO shapes (id, mid, b, c) VALUES (100, 7, 1, 'new'); DELETE FROM shapes WHERE id = 2;",
+    );
+    let second = sync(&db, dir.path(), |_| {}).await;
+    assert!(second.succeeded(), "{:?}", second.failure);
+    assert_equal(
+        &db,
+        dir.path(),
+        &["shapes"],
+        "after ADD ... AFTER and DROP COLUMN",
+    )
+    .await;
+
+    // Changes after the new layout, streamed with it.
+    db.script("UPDATE shapes SET mid = 8, c = 'late' WHERE id IN (1, 30, 100);");
+    let third = sync(&db, dir.path(), |_| {}).await;
+    assert!(third.succeeded(), "{:?}", third.failure);
+    assert_equal(&db, dir.path(), &["shapes"], "after the new layout").await;
+}
+
+/// A stream that crosses binlog rotations (a small `max_binlog_size`: many files between two syncs)
+/// sends every change, also those in the last file before the offset the previous file ended at. A
+/// rotate event's offset (in the file it closes) used to be taken as the position in the file it
+/// opens: the 10 M-update benchmark stopped short there, and the saved position pointed past the
+/// events of the new file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_across_binlog_rotations_sends_every_change() {
+    let Some(db) = MariaServer::start_with(&["--max-binlog-size=4096"]) else {
+        return;
+    };
+    db.script(
+        "CREATE TABLE counters (id int PRIMARY KEY, n int, note varchar(40)); \
+         INSERT INTO counters SELECT seq, 0, 'start' FROM seq_1_to_200;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let first = sync(&db, dir.path(), |_| {}).await;
+    assert!(first.succeeded(), "{:?}", first.failure);
+    let before = db.binlog_files().len();
+    let mut script = String::new();
+    for round in 0..30 {
+        script.push_str(&format!(
+            "UPDATE counters SET n = n + 1, note = 'round {round}' WHERE id % 3 = {};\n",
+            round % 3
+        ));
+    }
+    // One transaction of every row makes a file far longer than the limit (it rotates after it);
+    // the last file then holds one small change, ending well before the offset the previous one did.
+    script.push_str("UPDATE counters SET n = n + 1000, note = 'one big transaction';\n");
+    script.push_str("UPDATE counters SET note = 'last' WHERE id = 1;\n");
+    db.script(&script);
+    let after = db.binlog_files().len();
+    assert!(
+        after >= before + 5,
+        "the updates rotated the binlog only {} times",
+        after - before
+    );
+    let second = sync(&db, dir.path(), |_| {}).await;
+    assert!(second.succeeded(), "{:?}", second.failure);
+    assert_equal(&db, dir.path(), &["counters"], "after the rotations").await;
+    // And the saved position is a real one: the next sync streams from it without error.
+    db.script("UPDATE counters SET n = 100 WHERE id = 2;");
+    let third = sync(&db, dir.path(), |_| {}).await;
+    assert!(third.succeeded(), "{:?}", third.failure);
+    assert_equal(&db, dir.path(), &["counters"], "the sync after").await;
+}

@@ -65,6 +65,18 @@ impl Mysql {
                 "binlog_row_image is '{image}'; this connector needs every column in each row event: run SET GLOBAL binlog_row_image = 'FULL'; and set binlog_row_image = FULL in my.cnf"
             )));
         }
+        // Optional: with column names in the table maps, row images bind by name, so columns added
+        // in the middle, dropped or reordered need no re-sync.
+        let metadata = catalog::variable(&mut conn, "binlog_row_metadata").await?;
+        if !metadata
+            .as_deref()
+            .is_some_and(|m| m.eq_ignore_ascii_case("FULL"))
+        {
+            tracing::warn!(
+                binlog_row_metadata = metadata.as_deref().unwrap_or("absent"),
+                "row images are bound to columns by position: a column added in the middle, dropped or reordered needs a re-sync of its table; SET GLOBAL binlog_row_metadata = 'FULL'; (MySQL 8.0.1+, MariaDB 10.5+) binds them by name"
+            );
+        }
         Ok(())
     }
 

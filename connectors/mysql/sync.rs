@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use mysql_async::binlog::events::{EventData, RowsEventData};
+use mysql_async::binlog::events::{EventData, OptionalMetaExtractor, RowsEventData, TableMapEvent};
 use mysql_async::binlog::row::BinlogRow;
 use mysql_async::binlog::value::BinlogValue;
 use mysql_async::prelude::Queryable;
@@ -383,39 +383,84 @@ async fn snapshot_table(
     }
 }
 
-/// A table as a binlog TABLE_MAP describes it, bound to a synced table by position: image column
-/// `i` is the table's column `i` (`ORDINAL_POSITION` order).
+/// A table as a binlog TABLE_MAP describes it, bound to a synced table: by the column names the map
+/// carries (`binlog_row_metadata = FULL`), else by position (image column `i` is the table's column
+/// `i`, `ORDINAL_POSITION` order).
 struct Bound {
     table: Table,
     names: Vec<ColumnName>,
-    /// Columns of the image that are the table's (the image may be narrower or wider).
-    width: usize,
-    /// The image predates columns the catalog has (a change from before `ADD COLUMN`, replayed
-    /// after the table's new snapshot): its rows are sent as updates of the columns they have, so a
-    /// replayed old change never blanks a newer column.
+    /// Per image column: the table column it is (`None`: one the table no longer has).
+    columns: Vec<Option<usize>>,
+    /// Per table column: its image column (`None`: the image has no such column).
+    image_of: Vec<Option<usize>>,
+    /// The image lacks columns the catalog has (a change from before `ADD COLUMN`, replayed after the
+    /// table's new snapshot): its rows are sent as updates of the columns they have, so a replayed
+    /// old change never blanks a newer column.
     older: bool,
 }
 
-fn bind(tables: &[Table], database: &str, name: &str, image_columns: usize) -> Option<Bound> {
+/// The column names a TABLE_MAP carries, when the server logs them (`binlog_row_metadata = FULL`).
+fn image_names(tme: &TableMapEvent<'_>) -> Option<Vec<String>> {
+    let meta = OptionalMetaExtractor::new(tme.iter_optional_meta()).ok()?;
+    let names = meta
+        .iter_column_name()
+        .map(|n| n.map(|n| n.name().into_owned()))
+        .collect::<Result<Vec<_>, _>>()
+        .ok()?;
+    (names.len() == tme.columns_count() as usize).then_some(names)
+}
+
+fn bind(
+    tables: &[Table],
+    database: &str,
+    name: &str,
+    image_columns: usize,
+    image_names: Option<&[String]>,
+) -> Option<Bound> {
     let table = tables
         .iter()
         .find(|t| t.database == database && t.name == name)?
         .clone();
-    let names = names(&table);
+    let columns: Vec<Option<usize>> = match image_names {
+        Some(image) => image
+            .iter()
+            .map(|n| {
+                table
+                    .columns
+                    .iter()
+                    .position(|c| c.name.eq_ignore_ascii_case(n))
+            })
+            .collect(),
+        None => (0..image_columns)
+            .map(|i| (i < table.columns.len()).then_some(i))
+            .collect(),
+    };
+    let mut image_of = vec![None; table.columns.len()];
+    for (i, at) in columns.iter().enumerate() {
+        if let Some(at) = *at {
+            image_of[at] = Some(i);
+        }
+    }
     Some(Bound {
-        width: image_columns.min(table.columns.len()),
-        older: image_columns < table.columns.len(),
+        names: names(&table),
+        older: image_of.iter().any(Option::is_none),
+        columns,
+        image_of,
         table,
-        names,
     })
 }
 
 impl Bound {
+    /// The image's value of table column `at`.
+    fn at<'r>(&self, row: &'r BinlogRow, at: usize) -> Option<&'r BinlogValue<'r>> {
+        row.as_ref(self.image_of[at]?)
+    }
+
     fn key_text(&self, row: &BinlogRow) -> String {
         self.table
             .keys
             .iter()
-            .map(|&i| match row.as_ref(i) {
+            .map(|&k| match self.at(row, k) {
                 Some(BinlogValue::Value(v)) => key_text(v),
                 _ => "null".into(),
             })
@@ -427,9 +472,10 @@ impl Bound {
     /// table).
     fn row(&self, out: &mut Emitter, image: &BinlogRow, only_key: bool) -> Row {
         let keyless = self.table.keys.is_empty();
-        let mut row = Row::with_capacity(self.width);
-        for i in 0..self.width {
-            let column = &self.table.columns[i];
+        let mut row = Row::with_capacity(self.columns.len());
+        for (i, at) in self.columns.iter().enumerate() {
+            let Some(at) = *at else { continue };
+            let column = &self.table.columns[at];
             if only_key && !keyless && column.key.is_none() {
                 continue;
             }
@@ -463,7 +509,7 @@ impl Bound {
                     continue;
                 }
             };
-            row.set(self.names[i].clone(), v);
+            row.set(self.names[at].clone(), v);
         }
         row
     }
@@ -472,7 +518,7 @@ impl Bound {
         self.table
             .keys
             .iter()
-            .any(|&i| match (old.as_ref(i), new.as_ref(i)) {
+            .any(|&k| match (self.at(old, k), self.at(new, k)) {
                 (Some(BinlogValue::Value(a)), Some(BinlogValue::Value(b))) => a != b,
                 _ => false,
             })
@@ -552,6 +598,8 @@ async fn stream(
                     file: r.name().into_owned(),
                     pos: r.position(),
                 };
+                // The event's own offset is in the file it closes, not in the one it opens.
+                continue;
             }
             Some(EventData::XidEvent(_)) => boundary = true,
             Some(EventData::QueryEvent(q)) => match classify(&q.query(), &q.schema()) {
@@ -594,7 +642,13 @@ async fn stream(
                     .get(&id)
                     .is_none_or(|(d, n, w, _)| *d != database || *n != name || *w != width);
                 if fresh {
-                    let bound = bind(&tables, &database, &name, width);
+                    let bound = bind(
+                        &tables,
+                        &database,
+                        &name,
+                        width,
+                        image_names(tme).as_deref(),
+                    );
                     bindings.insert(id, (database.into_owned(), name.into_owned(), width, bound));
                 }
                 let Some((_, _, _, Some(bound))) = bindings.get(&id) else {
