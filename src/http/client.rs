@@ -391,6 +391,46 @@ impl HttpClientBuilder {
 enum Success<B> {
     Json(JsonResponse<B>),
     Stream(reqwest::Response, Option<tokio::sync::OwnedSemaphorePermit>),
+    /// A 2xx JSON body read but not yet decoded.
+    Received(Received),
+}
+
+/// A 2xx response's status, headers and whole body.
+struct Received {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: bytes::Bytes,
+}
+
+/// Decodes a received body and runs the caller's check, once the task's decode turn is reached
+/// ([`super::turn`]): a page that came early waits as bytes, holding no permit.
+async fn decode<B: JsonBody>(
+    received: Received,
+    mode: Mode<'_, B>,
+) -> Result<JsonResponse<B>, AttemptFailure> {
+    let Mode::Json(check) = mode else {
+        unreachable!("only json requests are received whole")
+    };
+    super::turn::wait_for_turn().await;
+    let Received {
+        status,
+        headers,
+        body,
+    } = received;
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        B::empty()
+    } else {
+        parse_json(body)
+            .await
+            .map_err(|e| AttemptFailure::Unreadable(format!("the body is not valid json: {e}")))?
+    };
+    let response = JsonResponse {
+        status,
+        headers,
+        body,
+    };
+    check(&response).map_err(AttemptFailure::Unreadable)?;
+    Ok(response)
 }
 
 /// A check of a decoded JSON response; `Err` says what is wrong with it.
@@ -451,7 +491,7 @@ impl HttpClient {
     ) -> Result<JsonResponse<B>, HttpError> {
         match self.execute(request, Mode::Json(check)).await? {
             Success::Json(r) => Ok(r),
-            Success::Stream(..) => unreachable_mode(&self.endpoint(request)),
+            Success::Stream(..) | Success::Received(_) => unreachable_mode(&self.endpoint(request)),
         }
     }
 
@@ -472,7 +512,7 @@ impl HttpClient {
                 permit,
                 request.shrinkable,
             )),
-            Success::Json(_) => unreachable_mode(&endpoint),
+            Success::Json(_) | Success::Received(_) => unreachable_mode(&endpoint),
         }
     }
 
@@ -566,10 +606,19 @@ impl HttpClient {
             let outcome = self.attempt(request, &endpoint, mode).await;
             let failure = match outcome {
                 Ok(Success::Stream(response, _)) => return Ok(Success::Stream(response, permit)),
+                Ok(Success::Received(received)) => {
+                    drop(permit);
+                    match decode(received, mode).await {
+                        Ok(response) => return Ok(Success::Json(response)),
+                        Err(failure) => failure,
+                    }
+                }
                 Ok(success) => return Ok(success),
-                Err(failure) => failure,
+                Err(failure) => {
+                    drop(permit);
+                    failure
+                }
             };
-            drop(permit);
             let (last, server_wait) = match failure {
                 AttemptFailure::Unauthorized(generation) if !refreshed_after_401 => {
                     if let Auth::OAuth2(oauth) = &self.inner.auth {
@@ -704,7 +753,7 @@ impl HttpClient {
         }
 
         if (200..300).contains(&status) {
-            let Mode::Json(check) = mode else {
+            let Mode::Json(_) = mode else {
                 return Ok(Success::Stream(response, None));
             };
             let headers = response.headers().clone();
@@ -721,20 +770,12 @@ impl HttpClient {
                     verdict, endpoint, status,
                 )));
             }
-            let body = if body.iter().all(u8::is_ascii_whitespace) {
-                B::empty()
-            } else {
-                parse_json(body).await.map_err(|e| {
-                    AttemptFailure::Unreadable(format!("the body is not valid json: {e}"))
-                })?
-            };
-            let response = JsonResponse {
+            // Decoded by the caller once the concurrency permit is released (see `decode`).
+            return Ok(Success::Received(Received {
                 status,
                 headers,
                 body,
-            };
-            check(&response).map_err(AttemptFailure::Unreadable)?;
-            return Ok(Success::Json(response));
+            }));
         }
 
         if let (401, Some(generation)) = (status, token_generation) {

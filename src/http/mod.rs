@@ -14,6 +14,7 @@ mod clock;
 mod error;
 mod rate;
 mod tuning;
+mod turn;
 
 pub use auth::{Auth, OAuth2, OAuth2Config};
 pub use backoff::RetryPolicy;
@@ -27,6 +28,7 @@ pub use error::{Endpoint, ErrorKind, HttpError, Verdict};
 pub use rate::{ConcurrencyLimit, RateBudget};
 pub use reqwest::Method;
 pub use tuning::Tuning;
+pub use turn::{Turn, TurnQueue};
 
 #[cfg(test)]
 mod tests;

@@ -34,7 +34,7 @@ use serde_json::Value;
 use tokio_util::task::AbortOnDropHandle;
 
 use super::page::Page;
-use crate::http::{HttpError, SharedClock};
+use crate::http::{HttpError, SharedClock, Turn, TurnQueue};
 
 /// What the pager asks the fetch function for: records with `id > cursor` (all when `None`), skipping
 /// `skip` of them and returning at most `take`.
@@ -72,6 +72,11 @@ pub struct IdPagerConfig {
     pub max_requests: u64,
     /// Consecutive failing positions at take 1 before giving up (default 100).
     pub max_consecutive_errored: u32,
+    /// Pages past the next one to be handed out whose bodies may be decoded early (default 1). The
+    /// other pages in flight wait as bytes ([`crate::http::Turn`]), which bounds the parsed documents
+    /// held at once to `decode_ahead + 2` (with the one the caller is emitting) however many pages
+    /// are in flight.
+    pub decode_ahead: usize,
 }
 
 impl Default for IdPagerConfig {
@@ -82,6 +87,7 @@ impl Default for IdPagerConfig {
             recover_after: 20,
             max_requests: 10_000_000,
             max_consecutive_errored: 100,
+            decode_ahead: 1,
         }
     }
 }
@@ -218,6 +224,8 @@ struct Scan<I, R> {
     batch: VecDeque<InFlight<I, R>>,
     pending: VecDeque<PagerItem<I, R>>,
     done: bool,
+    /// The batch's pages decode in the order they are taken.
+    turns: TurnQueue,
 }
 
 /// The ID cursor pager. See the module documentation for its guarantees.
@@ -261,15 +269,17 @@ where
         config: IdPagerConfig,
         clock: SharedClock,
     ) -> Self {
+        let config = config.normalised();
+        let ahead = config.decode_ahead;
         Self {
             shared: Shared {
                 fetch: Arc::new(fetch),
                 id_of,
-                config: config.normalised(),
+                config,
                 clock,
             },
             retries: VecDeque::new(),
-            main: Scan::new(cursor, None, 0),
+            main: Scan::new(cursor, None, 0, ahead),
             requests: 0,
         }
     }
@@ -279,10 +289,11 @@ where
     /// with no upper bound is dropped: the main scan, which starts at or below it, covers it anyway.
     pub fn retry_first(mut self, ranges: impl IntoIterator<Item = ErroredRange<I>>) -> Self {
         let smallest = self.shared.config.takes.len() - 1;
+        let ahead = self.shared.config.decode_ahead;
         for range in ranges {
             if range.before.is_some() {
                 self.retries
-                    .push_back(Scan::new(range.after, range.before, smallest));
+                    .push_back(Scan::new(range.after, range.before, smallest, ahead));
             }
         }
         self
@@ -300,9 +311,10 @@ where
     ) -> Self {
         let mut pager = Self::new(None, fetch, id_of, config, clock);
         let smallest = pager.shared.config.takes.len() - 1;
+        let ahead = pager.shared.config.decode_ahead;
         pager.retries = ranges
             .into_iter()
-            .map(|range| Scan::new(range.after, range.before, smallest))
+            .map(|range| Scan::new(range.after, range.before, smallest, ahead))
             .collect();
         pager.main.done = true;
         pager
@@ -343,7 +355,7 @@ where
     R: Send + 'static,
     I: Ord + Clone + fmt::Debug + Send + Sync + 'static,
 {
-    fn new(low_water: Option<I>, stop_before: Option<I>, rung: usize) -> Self {
+    fn new(low_water: Option<I>, stop_before: Option<I>, rung: usize, ahead: usize) -> Self {
         Self {
             low_water,
             stop_before,
@@ -352,6 +364,7 @@ where
             batch: VecDeque::new(),
             pending: VecDeque::new(),
             done: false,
+            turns: TurnQueue::new(ahead),
         }
     }
 
@@ -378,6 +391,7 @@ where
             let Some(slot) = self.batch.pop_front() else {
                 continue;
             };
+            self.turns.take();
             let result = slot
                 .handle
                 .await
@@ -419,7 +433,8 @@ where
                 skip,
                 take,
             };
-            let handle = spawn_fetch(shared, requests, request.clone())?;
+            let turn = self.turns.turn(i);
+            let handle = spawn_fetch(shared, requests, request.clone(), Some(turn))?;
             self.batch.push_back(InFlight { request, handle });
         }
         Ok(())
@@ -524,7 +539,7 @@ where
                 skip: u64::from(positions),
                 take: 1,
             };
-            let result = spawn_fetch(shared, requests, probe.clone())?
+            let result = spawn_fetch(shared, requests, probe.clone(), None)?
                 .await
                 .map_err(|e| PagerError::Task(e.to_string()))?;
             let page = match result {
@@ -587,6 +602,7 @@ fn spawn_fetch<I, F, Fut, X, R: Send + 'static>(
     shared: &Shared<F, X>,
     requests: &mut u64,
     request: PageRequest<I>,
+    turn: Option<Turn>,
 ) -> Result<AbortOnDropHandle<Result<Page<R>, HttpError>>, PagerError>
 where
     I: Send + 'static,
@@ -600,9 +616,13 @@ where
     }
     *requests += 1;
     let fetch = Arc::clone(&shared.fetch);
-    // Spawned so pages download while the caller is still emitting earlier ones.
+    // Spawned so pages download while the caller is still emitting earlier ones; with a turn, a page
+    // that arrives early waits as bytes.
     Ok(AbortOnDropHandle::new(tokio::spawn(async move {
-        fetch(request).await
+        match turn {
+            Some(turn) => turn.scope(fetch(request)).await,
+            None => fetch(request).await,
+        }
     })))
 }
 

@@ -521,3 +521,108 @@ async fn overlapping_pages_chain_so_a_clean_scan_refetches_nothing() {
     assert!(run.violations.is_empty(), "{run:?}");
     assert_eq!(api.0.lock().unwrap().calls, 8, "no batch was refetched");
 }
+
+/// Pages decoded so far by [`CountedPage`] (only the test below decodes them).
+static DECODED: AtomicU64 = AtomicU64::new(0);
+
+/// A JSON body that counts its decodes.
+struct CountedPage(Value);
+
+impl crate::http::JsonBody for CountedPage {
+    fn empty() -> Self {
+        CountedPage(Value::Null)
+    }
+    fn decode(bytes: &[u8]) -> Result<Self, String> {
+        DECODED.fetch_add(1, Ordering::SeqCst);
+        serde_json::from_slice(bytes)
+            .map(CountedPage)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Through the real HTTP client with 8 pages in flight and a slow consumer: every page arrives early,
+/// but only `decode_ahead + 1` pages past those handed out are decoded; the rest wait as bytes.
+#[tokio::test]
+async fn over_http_pages_in_flight_wait_as_bytes_until_near_their_turn() {
+    use crate::http::{HttpClient, HttpConfig, Request};
+    let served = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&served);
+    let mut server = mockito::Server::new_async().await;
+    server
+        .mock("GET", "/records")
+        .match_query(mockito::Matcher::Any)
+        .with_body_from_request(move |request| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let query = request
+                .path_and_query()
+                .split_once('?')
+                .map_or("", |(_, q)| q);
+            let param = |name: &str| {
+                query
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+                    .and_then(|v| v.parse::<u64>().ok())
+            };
+            let first = param("cursor").unwrap_or(0) + param("skip").unwrap_or(0) + 1;
+            let last = (first + param("take").unwrap_or(0)).min(301);
+            let list: Vec<Value> = (first..last).map(|id| json!({ "id": id })).collect();
+            json!({ "list": list }).to_string().into_bytes()
+        })
+        .create_async()
+        .await;
+    let clock = ManualClock::new(DateTime::UNIX_EPOCH);
+    let client = HttpClient::builder(HttpConfig::new(server.url()))
+        .clock(clock.shared())
+        .build()
+        .unwrap();
+    let fetch = move |r: PageRequest<u64>| {
+        let client = client.clone();
+        async move {
+            let mut req = Request::get("/records")
+                .query("skip", r.skip)
+                .query("take", r.take);
+            if let Some(c) = r.cursor {
+                req = req.query("cursor", c);
+            }
+            let page = client
+                .send_json_checked::<CountedPage>(&req, &|_| Ok(()))
+                .await?;
+            let records = page.body.0["list"].as_array().cloned().unwrap_or_default();
+            Ok(Page {
+                records,
+                total: None,
+                next: None,
+            })
+        }
+    };
+    let config = IdPagerConfig {
+        in_flight: 8,
+        takes: vec![16, 1],
+        decode_ahead: 1,
+        ..IdPagerConfig::default()
+    };
+    let mut pager = IdPager::new(None, fetch, id_of, config, clock.shared());
+    let (mut ids, mut received) = (Vec::new(), 0u64);
+    let (mut most_decoded_ahead, mut most_waiting) = (0u64, 0u64);
+    while let Some(item) = pager.next().await.unwrap() {
+        let PagerItem::Records { records, .. } = item else {
+            panic!("nothing is poisoned")
+        };
+        ids.extend(records.iter().filter_map(id_of));
+        received += 1;
+        // A slow caller: every page in flight has time to arrive.
+        tokio::time::sleep(std::time::Duration::from_millis(15)).await;
+        let decoded = DECODED.load(Ordering::SeqCst);
+        most_decoded_ahead = most_decoded_ahead.max(decoded.saturating_sub(received));
+        most_waiting = most_waiting.max(served.load(Ordering::SeqCst).saturating_sub(decoded));
+    }
+    assert_eq!(ids, (1..=300).collect::<Vec<_>>());
+    assert!(
+        most_decoded_ahead <= 2,
+        "{most_decoded_ahead} pages decoded past those handed out (at most decode_ahead + 1)"
+    );
+    assert!(
+        most_waiting >= 4,
+        "pages in flight never waited as bytes (at most {most_waiting})"
+    );
+}
