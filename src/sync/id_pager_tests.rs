@@ -407,16 +407,21 @@ proptest! {
     }
 }
 
-/// End to end through the real HTTP layer: pages of 16 exceed the body limit, so the client reports them
-/// as too large and the pager shrinks the take until pages fit, losing nothing.
-#[tokio::test]
-async fn over_http_a_body_over_the_limit_shrinks_the_take() {
-    use crate::http::{HttpClient, HttpConfig, Request};
+/// A mockito API of records 1..=`last` at `GET /records?cursor=&skip=&take=`, each built by
+/// `record`, as `{"list": [...]}`; `served` counts the requests.
+async fn records_server(
+    last: u64,
+    record: fn(u64) -> Value,
+    served: Option<Arc<AtomicU64>>,
+) -> mockito::ServerGuard {
     let mut server = mockito::Server::new_async().await;
     server
         .mock("GET", "/records")
         .match_query(mockito::Matcher::Any)
-        .with_body_from_request(|request| {
+        .with_body_from_request(move |request| {
+            if let Some(served) = &served {
+                served.fetch_add(1, Ordering::SeqCst);
+            }
             let query = request
                 .path_and_query()
                 .split_once('?')
@@ -428,14 +433,32 @@ async fn over_http_a_body_over_the_limit_shrinks_the_take() {
                     .and_then(|v| v.parse::<u64>().ok())
             };
             let first = param("cursor").unwrap_or(0) + param("skip").unwrap_or(0) + 1;
-            let last = (first + param("take").unwrap_or(0)).min(101);
-            let list: Vec<Value> = (first..last)
-                .map(|id| json!({ "id": id, "pad": "x".repeat(40) }))
-                .collect();
+            let end = (first + param("take").unwrap_or(0)).min(last + 1);
+            let list: Vec<Value> = (first..end).map(record).collect();
             json!({ "list": list }).to_string().into_bytes()
         })
         .create_async()
         .await;
+    server
+}
+
+/// The request of [`records_server`] for a page.
+fn records_request(r: &PageRequest<u64>) -> crate::http::Request {
+    let request = crate::http::Request::get("/records")
+        .query("skip", r.skip)
+        .query("take", r.take);
+    match r.cursor {
+        Some(c) => request.query("cursor", c),
+        None => request,
+    }
+}
+
+/// End to end through the real HTTP layer: pages of 16 exceed the body limit, so the client reports them
+/// as too large and the pager shrinks the take until pages fit, losing nothing.
+#[tokio::test]
+async fn over_http_a_body_over_the_limit_shrinks_the_take() {
+    use crate::http::{HttpClient, HttpConfig};
+    let server = records_server(100, |id| json!({ "id": id, "pad": "x".repeat(40) }), None).await;
     let clock = ManualClock::new(DateTime::UNIX_EPOCH);
     let mut config = HttpConfig::new(server.url());
     config.max_body_bytes = 500; // about eight records
@@ -446,12 +469,7 @@ async fn over_http_a_body_over_the_limit_shrinks_the_take() {
     let fetch = move |r: PageRequest<u64>| {
         let client = client.clone();
         async move {
-            let mut req = Request::get("/records")
-                .query("skip", r.skip)
-                .query("take", r.take);
-            if let Some(c) = r.cursor {
-                req = req.query("cursor", c);
-            }
+            let req = records_request(&r);
             let body = client.json(&req).await?;
             let records = body["list"].as_array().cloned().unwrap_or_default();
             Ok(Page {
@@ -544,32 +562,9 @@ impl crate::http::JsonBody for CountedPage {
 /// but only `decode_ahead + 1` pages past those handed out are decoded; the rest wait as bytes.
 #[tokio::test]
 async fn over_http_pages_in_flight_wait_as_bytes_until_near_their_turn() {
-    use crate::http::{HttpClient, HttpConfig, Request};
+    use crate::http::{HttpClient, HttpConfig};
     let served = Arc::new(AtomicU64::new(0));
-    let counter = Arc::clone(&served);
-    let mut server = mockito::Server::new_async().await;
-    server
-        .mock("GET", "/records")
-        .match_query(mockito::Matcher::Any)
-        .with_body_from_request(move |request| {
-            counter.fetch_add(1, Ordering::SeqCst);
-            let query = request
-                .path_and_query()
-                .split_once('?')
-                .map_or("", |(_, q)| q);
-            let param = |name: &str| {
-                query
-                    .split('&')
-                    .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
-                    .and_then(|v| v.parse::<u64>().ok())
-            };
-            let first = param("cursor").unwrap_or(0) + param("skip").unwrap_or(0) + 1;
-            let last = (first + param("take").unwrap_or(0)).min(301);
-            let list: Vec<Value> = (first..last).map(|id| json!({ "id": id })).collect();
-            json!({ "list": list }).to_string().into_bytes()
-        })
-        .create_async()
-        .await;
+    let server = records_server(300, |id| json!({ "id": id }), Some(Arc::clone(&served))).await;
     let clock = ManualClock::new(DateTime::UNIX_EPOCH);
     let client = HttpClient::builder(HttpConfig::new(server.url()))
         .clock(clock.shared())
@@ -578,12 +573,7 @@ async fn over_http_pages_in_flight_wait_as_bytes_until_near_their_turn() {
     let fetch = move |r: PageRequest<u64>| {
         let client = client.clone();
         async move {
-            let mut req = Request::get("/records")
-                .query("skip", r.skip)
-                .query("take", r.take);
-            if let Some(c) = r.cursor {
-                req = req.query("cursor", c);
-            }
+            let req = records_request(&r);
             let page = client
                 .send_json_checked::<CountedPage>(&req, &|_| Ok(()))
                 .await?;
