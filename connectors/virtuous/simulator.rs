@@ -83,7 +83,7 @@ impl VirtuousData {
             id: view.id,
             modified: dataset::utc_ms(view.modified_ms),
             archived: view.archived,
-            json: records::render(self, &view, Shape::Full),
+            json: records::render(self, &view, Shape::Full).to_value(),
         })
     }
 
@@ -95,7 +95,7 @@ impl VirtuousData {
             id,
             modified: dataset::utc_ms(view.modified_ms),
             archived: view.archived,
-            json: records::render(self, &view, Shape::Full),
+            json: records::render(self, &view, Shape::Full).to_value(),
         })
     }
 

@@ -6,8 +6,8 @@
 //! values, notes, receipt date) also mix in the record's edit version, so an `advance` that
 //! edits a record visibly changes it.
 
-use chrono::Days;
-use serde_json::{json, Value};
+use chrono::{DateTime, Days, Utc};
+use serde::Serialize;
 
 use crate::simulator::rng::{self, tag, SeededRng};
 
@@ -85,15 +85,37 @@ const CAMPAIGN_WORDS: &[&str] = &[
     "Capital",
 ];
 
-/// Renders record `view` in `shape`.
-pub(crate) fn render(data: &VirtuousData, view: &RecordView, shape: Shape) -> Value {
-    match view.entity {
-        Entity::Contact => contact(data, view, shape),
-        Entity::Gift => gift(data, view, shape),
-        Entity::Project => project(data, view),
-        Entity::Campaign => campaign(data, view),
+/// A rendered record, serialized straight to the page's JSON (no `Value` tree in between: building
+/// and dropping one per record was most of the simulator's CPU, which the in-process `debug` run and
+/// the benchmarks pay beside the connector).
+#[derive(Serialize)]
+#[serde(untagged)]
+pub(crate) enum Rendered {
+    Contact(Box<Contact>),
+    Gift(Box<Gift>),
+    Project(Project),
+    Campaign(Campaign),
+}
+
+impl Rendered {
+    /// The record as a JSON tree, for the oracle's comparisons (what the API serves, parsed).
+    pub(crate) fn to_value(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("a rendered record has string keys and finite numbers")
     }
 }
+
+/// Renders record `view` in `shape`.
+pub(crate) fn render(data: &VirtuousData, view: &RecordView, shape: Shape) -> Rendered {
+    match view.entity {
+        Entity::Contact => Rendered::Contact(Box::new(contact(data, view, shape))),
+        Entity::Gift => Rendered::Gift(Box::new(gift(data, view, shape))),
+        Entity::Project => Rendered::Project(project(data, view)),
+        Entity::Campaign => Rendered::Campaign(campaign(data, view)),
+    }
+}
+
+/// Always `[]` in the simulated organisation.
+type Empty = [(); 0];
 
 /// A contact's unchanging identity, shared by the contact and the gifts pointing at it.
 struct ContactIdentity {
@@ -151,22 +173,128 @@ fn email(first: &str, last: &str, individual_id: u64) -> String {
     )
 }
 
-fn address(mutable: &mut SeededRng, contact_id: u64) -> Value {
-    let (city, state, postal) = *mutable.pick(CITIES);
-    json!({
-        "id": contact_id * 2,
-        "label": "Home",
-        "address1": format!("{} {}", mutable.between(1, 9999), mutable.pick(STREETS)),
-        "address2": null,
-        "city": city,
-        "state": state,
-        "postal": postal,
-        "country": "US",
-        "isPrimary": true,
-    })
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Address {
+    id: u64,
+    label: &'static str,
+    address1: String,
+    address2: Option<String>,
+    city: &'static str,
+    state: &'static str,
+    postal: &'static str,
+    country: &'static str,
+    is_primary: bool,
 }
 
-fn contact(data: &VirtuousData, view: &RecordView, shape: Shape) -> Value {
+fn address(mutable: &mut SeededRng, contact_id: u64) -> Address {
+    let (city, state, postal) = *mutable.pick(CITIES);
+    let number = mutable.between(1, 9999);
+    let street = mutable.pick(STREETS);
+    Address {
+        id: contact_id * 2,
+        label: "Home",
+        address1: format!("{number} {street}"),
+        address2: None,
+        city,
+        state,
+        postal,
+        country: "US",
+        is_primary: true,
+    }
+}
+
+/// A contact: the short `/Query` form, and with `full` the `FullContact` one.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Contact {
+    id: u64,
+    contact_type: &'static str,
+    name: String,
+    is_private: bool,
+    is_archived: bool,
+    address: Address,
+    create_date_time_utc: String,
+    modified_date_time_utc: String,
+    #[serde(flatten)]
+    shape: ContactShape,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ContactShape {
+    Short(ShortContact),
+    Full(FullContact),
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ShortContact {
+    email: String,
+    phone: String,
+    contact_view_url: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FullContact {
+    informal_name: &'static str,
+    merged_into_contact_id: Option<u64>,
+    contact_individuals: Vec<Individual>,
+    contact_references: Vec<Reference>,
+    tags: Vec<&'static str>,
+    organization_groups: Empty,
+    custom_fields: [CustomField; 2],
+    custom_collections: Empty,
+    contact_gifts_url: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Individual {
+    id: u64,
+    contact_id: u64,
+    prefix: Option<String>,
+    first_name: &'static str,
+    middle_name: Option<String>,
+    last_name: &'static str,
+    suffix: Option<String>,
+    is_primary: bool,
+    is_secondary: bool,
+    is_deceased: bool,
+    contact_methods: Vec<ContactMethod>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ContactMethod {
+    id: u64,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    value: String,
+    is_opted_in: bool,
+    is_primary: bool,
+    can_be_primary: bool,
+}
+
+#[derive(Serialize)]
+struct Reference {
+    source: &'static str,
+    id: String,
+}
+
+/// A custom field value; gifts' carry a `dataType`, contacts' do not.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CustomField {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data_type: Option<&'static str>,
+    name: &'static str,
+    value: String,
+    display_name: Option<&'static str>,
+}
+
+fn contact(data: &VirtuousData, view: &RecordView, shape: Shape) -> Contact {
     let identity = contact_identity(data, view.index);
     let mut mutable = SeededRng::new(
         data.seed(),
@@ -180,99 +308,119 @@ fn contact(data: &VirtuousData, view: &RecordView, shape: Shape) -> Value {
     let (primary_id, first, last) = identity.people[0];
     let primary_email = email(first, last, primary_id);
     let phone = format!("555-{:04}", mutable.below(10_000));
-    let created = view.style.format(view.created_ms);
-    let modified = view.style.format(view.modified_ms);
     let address = address(&mut mutable, view.id);
-    if shape == Shape::Short {
-        return json!({
-            "id": view.id,
-            "contactType": identity.contact_type,
-            "name": identity.name,
-            "isPrivate": false,
-            "isArchived": view.archived,
-            "email": primary_email,
-            "phone": phone,
-            "address": address,
-            "contactViewUrl": format!("/api/Contact/{}", view.id),
-            "createDateTimeUtc": created,
-            "modifiedDateTimeUtc": modified,
-        });
+    let shape = match shape {
+        Shape::Short => ContactShape::Short(ShortContact {
+            email: primary_email,
+            phone,
+            contact_view_url: format!("/api/Contact/{}", view.id),
+        }),
+        Shape::Full => ContactShape::Full(full_contact(data, view, &identity, &mut mutable)),
+    };
+    Contact {
+        id: view.id,
+        contact_type: identity.contact_type,
+        name: identity.name,
+        is_private: false,
+        is_archived: view.archived,
+        address,
+        create_date_time_utc: view.style.format(view.created_ms),
+        modified_date_time_utc: view.style.format(view.modified_ms),
+        shape,
     }
-    let individuals: Vec<Value> = identity
+}
+
+/// The `FullContact` fields; draws from `mutable` after the address, as the short form does.
+fn full_contact(
+    data: &VirtuousData,
+    view: &RecordView,
+    identity: &ContactIdentity,
+    mutable: &mut SeededRng,
+) -> FullContact {
+    let contact_individuals = identity
         .people
         .iter()
         .enumerate()
-        .map(|(position, (id, first, last))| {
-            let mut methods = vec![json!({
-                "id": id * 4,
-                "type": if identity.contact_type == "Household" { "Home Email" } else { "Work Email" },
-                "value": email(first, last, *id),
-                "isOptedIn": mutable.chance(0.8),
-                "isPrimary": true,
-                "canBePrimary": true,
-            })];
+        .map(|(position, &(id, first, last))| {
+            let mut contact_methods = vec![ContactMethod {
+                id: id * 4,
+                kind: if identity.contact_type == "Household" {
+                    "Home Email"
+                } else {
+                    "Work Email"
+                },
+                value: email(first, last, id),
+                is_opted_in: mutable.chance(0.8),
+                is_primary: true,
+                can_be_primary: true,
+            }];
             if mutable.chance(0.5) {
-                methods.push(json!({
-                    "id": id * 4 + 1,
-                    "type": "Mobile Phone",
-                    "value": format!("555-{:04}", mutable.below(10_000)),
-                    "isOptedIn": false,
-                    "isPrimary": false,
-                    "canBePrimary": true,
-                }));
+                contact_methods.push(ContactMethod {
+                    id: id * 4 + 1,
+                    kind: "Mobile Phone",
+                    value: format!("555-{:04}", mutable.below(10_000)),
+                    is_opted_in: false,
+                    is_primary: false,
+                    can_be_primary: true,
+                });
             }
-            json!({
-                "id": id,
-                "contactId": view.id,
-                "prefix": null,
-                "firstName": first,
-                "middleName": null,
-                "lastName": last,
-                "suffix": null,
-                "isPrimary": position == 0,
-                "isSecondary": position == 1,
-                "isDeceased": false,
-                "contactMethods": methods,
-            })
+            Individual {
+                id,
+                contact_id: view.id,
+                prefix: None,
+                first_name: first,
+                middle_name: None,
+                last_name: last,
+                suffix: None,
+                is_primary: position == 0,
+                is_secondary: position == 1,
+                is_deceased: false,
+                contact_methods,
+            }
         })
         .collect();
-    let tags: Vec<&str> = TAGS
+    let tags = TAGS
         .iter()
         .copied()
         .filter(|_| mutable.chance(0.3))
         .collect();
-    let mut references = Vec::new();
+    let mut contact_references = Vec::new();
     let mut identity_rng = SeededRng::new(
         data.seed(),
         &[Entity::Contact.tag(), tag(b"reference"), view.index],
     );
     if identity_rng.chance(0.3) {
-        references.push(
-            json!({"source": "Stripe", "id": format!("cus_{:014x}", identity_rng.next_u64() >> 8)}),
-        );
+        contact_references.push(Reference {
+            source: "Stripe",
+            id: format!("cus_{:014x}", identity_rng.next_u64() >> 8),
+        });
     }
-    json!({
-        "id": view.id,
-        "contactType": identity.contact_type,
-        "isPrivate": false,
-        "name": identity.name,
-        "informalName": first,
-        "isArchived": view.archived,
-        "mergedIntoContactId": null,
-        "address": address,
-        "contactIndividuals": individuals,
-        "contactReferences": references,
-        "tags": tags,
-        "organizationGroups": [],
-        "customFields": [
-            {"name": "Preferred Contact", "value": mutable.pick(&["Email", "Phone", "Mail"]), "displayName": "Preferred Contact"},
-            {"name": "Newsletter", "value": if mutable.chance(0.5) { "Yes" } else { "No" }, "displayName": null},
+    let preferred = *mutable.pick(&["Email", "Phone", "Mail"]);
+    let newsletter = if mutable.chance(0.5) { "Yes" } else { "No" };
+    FullContact {
+        informal_name: identity.people[0].1,
+        merged_into_contact_id: None,
+        contact_individuals,
+        contact_references,
+        tags,
+        organization_groups: [],
+        custom_fields: [
+            CustomField {
+                data_type: None,
+                name: "Preferred Contact",
+                value: preferred.to_owned(),
+                display_name: Some("Preferred Contact"),
+            },
+            CustomField {
+                data_type: None,
+                name: "Newsletter",
+                value: newsletter.to_owned(),
+                display_name: None,
+            },
         ],
-        "customCollections": [],
-        "contactGiftsUrl": format!("/api/Gift/ByContact/{}", view.id),
-        "createDateTimeUtc": created,
-        "modifiedDateTimeUtc": modified,
-    })
+        custom_collections: [],
+        contact_gifts_url: format!("/api/Gift/ByContact/{}", view.id),
+    }
 }
 
 /// `$5,000.00` from cents.
@@ -325,7 +473,57 @@ pub(crate) fn gift_facts(data: &VirtuousData, view: &RecordView) -> GiftFacts {
     }
 }
 
-fn gift(data: &VirtuousData, view: &RecordView, shape: Shape) -> Value {
+/// A gift: the short `/Query` form, and with `full` the `FullGift` one.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Gift {
+    id: u64,
+    transaction_source: &'static str,
+    transaction_id: String,
+    contact_id: Option<u64>,
+    contact_name: Option<String>,
+    gift_type: &'static str,
+    gift_date: String,
+    amount: f64,
+    currency_code: &'static str,
+    batch: String,
+    create_date_time_utc: String,
+    modified_date_time_utc: String,
+    gift_url: String,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    full: Option<FullGift>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FullGift {
+    gift_date_formatted: String,
+    amount_formatted: String,
+    exchange_rate: f64,
+    segment_id: Option<u64>,
+    receipt_date: String,
+    contact_individual_id: Option<u64>,
+    notes: Option<String>,
+    gift_designations: Vec<Designation>,
+    gift_premiums: Empty,
+    pledge_payments: Empty,
+    recurring_gift_payments: Empty,
+    is_private: bool,
+    is_tax_deductible: bool,
+    custom_fields: [CustomField; 1],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Designation {
+    id: u64,
+    project_id: u64,
+    project: String,
+    project_code: String,
+    amount_designated: f64,
+}
+
+fn gift(data: &VirtuousData, view: &RecordView, shape: Shape) -> Gift {
     let facts = gift_facts(data, view);
     let mut r = SeededRng::new(
         data.seed(),
@@ -344,14 +542,12 @@ fn gift(data: &VirtuousData, view: &RecordView, shape: Shape) -> Value {
         Some(index) => {
             let identity = contact_identity(data, index);
             let id = data.id(Entity::Contact, index);
-            (json!(id), json!(identity.name), json!(identity.people[0].0))
+            (Some(id), Some(identity.name), Some(identity.people[0].0))
         }
-        None => (Value::Null, Value::Null, Value::Null),
+        None => (None, None, None),
     };
     let gift_day = utc_ms(facts.gift_date_ms);
-    let gift_date = gift_day.format("%Y-%m-%dT00:00:00").to_string();
     let source = *r.pick(SOURCES);
-    let batch = format!("{source} {}", gift_day.format("%Y-%m-%d"));
     let transaction_id = format!(
         "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
         r.next_u64() >> 32,
@@ -360,30 +556,51 @@ fn gift(data: &VirtuousData, view: &RecordView, shape: Shape) -> Value {
         r.below(0x10000),
         r.next_u64() >> 16
     );
-    let amount = facts.amount_cents as f64 / 100.0;
     let receipt_day = gift_day + chrono::TimeDelta::days(mutable.between(0, 10) as i64);
-    let base = json!({
-        "id": view.id,
-        "transactionSource": source,
-        "transactionId": transaction_id,
-        "contactId": contact_id,
-        "contactName": contact_name,
-        "giftType": r.pick(GIFT_TYPES),
-        "giftDate": gift_date,
-        "amount": amount,
-        "currencyCode": "USD",
-        "batch": batch,
-        "createDateTimeUtc": view.style.format(view.created_ms),
-        "modifiedDateTimeUtc": view.style.format(view.modified_ms),
-        "giftUrl": format!("/api/Gift/{}", view.id),
+    let gift_type = *r.pick(GIFT_TYPES);
+    let full = (shape == Shape::Full).then(|| {
+        full_gift(
+            data,
+            view,
+            &facts,
+            individual_id,
+            receipt_day,
+            &mut r,
+            &mut mutable,
+        )
     });
-    if shape == Shape::Short {
-        return base;
+    Gift {
+        id: view.id,
+        transaction_source: source,
+        transaction_id,
+        contact_id,
+        contact_name,
+        gift_type,
+        gift_date: gift_day.format("%Y-%m-%dT00:00:00").to_string(),
+        amount: facts.amount_cents as f64 / 100.0,
+        currency_code: "USD",
+        batch: format!("{source} {}", gift_day.format("%Y-%m-%d")),
+        create_date_time_utc: view.style.format(view.created_ms),
+        modified_date_time_utc: view.style.format(view.modified_ms),
+        gift_url: format!("/api/Gift/{}", view.id),
+        full,
     }
+}
+
+/// The `FullGift` fields; draws from `r` and `mutable` after the short form's fields.
+fn full_gift(
+    data: &VirtuousData,
+    view: &RecordView,
+    facts: &GiftFacts,
+    contact_individual_id: Option<u64>,
+    receipt_day: DateTime<Utc>,
+    r: &mut SeededRng,
+    mutable: &mut SeededRng,
+) -> FullGift {
     let projects = data.initial(Entity::Project);
     let designation_count = if projects == 0 { 0 } else { 1 + r.below(2) };
     let mut remaining = facts.amount_cents;
-    let designations: Vec<Value> = (0..designation_count)
+    let gift_designations = (0..designation_count)
         .map(|position| {
             let project_index = r.below(projects);
             let share = if position + 1 == designation_count {
@@ -392,39 +609,43 @@ fn gift(data: &VirtuousData, view: &RecordView, shape: Shape) -> Value {
                 remaining / 2
             };
             remaining -= share;
-            let (name, code) = project_identity(data, project_index);
-            json!({
-                "id": 900_000 + view.index * 2 + position,
-                "projectId": data.id(Entity::Project, project_index),
-                "project": name,
-                "projectCode": code,
-                "amountDesignated": share as f64 / 100.0,
-            })
+            let (project, project_code) = project_identity(data, project_index);
+            Designation {
+                id: 900_000 + view.index * 2 + position,
+                project_id: data.id(Entity::Project, project_index),
+                project,
+                project_code,
+                amount_designated: share as f64 / 100.0,
+            }
         })
         .collect();
-    let Value::Object(mut full) = base else {
-        unreachable!("built as an object")
-    };
-    let extra = json!({
-        "giftDateFormatted": gift_day.format("%m/%d/%Y").to_string(),
-        "amountFormatted": money(facts.amount_cents),
-        "exchangeRate": 1.0,
-        "segmentId": null,
-        "receiptDate": receipt_day.format("%Y-%m-%dT00:00:00").to_string(),
-        "contactIndividualId": individual_id,
-        "notes": if mutable.chance(0.3) { json!(format!("Note v{}", view.version)) } else { Value::Null },
-        "giftDesignations": designations,
-        "giftPremiums": [],
-        "pledgePayments": [],
-        "recurringGiftPayments": [],
-        "isPrivate": false,
-        "isTaxDeductible": r.chance(0.95),
-        "customFields": [{"dataType": "Text", "name": "Appeal Code", "value": format!("AP{:03}", mutable.below(1000)), "displayName": null}],
-    });
-    if let Value::Object(extra) = extra {
-        full.extend(extra);
+    let gift_day = utc_ms(facts.gift_date_ms);
+    let notes = mutable
+        .chance(0.3)
+        .then(|| format!("Note v{}", view.version));
+    let is_tax_deductible = r.chance(0.95);
+    let appeal = format!("AP{:03}", mutable.below(1000));
+    FullGift {
+        gift_date_formatted: gift_day.format("%m/%d/%Y").to_string(),
+        amount_formatted: money(facts.amount_cents),
+        exchange_rate: 1.0,
+        segment_id: None,
+        receipt_date: receipt_day.format("%Y-%m-%dT00:00:00").to_string(),
+        contact_individual_id,
+        notes,
+        gift_designations,
+        gift_premiums: [],
+        pledge_payments: [],
+        recurring_gift_payments: [],
+        is_private: false,
+        is_tax_deductible,
+        custom_fields: [CustomField {
+            data_type: Some("Text"),
+            name: "Appeal Code",
+            value: appeal,
+            display_name: None,
+        }],
     }
-    Value::Object(full)
 }
 
 fn project_identity(data: &VirtuousData, index: u64) -> (String, String) {
@@ -440,8 +661,27 @@ fn project_identity(data: &VirtuousData, index: u64) -> (String, String) {
     (name, code)
 }
 
-fn project(data: &VirtuousData, view: &RecordView) -> Value {
-    let (name, code) = project_identity(data, view.index);
+/// A project (one form only).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Project {
+    id: u64,
+    name: String,
+    project_code: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    description: String,
+    is_active: bool,
+    is_public: bool,
+    is_tax_deductible: bool,
+    online_display_name: String,
+    external_accounting_code: String,
+    create_date_time_utc: String,
+    modified_date_time_utc: String,
+}
+
+fn project(data: &VirtuousData, view: &RecordView) -> Project {
+    let (name, project_code) = project_identity(data, view.index);
     let mut mutable = SeededRng::new(
         data.seed(),
         &[
@@ -451,39 +691,55 @@ fn project(data: &VirtuousData, view: &RecordView) -> Value {
             u64::from(view.version),
         ],
     );
-    json!({
-        "id": view.id,
-        "name": name,
-        "projectCode": code,
-        "type": "Fund",
-        "description": format!("{name} (revision {})", view.version),
-        "isActive": mutable.chance(0.9),
-        "isPublic": true,
-        "isTaxDeductible": true,
-        "onlineDisplayName": name,
-        "externalAccountingCode": format!("4{:03}", view.index % 1000),
-        "createDateTimeUtc": view.style.format(view.created_ms),
-        "modifiedDateTimeUtc": view.style.format(view.modified_ms),
-    })
+    Project {
+        id: view.id,
+        description: format!("{name} (revision {})", view.version),
+        online_display_name: name.clone(),
+        name,
+        project_code,
+        kind: "Fund",
+        is_active: mutable.chance(0.9),
+        is_public: true,
+        is_tax_deductible: true,
+        external_accounting_code: format!("4{:03}", view.index % 1000),
+        create_date_time_utc: view.style.format(view.created_ms),
+        modified_date_time_utc: view.style.format(view.modified_ms),
+    }
 }
 
-fn campaign(data: &VirtuousData, view: &RecordView) -> Value {
+/// A campaign (one form only).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Campaign {
+    campaign_id: u64,
+    name: String,
+    description: String,
+    is_active: bool,
+    start_date: String,
+    end_date: String,
+    create_date_time_utc: String,
+    modified_date_time_utc: String,
+}
+
+fn campaign(data: &VirtuousData, view: &RecordView) -> Campaign {
     let mut r = SeededRng::new(
         data.seed(),
         &[Entity::Campaign.tag(), tag(b"identity"), view.index],
     );
     let created = utc_ms(view.created_ms);
     let name = format!("{} {}", r.pick(CAMPAIGN_WORDS), created.format("%Y"));
-    json!({
-        "campaignId": view.id,
-        "name": name,
-        "description": format!("{name} (revision {})", view.version),
-        "isActive": view.version.is_multiple_of(2),
-        "startDate": created.format("%Y-%m-%dT00:00:00").to_string(),
-        "endDate": (created + chrono::TimeDelta::days(60)).format("%Y-%m-%dT00:00:00").to_string(),
-        "createDateTimeUtc": view.style.format(view.created_ms),
-        "modifiedDateTimeUtc": view.style.format(view.modified_ms),
-    })
+    Campaign {
+        campaign_id: view.id,
+        description: format!("{name} (revision {})", view.version),
+        name,
+        is_active: view.version.is_multiple_of(2),
+        start_date: created.format("%Y-%m-%dT00:00:00").to_string(),
+        end_date: (created + chrono::TimeDelta::days(60))
+            .format("%Y-%m-%dT00:00:00")
+            .to_string(),
+        create_date_time_utc: view.style.format(view.created_ms),
+        modified_date_time_utc: view.style.format(view.modified_ms),
+    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::simulator::Timeline;
@@ -19,7 +20,7 @@ use crate::simulator::{SimControl, SimulatorHooks, WindowStatus};
 use super::config::{DeadlineAction, VirtuousConfig};
 use super::dataset::{Change, Entity, VirtuousData};
 use super::query::{self, QueryError, DATE_OPERATORS, NUMBER_OPERATORS};
-use super::records::{render, Shape};
+use super::records::{render, Rendered, Shape};
 
 /// The largest `take` the API accepts.
 pub(crate) const MAX_TAKE: u64 = 1000;
@@ -135,7 +136,22 @@ fn error_body(status: StatusCode, code: &str, message: &str, field: Option<&str>
     json_response(status, &body)
 }
 
-fn json_response(status: StatusCode, body: &Value) -> Response {
+/// A query's answer: `{"list": [...], "total": N}`.
+#[derive(Serialize)]
+struct QueryPage {
+    list: Vec<Rendered>,
+    total: Total,
+}
+
+/// `total` as a number, or as the string some Virtuous deployments send.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Total {
+    Number(u64),
+    Text(String),
+}
+
+fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     (
         status,
@@ -226,7 +242,7 @@ async fn answer_query(
     let answered = tokio::task::spawn_blocking(move || {
         let page = query::execute(&data, entity, &query, skip, take);
         let poisoned = page.views.iter().any(|view| poison.contains(&view.id));
-        let records: Vec<Value> = if poisoned {
+        let records: Vec<Rendered> = if poisoned {
             Vec::new()
         } else {
             page.views
@@ -255,11 +271,17 @@ async fn answer_query(
         );
     }
     let total = if state.config.total_as_string {
-        json!(total.to_string())
+        Total::Text(total.to_string())
     } else {
-        json!(total)
+        Total::Number(total)
     };
-    json_response(StatusCode::OK, &json!({"list": records, "total": total}))
+    json_response(
+        StatusCode::OK,
+        &QueryPage {
+            list: records,
+            total,
+        },
+    )
 }
 
 /// Sleeps the page's latency; past the deadline returns the deadline's failure instead.
