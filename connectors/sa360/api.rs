@@ -21,6 +21,7 @@ use crate::http::{
     Auth, Download, HttpClient, HttpConfig, HttpError, OAuth2, OAuth2Config, RateLimit, Request,
     Tuning, Verdict,
 };
+use crate::sdk::json::{JsonDoc, JsonRef, JsonView, Kind};
 use crate::sdk::Secret;
 use crate::sync::{Asked, Envelope, Page};
 
@@ -192,15 +193,16 @@ pub fn verdict(status: u16, body: &[u8]) -> Option<Verdict> {
     ApiFailure::read(error_object(&body)?).verdict(status)
 }
 
-/// The rows of one `searchStream` element, or the failure it holds instead.
-pub fn batch_rows(mut batch: Json) -> Result<Vec<Json>, Box<ApiFailure>> {
-    if let Some(error) = batch.get("error").filter(|e| e.is_object()) {
-        return Err(Box::new(ApiFailure::read(error)));
+/// The rows of one `searchStream` element (none when `results` is left out), or the failure it
+/// holds instead.
+pub fn batch_rows(
+    batch: &JsonDoc,
+) -> Result<impl Iterator<Item = JsonRef<'_>> + Send, Box<ApiFailure>> {
+    let batch = batch.root();
+    if let Some(error) = batch.get("error").filter(|e| e.kind() == Kind::Object) {
+        return Err(Box::new(ApiFailure::read(&error.to_value())));
     }
-    Ok(match batch.get_mut("results").map(Json::take) {
-        Some(Json::Array(rows)) => rows,
-        _ => Vec::new(),
-    })
+    Ok(batch.get("results").into_iter().flat_map(JsonView::items))
 }
 
 /// `search` pages: `results` (left out when empty) and `nextPageToken`.
@@ -482,11 +484,15 @@ mod tests {
 
     #[test]
     fn stream_batches_hold_rows_or_an_error() {
-        let rows = batch_rows(json!({"results": [{"a": 1}], "fieldMask": "a"})).unwrap();
-        assert_eq!(rows.len(), 1);
-        assert!(batch_rows(json!({"fieldMask": "a"})).unwrap().is_empty());
-        let err = batch_rows(json!({"error": {"code": 500, "status": "INTERNAL", "message": "m"}}))
-            .unwrap_err();
+        let doc = |value: Json| JsonDoc::parse(value.to_string().as_bytes()).unwrap();
+        let batch = doc(json!({"results": [{"a": 1}], "fieldMask": "a"}));
+        assert_eq!(batch_rows(&batch).ok().unwrap().count(), 1);
+        let empty = doc(json!({"fieldMask": "a"}));
+        assert_eq!(batch_rows(&empty).ok().unwrap().count(), 0);
+        let failed = doc(json!({"error": {"code": 500, "status": "INTERNAL", "message": "m"}}));
+        let Err(err) = batch_rows(&failed) else {
+            panic!("an error batch read as rows")
+        };
         assert_eq!((err.code, err.status.as_str()), (500, "INTERNAL"));
         assert_eq!(duration("1.5s"), Some(Duration::from_millis(1500)));
         assert_eq!(duration("soon"), None);

@@ -1,6 +1,6 @@
 //! One SA360 sync: the accounts, then per client account its dimensions in full and its daily
 //! reports in date windows, built on the shared toolkit ([`WindowBatcher`], [`TokenPager`],
-//! [`json_records_bounded`]).
+//! [`json_docs_bounded`]).
 //!
 //! # Accounts
 //! The starting points are the configured manager (`login_customer_id`) or, without one, every
@@ -64,10 +64,11 @@ use super::models::{
     CUSTOM_COLUMNS_SPEC, DIMENSIONS,
 };
 use crate::http::{HttpError, Verdict};
+use crate::sdk::json::JsonView;
 use crate::sdk::table::TableSpec;
 use crate::sdk::{Emitter, Error, Value};
 use crate::sync::{
-    json_records_bounded, PagerError, TokenPager, TokenPagerConfig, TokenRequest, Window,
+    json_docs_bounded, PagerError, TokenPager, TokenPagerConfig, TokenRequest, Window,
     WindowBatcher, WindowConfig,
 };
 
@@ -228,18 +229,29 @@ enum Sink<'a> {
 }
 
 impl Sink<'_> {
-    async fn take(&mut self, rows: Vec<Json>) -> Result<(), Error> {
+    /// Takes `rows` (a stream batch's views or a page's values), returning how many there were.
+    async fn take<'v, V: JsonView<'v> + Send>(
+        &mut self,
+        rows: impl Iterator<Item = V> + Send,
+    ) -> Result<u64, Error> {
+        let mut taken = 0;
         match self {
-            Sink::Collect(kept) => kept.extend(rows),
+            Sink::Collect(kept) => {
+                for raw in rows {
+                    kept.push(raw.to_value());
+                    taken += 1;
+                }
+            }
             Sink::Emit { spec, given, out } => {
                 for raw in rows {
-                    if let Some(row) = spec.row(&raw, given, out.issues()) {
+                    taken += 1;
+                    if let Some(row) = spec.row(raw, given, out.issues()) {
                         out.upsert(spec.name(), &row).await?;
                     }
                 }
             }
         }
-        Ok(())
+        Ok(taken)
     }
 }
 
@@ -293,7 +305,7 @@ impl Reader<'_> {
             Err(e) if e.is_permanent() => return Err(ReadError::Failed(e.into())),
             Err(e) => return Err(ReadError::Fallback(e.to_string())),
         };
-        let mut batches = json_records_bounded(
+        let mut batches = json_docs_bounded(
             download,
             format!("searchStream of {account}"),
             BATCHES_IN_FLIGHT,
@@ -307,11 +319,9 @@ impl Reader<'_> {
                     ReadError::Fallback(e.to_string())
                 }
             })?;
-            match api::batch_rows(batch) {
-                Ok(rows) => {
-                    read += rows.len() as u64;
-                    sink.take(rows).await?;
-                }
+            let rows = api::batch_rows(&batch);
+            match rows {
+                Ok(rows) => read += sink.take(rows).await?,
                 Err(failure) => {
                     return Err(match failure.verdict(0) {
                         Some(Verdict::TooLarge(why)) => ReadError::TooLarge(why),
@@ -376,8 +386,7 @@ impl Reader<'_> {
                 }
                 Err(e) => return Err(ReadError::Failed(e.into())),
             };
-            read += page.records.len() as u64;
-            sink.take(page.records).await?;
+            read += sink.take(page.records.iter()).await?;
         }
     }
 
@@ -549,7 +558,7 @@ pub async fn run(
                 given: &given,
                 out,
             }
-            .take(rows)
+            .take(rows.iter())
             .await?;
         }
     }
@@ -624,7 +633,7 @@ impl Run<'_> {
                 given: &given,
                 out,
             };
-            sink.take(columns).await?;
+            sink.take(columns.iter()).await?;
         }
         let reports: Vec<&QueryTable> = self
             .settings

@@ -9,11 +9,14 @@ use bytes::{Buf, Bytes};
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use serde::de::{DeserializeSeed, Error as _, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::de::IoRead;
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
 use super::job::JobError;
 use crate::http::{Download, HttpError};
+use crate::sdk::json::{DocSeed, JsonDoc};
 
 /// One CSV row as a JSON object keyed by the header (every value a string).
 pub type CsvRow = serde_json::Map<String, serde_json::Value>;
@@ -133,7 +136,57 @@ pub fn json_records_bounded(
     job: impl Into<String>,
     in_flight: usize,
 ) -> BoxStream<'static, Result<Value, JobError>> {
-    parse_with(download, job.into(), in_flight.max(1), |reader, tx, job| {
+    json_elements::<Value>(download, job.into(), in_flight)
+}
+
+/// [`json_records_bounded`] with each element parsed into a [`JsonDoc`] (a flat arena, no `Value`
+/// tree per element): for large elements read through [`crate::sdk::json::JsonView`].
+pub fn json_docs_bounded(
+    download: Download,
+    job: impl Into<String>,
+    in_flight: usize,
+) -> BoxStream<'static, Result<JsonDoc, JobError>> {
+    json_elements::<JsonDoc>(download, job.into(), in_flight)
+}
+
+/// What the elements of a JSON download are parsed into.
+trait Element: Send + Sized + 'static {
+    /// The next element of an array.
+    fn next<'de, A: SeqAccess<'de>>(seq: &mut A) -> Result<Option<Self>, A::Error>;
+    /// One value of a newline-delimited file.
+    fn from_reader<R: Read>(
+        de: &mut serde_json::Deserializer<IoRead<R>>,
+    ) -> serde_json::Result<Self>;
+}
+
+impl Element for Value {
+    fn next<'de, A: SeqAccess<'de>>(seq: &mut A) -> Result<Option<Self>, A::Error> {
+        seq.next_element::<Value>()
+    }
+    fn from_reader<R: Read>(
+        de: &mut serde_json::Deserializer<IoRead<R>>,
+    ) -> serde_json::Result<Self> {
+        Value::deserialize(de)
+    }
+}
+
+impl Element for JsonDoc {
+    fn next<'de, A: SeqAccess<'de>>(seq: &mut A) -> Result<Option<Self>, A::Error> {
+        seq.next_element_seed(DocSeed)
+    }
+    fn from_reader<R: Read>(
+        de: &mut serde_json::Deserializer<IoRead<R>>,
+    ) -> serde_json::Result<Self> {
+        DocSeed.deserialize(de)
+    }
+}
+
+fn json_elements<T: Element>(
+    download: Download,
+    job: String,
+    in_flight: usize,
+) -> BoxStream<'static, Result<T, JobError>> {
+    parse_with(download, job, in_flight.max(1), |reader, tx, job| {
         let mut reader = BufReader::new(reader);
         let first = loop {
             let buf = reader.fill_buf().map_err(|e| parse_error(&job, e))?;
@@ -150,34 +203,34 @@ pub fn json_records_bounded(
                 }
             }
         };
+        let mut de = serde_json::Deserializer::from_reader(reader);
         match first {
             None => Ok(()),
             Some(b'[') => {
-                let mut de = serde_json::Deserializer::from_reader(reader);
                 SendEach { tx: &tx }
                     .deserialize(&mut de)
                     .map_err(|e| parse_error(&job, e))?;
                 de.end().map_err(|e| parse_error(&job, e))
             }
-            Some(_) => {
-                for value in serde_json::Deserializer::from_reader(reader).into_iter::<Value>() {
-                    let value = value.map_err(|e| parse_error(&job, e))?;
-                    if tx.blocking_send(Ok(value)).is_err() {
-                        return Ok(());
-                    }
+            Some(_) => loop {
+                let value = T::from_reader(&mut de).map_err(|e| parse_error(&job, e))?;
+                if tx.blocking_send(Ok(value)).is_err() {
+                    return Ok(());
                 }
-                Ok(())
-            }
+                if de.end().is_ok() {
+                    return Ok(()); // only whitespace is left
+                }
+            },
         }
     })
 }
 
 /// Sends each element of a JSON array as soon as it is parsed.
-struct SendEach<'a> {
-    tx: &'a mpsc::Sender<Result<Value, JobError>>,
+struct SendEach<'a, T> {
+    tx: &'a mpsc::Sender<Result<T, JobError>>,
 }
 
-impl<'de> DeserializeSeed<'de> for SendEach<'_> {
+impl<'de, T: Element> DeserializeSeed<'de> for SendEach<'_, T> {
     type Value = ();
 
     fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
@@ -185,7 +238,7 @@ impl<'de> DeserializeSeed<'de> for SendEach<'_> {
     }
 }
 
-impl<'de> Visitor<'de> for SendEach<'_> {
+impl<'de, T: Element> Visitor<'de> for SendEach<'_, T> {
     type Value = ();
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -193,7 +246,7 @@ impl<'de> Visitor<'de> for SendEach<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(value) = seq.next_element::<Value>()? {
+        while let Some(value) = T::next(&mut seq)? {
             if self.tx.blocking_send(Ok(value)).is_err() {
                 return Err(A::Error::custom("the reader of the records went away"));
             }

@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 use super::*;
 use crate::http::{Endpoint, ManualClock};
 use crate::sync::{
-    csv_rows, json_records, json_records_bounded, CsvCheck, CsvFile, CsvRow, Window, WindowBatcher,
-    WindowConfig,
+    csv_rows, json_docs_bounded, json_records, json_records_bounded, CsvCheck, CsvFile, CsvRow,
+    Window, WindowBatcher, WindowConfig,
 };
 
 /// A job that is pending `pending_polls` times, then ready (or failed), serving one file per body;
@@ -363,6 +363,43 @@ async fn malformed_json_is_a_parse_error() {
     .await;
     assert!(values[0].is_ok());
     assert!(matches!(values[1], Err(JobError::Parse { .. })));
+}
+
+/// The `JsonDoc` decoder reads what the `Value` one reads, element for element, from arrays split
+/// byte by byte, newline-delimited files and files cut short, and fails where it fails.
+#[tokio::test]
+async fn json_docs_decode_exactly_what_json_values_decode() {
+    let inputs = [
+        r#" [ {"id":1,"s":"a\"\u00e9"}, {"id":2,"tags":["a","]"],"n":-1.5e3}, [], {"id":3} ] "#,
+        "{\"id\":1}\n{\"id\":2, \"x\": [null, true]}\n\n  7 \"text\"\n",
+        "[]",
+        "   ",
+        "[{\"id\":1},{\"id\"",
+        "{\"id\":1}\n{\"id",
+    ];
+    for input in inputs {
+        let chunks = || -> Vec<Bytes> {
+            input
+                .as_bytes()
+                .chunks(3)
+                .map(Bytes::copy_from_slice)
+                .collect()
+        };
+        let values: Vec<Result<Value, String>> =
+            json_records_bounded(download_of(chunks(), None), "export", 2)
+                .map(|r| r.map_err(|e| e.to_string()))
+                .collect()
+                .await;
+        let docs: Vec<Result<Value, String>> =
+            json_docs_bounded(download_of(chunks(), None), "export", 2)
+                .map(|r| {
+                    r.map(|doc| crate::sdk::json::JsonView::to_value(doc.root()))
+                        .map_err(|e| e.to_string())
+                })
+                .collect()
+                .await;
+        assert_eq!(docs, values, "{input:?}");
+    }
 }
 
 /// A report job whose running time grows with its window: over 30 days it never finishes.

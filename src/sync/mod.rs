@@ -89,7 +89,9 @@ pub mod page;
 pub mod token_pager;
 pub mod windows;
 
-pub use decode::{csv_rows, json_records, json_records_bounded, CsvCheck, CsvRow};
+pub use decode::{
+    csv_rows, json_docs_bounded, json_records, json_records_bounded, CsvCheck, CsvRow,
+};
 pub use export::{CsvFile, FILE_ATTEMPTS};
 pub use guards::{IdleLog, StallError, StallGuard};
 pub use id_pager::{ErroredRange, IdPager, IdPagerConfig, PageRequest, PagerError, PagerItem};

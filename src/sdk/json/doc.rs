@@ -68,28 +68,15 @@ impl JsonDoc {
     /// number rules and nesting limit, so it accepts and refuses exactly what `serde_json::from_slice`
     /// does.
     pub fn parse(bytes: &[u8]) -> Result<Self, DocError> {
-        let mut builder = Builder {
-            // Unescaped strings never outgrow the text, so `text` never reallocates (capacity that is
-            // never written costs no memory); a value takes at least two bytes of text, most far more.
-            text: String::with_capacity(bytes.len()),
-            nodes: Vec::with_capacity(bytes.len() / 12),
-            entries: Vec::with_capacity(bytes.len() / 12),
-            scratch: Vec::new(),
-        };
+        // Unescaped strings never outgrow the text, so `text` never reallocates (capacity that is
+        // never written costs no memory); a value takes at least two bytes of text, most far more.
+        let builder = Builder::with_capacity(bytes.len(), bytes.len() / 12);
         let mut de = serde_json::Deserializer::from_slice(bytes);
-        let root = NodeSeed(&mut builder)
-            .deserialize(&mut de)
-            .and_then(|root| de.end().map(|()| root))
-            .map_err(|e| DocError(e.to_string()))?;
-        if builder.text.len() > u32::MAX as usize || builder.nodes.len() > u32::MAX as usize {
-            return Err(DocError("the json text is larger than 4 GiB".to_owned()));
-        }
-        Ok(Self {
-            text: builder.text,
-            nodes: builder.nodes,
-            entries: builder.entries,
-            root,
-        })
+        builder
+            .build(&mut de)
+            .and_then(|doc| de.end().map(|()| doc))
+            .map_err(|e| DocError(e.to_string()))?
+            .map_err(DocError)
     }
 
     /// The document of a lone `null` (an empty response body).
@@ -335,6 +322,33 @@ struct Builder {
 }
 
 impl Builder {
+    fn with_capacity(text: usize, nodes: usize) -> Self {
+        Self {
+            text: String::with_capacity(text),
+            nodes: Vec::with_capacity(nodes),
+            entries: Vec::with_capacity(nodes),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Reads one value from `d` into a document; the inner `Err` is a document past the 4 GiB that
+    /// spans address.
+    fn build<'de, D: serde::Deserializer<'de>>(
+        mut self,
+        d: D,
+    ) -> Result<Result<JsonDoc, String>, D::Error> {
+        let root = NodeSeed(&mut self).deserialize(d)?;
+        if self.text.len() > u32::MAX as usize || self.nodes.len() > u32::MAX as usize {
+            return Ok(Err("the json text is larger than 4 GiB".to_owned()));
+        }
+        Ok(Ok(JsonDoc {
+            text: self.text,
+            nodes: self.nodes,
+            entries: self.entries,
+            root,
+        }))
+    }
+
     fn push(&mut self, node: Node) -> u32 {
         self.nodes.push(node);
         (self.nodes.len() - 1) as u32
@@ -354,6 +368,25 @@ impl Builder {
         let len = (self.scratch.len() - mark) as u32;
         self.entries.extend(self.scratch.drain(mark..));
         (start, len)
+    }
+}
+
+/// Builds a [`JsonDoc`] from one value of any deserializer: an element of a JSON array read from a
+/// stream, without a `Value` tree or a copy of its text first.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DocSeed;
+
+impl<'de> DeserializeSeed<'de> for DocSeed {
+    type Value = JsonDoc;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<JsonDoc, D::Error> {
+        let mut doc = Builder::with_capacity(0, 0)
+            .build(d)?
+            .map_err(serde::de::Error::custom)?;
+        // Grown by doubling while parsing: give back the slack before the document waits in flight.
+        doc.text.shrink_to_fit();
+        doc.nodes.shrink_to_fit();
+        doc.entries.shrink_to_fit();
+        Ok(doc)
     }
 }
 
@@ -541,6 +574,15 @@ mod tests {
     }
 
     proptest! {
+        /// A document built by [`DocSeed`] from a streaming reader is the one `parse` builds.
+        #[test]
+        fn a_doc_seeded_from_a_reader_is_the_parsed_doc(value in any_json()) {
+            let text = serde_json::to_string(&value).unwrap();
+            let mut de = serde_json::Deserializer::from_reader(text.as_bytes());
+            let seeded = DocSeed.deserialize(&mut de).unwrap();
+            prop_assert_eq!(seeded, JsonDoc::parse(text.as_bytes()).unwrap());
+        }
+
         /// Every view answers as the equivalent `serde_json::Value` does, and the text round-trips.
         #[test]
         fn a_doc_reads_exactly_as_a_value(value in any_json(), pretty in any::<bool>()) {

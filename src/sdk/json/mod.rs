@@ -13,7 +13,7 @@
 
 mod doc;
 
-pub use doc::{DocError, JsonDoc, JsonRef, Record};
+pub use doc::{DocError, DocSeed, JsonDoc, JsonRef, Record};
 
 use serde_json::{Number, Value};
 
