@@ -442,6 +442,16 @@ async fn records_server(
     server
 }
 
+/// A client for `config` on a manual clock at the epoch, and the clock.
+fn client_at_epoch(config: crate::http::HttpConfig) -> (crate::http::HttpClient, ManualClock) {
+    let clock = ManualClock::new(DateTime::UNIX_EPOCH);
+    let client = crate::http::HttpClient::builder(config)
+        .clock(clock.shared())
+        .build()
+        .unwrap();
+    (client, clock)
+}
+
 /// The request of [`records_server`] for a page.
 fn records_request(r: &PageRequest<u64>) -> crate::http::Request {
     let request = crate::http::Request::get("/records")
@@ -457,15 +467,11 @@ fn records_request(r: &PageRequest<u64>) -> crate::http::Request {
 /// as too large and the pager shrinks the take until pages fit, losing nothing.
 #[tokio::test]
 async fn over_http_a_body_over_the_limit_shrinks_the_take() {
-    use crate::http::{HttpClient, HttpConfig};
+    use crate::http::HttpConfig;
     let server = records_server(100, |id| json!({ "id": id, "pad": "x".repeat(40) }), None).await;
-    let clock = ManualClock::new(DateTime::UNIX_EPOCH);
     let mut config = HttpConfig::new(server.url());
     config.max_body_bytes = 500; // about eight records
-    let client = HttpClient::builder(config)
-        .clock(clock.shared())
-        .build()
-        .unwrap();
+    let (client, clock) = client_at_epoch(config);
     let fetch = move |r: PageRequest<u64>| {
         let client = client.clone();
         async move {
@@ -562,14 +568,10 @@ impl crate::http::JsonBody for CountedPage {
 /// but only `decode_ahead + 1` pages past those handed out are decoded; the rest wait as bytes.
 #[tokio::test]
 async fn over_http_pages_in_flight_wait_as_bytes_until_near_their_turn() {
-    use crate::http::{HttpClient, HttpConfig};
+    use crate::http::HttpConfig;
     let served = Arc::new(AtomicU64::new(0));
     let server = records_server(300, |id| json!({ "id": id }), Some(Arc::clone(&served))).await;
-    let clock = ManualClock::new(DateTime::UNIX_EPOCH);
-    let client = HttpClient::builder(HttpConfig::new(server.url()))
-        .clock(clock.shared())
-        .build()
-        .unwrap();
+    let (client, clock) = client_at_epoch(HttpConfig::new(server.url()));
     let fetch = move |r: PageRequest<u64>| {
         let client = client.clone();
         async move {
