@@ -15,6 +15,7 @@ use std::sync::LazyLock;
 
 use serde_json::Value as Json;
 
+use crate::sdk::json::JsonView;
 use crate::sdk::table::{read, ColumnSpec, Reader, TableSpec};
 use crate::sdk::{Row, Schema};
 use crate::sync::CsvCheck;
@@ -467,7 +468,7 @@ pub fn schema() -> Schema {
 
 /// Whether an export row says the record is gone: `ChangeTypeID` 3 (Deleted) or 4 (Suppressed), the
 /// rows `includeInactive` adds. Anything else (1 Created, 2 Updated, unreadable) is a live record.
-pub fn is_removal(record: &Json) -> bool {
+pub fn is_removal<'a>(record: impl JsonView<'a>) -> bool {
     matches!(record.get(CHANGE_TYPE).and_then(read::integer), Some(3 | 4))
 }
 

@@ -706,11 +706,11 @@ impl Run<'_> {
             }
             let mut rows = CsvFile::new(&job, file, resource.csv_check());
             while let Some(row) = rows.next().await {
-                let record = Json::Object(row.map_err(file_failure)?);
-                let Some(row) = spec.row(&record, &[], out.issues()) else {
+                let record = row.map_err(file_failure)?;
+                let Some(row) = spec.row(record.view(), &[], out.issues()) else {
                     continue;
                 };
-                if models::is_removal(&record) {
+                if models::is_removal(record.view()) {
                     out.delete(table, &models::key_of(&row, key)).await?;
                 } else {
                     out.upsert(table, &row).await?;

@@ -390,8 +390,7 @@ impl Run<'_> {
                 let mut rows = CsvFile::new(&job, file, models::contact_export_check());
                 while let Some(csv) = rows.next().await {
                     read += 1;
-                    let Some(row) = CONTACTS_SPEC.row(&Json::Object(csv?), &key, out.issues())
-                    else {
+                    let Some(row) = CONTACTS_SPEC.row(csv?.view(), &key, out.issues()) else {
                         continue;
                     };
                     if self.keep(&row) {

@@ -11,15 +11,15 @@ use futures::StreamExt;
 use serde::de::{DeserializeSeed, Error as _, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::de::IoRead;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::job::JobError;
 use crate::http::{Download, HttpError};
-use crate::sdk::json::{DocSeed, JsonDoc};
+use crate::sdk::json::{DocSeed, JsonDoc, Record};
 
 /// One CSV row as a JSON object keyed by the header (every value a string).
-pub type CsvRow = serde_json::Map<String, serde_json::Value>;
+pub type CsvRow = Record;
 
 /// What a CSV file must hold to count as the export asked for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -65,58 +65,87 @@ const CHUNKS_IN_FLIGHT: usize = 8;
 /// Rows buffered between the parser and the caller.
 const ROWS_IN_FLIGHT: usize = 256;
 
-/// Streams the rows of a CSV download as JSON objects keyed by the header row (all values strings).
-/// The header must pass `check`, and every row must be as wide as the header (a file cut mid-row or an
-/// error page in place of the export fails instead of yielding partial rows). `job` names the download
-/// in errors.
+/// Rows parsed into one batch before it is handed over: one wake-up of the caller per batch.
+const CSV_BATCH: usize = 64;
+
+/// Streams the rows of a CSV download as JSON objects keyed by the header row (all values strings),
+/// each a [`CsvRow`] read through [`crate::sdk::json::JsonView`]. The header must pass `check`, and
+/// every row must be as wide as the header (a file cut mid-row or an error page in place of the export
+/// fails instead of yielding partial rows). `job` names the download in errors. Rows cross from the
+/// parsing thread in batches; every row before an error is yielded before it.
 pub fn csv_rows(
     download: Download,
     job: impl Into<String>,
     check: CsvCheck,
-) -> BoxStream<'static, Result<Map<String, Value>, JobError>> {
-    parse_with(
+) -> BoxStream<'static, Result<CsvRow, JobError>> {
+    let batches = parse_with(
         download,
         job.into(),
-        ROWS_IN_FLIGHT,
+        ROWS_IN_FLIGHT / CSV_BATCH,
         move |reader, tx, job| {
-            let mut csv = csv::ReaderBuilder::new()
-                .flexible(false)
-                .from_reader(reader);
-            let headers = csv.headers().map_err(|e| parse_error(&job, e))?.clone();
-            if headers.is_empty() || headers.iter().all(str::is_empty) {
+            let mut batch = Vec::with_capacity(CSV_BATCH);
+            let read = read_csv(reader, &check, &job, |row| {
+                batch.push(row);
+                if batch.len() < CSV_BATCH {
+                    return true;
+                }
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(CSV_BATCH));
+                tx.blocking_send(Ok(full)).is_ok()
+            });
+            if !batch.is_empty() && tx.blocking_send(Ok(batch)).is_err() {
+                return Ok(()); // the caller stopped reading
+            }
+            read
+        },
+    );
+    batches
+        .flat_map(|batch| {
+            futures::stream::iter(match batch {
+                Ok(rows) => rows.into_iter().map(Ok).collect::<Vec<_>>(),
+                Err(e) => vec![Err(e)],
+            })
+        })
+        .boxed()
+}
+
+/// Parses CSV from `reader`, checked against `check`, handing each row to `take` until it returns
+/// `false` (the caller stopped reading).
+fn read_csv(
+    reader: ChannelReader,
+    check: &CsvCheck,
+    job: &str,
+    mut take: impl FnMut(CsvRow) -> bool,
+) -> Result<(), JobError> {
+    let mut csv = csv::ReaderBuilder::new()
+        .flexible(false)
+        .from_reader(reader);
+    let headers = csv.headers().map_err(|e| parse_error(job, e))?.clone();
+    if headers.is_empty() || headers.iter().all(str::is_empty) {
+        return Err(parse_error(job, "the file is empty: not even a header row"));
+    }
+    check.header(&headers).map_err(|e| parse_error(job, e))?;
+    let mut record = csv::StringRecord::new();
+    loop {
+        match csv.read_record(&mut record) {
+            Ok(false) if csv.get_ref().last == Some(b'\n') => return Ok(()),
+            Ok(false) => {
+                // Exports end every row with a line break; a last row without one was cut off
+                // (possibly mid-field, which its width alone would not show).
                 return Err(parse_error(
-                    &job,
-                    "the file is empty: not even a header row",
+                    job,
+                    "the file ends in the middle of a row: it was cut off",
                 ));
             }
-            check.header(&headers).map_err(|e| parse_error(&job, e))?;
-            let mut record = csv::StringRecord::new();
-            loop {
-                match csv.read_record(&mut record) {
-                    Ok(false) if csv.get_ref().last == Some(b'\n') => return Ok(()),
-                    Ok(false) => {
-                        // Exports end every row with a line break; a last row without one was cut off
-                        // (possibly mid-field, which its width alone would not show).
-                        return Err(parse_error(
-                            &job,
-                            "the file ends in the middle of a row: it was cut off",
-                        ));
-                    }
-                    Ok(true) => {
-                        let row: Map<String, Value> = headers
-                            .iter()
-                            .zip(record.iter())
-                            .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
-                            .collect();
-                        if tx.blocking_send(Ok(row)).is_err() {
-                            return Ok(()); // the caller stopped reading
-                        }
-                    }
-                    Err(e) => return Err(parse_error(&job, e)),
+            Ok(true) => {
+                let row = JsonDoc::string_object(headers.iter().zip(record.iter()))
+                    .map_err(|e| parse_error(job, e))?;
+                if !take(Record::whole(row)) {
+                    return Ok(());
                 }
             }
-        },
-    )
+            Err(e) => return Err(parse_error(job, e)),
+        }
+    }
 }
 
 /// Streams the values of a JSON download: the elements of a top-level array, or each value of a

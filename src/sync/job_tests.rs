@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use super::*;
 use crate::http::{Endpoint, ManualClock};
+use crate::sdk::json::JsonView;
 use crate::sync::{
     csv_rows, json_docs_bounded, json_records, json_records_bounded, CsvCheck, CsvFile, CsvRow,
     Window, WindowBatcher, WindowConfig,
@@ -150,7 +151,10 @@ async fn a_job_of_several_files_is_read_file_by_file_and_its_count_checked() {
     let rows = read_all(&job, &output, CsvCheck::columns(&["id"]))
         .await
         .unwrap();
-    let ids: Vec<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = rows
+        .iter()
+        .map(|r| r.view().get("id").unwrap().as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["1", "2", "3", "4", "5"]);
     job.reported = Some(6);
     let output = run_job(&job, &JobConfig::default(), &clock().shared())
@@ -176,7 +180,10 @@ async fn a_file_cut_mid_transfer_is_downloaded_again_without_repeating_rows() {
         .unwrap()
         .output;
     let rows = read_all(&job, &output, no_check()).await.unwrap();
-    let ids: Vec<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = rows
+        .iter()
+        .map(|r| r.view().get("id").unwrap().as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["1", "2", "3", "4", "5", "6", "7", "8"]);
     assert_eq!(job.downloads.load(Ordering::SeqCst), 3);
 }
@@ -283,6 +290,7 @@ async fn csv_is_parsed_row_by_row_across_chunk_boundaries() {
         .await;
     assert_eq!(rows.len(), 5000);
     let last = rows[4999].as_ref().unwrap();
+    let last = last.view().to_value();
     assert_eq!(last["id"], json!("4999"));
     assert_eq!(last["note"], json!("line one\nline two, with comma 4999"));
 }
@@ -334,6 +342,38 @@ async fn a_bounded_json_decode_does_not_read_far_ahead_of_its_caller() {
     assert!(ahead < 40, "{ahead} chunks pulled for one value read");
     let rest: Vec<_> = values.collect().await;
     assert_eq!(rest.len(), 199);
+}
+
+/// Rows cross from the parser in batches: a file that breaks after some rows (neither a batch's
+/// multiple nor under one) still yields each of them, in order, before the error and nothing after.
+#[tokio::test]
+async fn every_csv_row_before_a_failure_is_yielded_before_it() {
+    for complete in [0usize, 1, 63, 64, 65, 200] {
+        let mut text = String::from("id,name\n");
+        for id in 0..complete {
+            text.push_str(&format!("{id},n\n"));
+        }
+        text.push_str("cut"); // one field of two
+        let rows: Vec<_> = csv_rows(
+            download_of(vec![Bytes::from(text)], None),
+            "export",
+            no_check(),
+        )
+        .collect()
+        .await;
+        assert_eq!(rows.len(), complete + 1, "{complete} rows");
+        for (id, row) in rows[..complete].iter().enumerate() {
+            let row = row.as_ref().expect("a row before the cut");
+            assert_eq!(
+                row.view().get("id").and_then(|v| v.as_str()),
+                Some(id.to_string().as_str())
+            );
+        }
+        assert!(
+            matches!(rows[complete], Err(JobError::Parse { .. })),
+            "{complete} rows"
+        );
+    }
 }
 
 #[tokio::test]

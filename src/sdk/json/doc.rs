@@ -79,6 +79,37 @@ impl JsonDoc {
             .map_err(DocError)
     }
 
+    /// An object whose values are all strings, members in the order given (repeated keys kept, the
+    /// last one read, as everywhere): a CSV row keyed by its header, in one arena instead of a map of
+    /// owned strings.
+    pub fn string_object<'s>(
+        fields: impl Iterator<Item = (&'s str, &'s str)> + Clone,
+    ) -> Result<Self, DocError> {
+        let (count, text_len) = fields.clone().fold((0usize, 0usize), |(n, len), (k, v)| {
+            (n + 1, len + k.len() + v.len())
+        });
+        if text_len > u32::MAX as usize || count >= u32::MAX as usize {
+            return Err(DocError("the row is larger than 4 GiB".to_owned()));
+        }
+        let mut builder = Builder::with_capacity(text_len, count + 1);
+        for (key, value) in fields {
+            let key = builder.span(key);
+            let value = builder.span(value);
+            let node = builder.push(Node::Str(value));
+            builder.entries.push(Entry { key, node });
+        }
+        let root = builder.push(Node::Object {
+            start: 0,
+            len: count as u32,
+        });
+        Ok(Self {
+            text: builder.text,
+            nodes: builder.nodes,
+            entries: builder.entries,
+            root,
+        })
+    }
+
     /// The document of a lone `null` (an empty response body).
     pub fn null() -> Self {
         Self {
@@ -574,6 +605,25 @@ mod tests {
     }
 
     proptest! {
+        /// A string object reads as the JSON object of the same members (the last of repeated keys
+        /// wins, keys in map order), which is what a CSV row was as a `serde_json::Map`.
+        #[test]
+        fn a_string_object_reads_as_the_equivalent_map(
+            fields in proptest::collection::vec(("[a-d]{0,2}", "[a-z é\"\\\\]{0,5}"), 0..12)
+        ) {
+            let doc = JsonDoc::string_object(fields.iter().map(|(k, v)| (k.as_str(), v.as_str()))).unwrap();
+            let map: serde_json::Map<String, Value> = fields
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect();
+            let expected = Value::Object(map);
+            prop_assert_eq!(doc.root().to_value(), expected.clone());
+            prop_assert_eq!(doc.root().to_json_string(), expected.to_string());
+            for (key, _) in &fields {
+                prop_assert_eq!(doc.root().get(key).and_then(|v| v.as_str()), expected[key.as_str()].as_str());
+            }
+        }
+
         /// A document built by [`DocSeed`] from a streaming reader is the one `parse` builds.
         #[test]
         fn a_doc_seeded_from_a_reader_is_the_parsed_doc(value in any_json()) {
