@@ -26,7 +26,6 @@ mod iso;
 mod issues;
 pub mod read;
 
-use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use serde_json::Value as Json;
@@ -203,6 +202,8 @@ pub struct TableSpec {
     name: String,
     schema: Option<String>,
     columns: Vec<ColumnSpec>,
+    /// The top-level fields the columns read, sorted: what passthrough leaves alone.
+    read_fields: Vec<String>,
     passthrough: bool,
     blank_is_null: bool,
 }
@@ -214,6 +215,7 @@ impl TableSpec {
             name: name.into(),
             schema: None,
             columns: Vec::new(),
+            read_fields: Vec::new(),
             passthrough: false,
             blank_is_null: false,
         }
@@ -228,12 +230,31 @@ impl TableSpec {
     /// Adds a column.
     pub fn column(mut self, column: ColumnSpec) -> Self {
         self.columns.push(column);
-        self
+        self.index_read_fields()
     }
 
     /// Adds columns.
     pub fn columns(mut self, columns: impl IntoIterator<Item = ColumnSpec>) -> Self {
         self.columns.extend(columns);
+        self.index_read_fields()
+    }
+
+    /// Recomputes [`TableSpec::read_fields`] once the columns changed (once per spec, not per row).
+    fn index_read_fields(mut self) -> Self {
+        let mut fields: Vec<String> = self
+            .columns
+            .iter()
+            .flat_map(|c| match &c.source {
+                Source::Field(p) => vec![p.first()],
+                Source::AnyOf(ps) => ps.iter().map(FieldPath::first).collect(),
+                Source::Given => vec![Some(c.name.as_str())],
+            })
+            .flatten()
+            .map(str::to_owned)
+            .collect();
+        fields.sort_unstable();
+        fields.dedup();
+        self.read_fields = fields;
         self
     }
 
@@ -281,7 +302,7 @@ impl TableSpec {
         let mut spec = self.clone();
         spec.columns
             .retain(|c| c.group.as_ref().is_none_or(|g| g.as_str() != group));
-        spec
+        spec.index_read_fields()
     }
 
     /// The names of the columns in `group`.
@@ -301,12 +322,12 @@ impl TableSpec {
         given: &[(&str, Value)],
         issues: &mut Issues,
     ) -> Option<Row> {
-        let extra = if self.passthrough {
-            record.entries().len()
+        let undeclared = if self.passthrough {
+            record.entries()
         } else {
-            0
+            Vec::new()
         };
-        let mut row = Row::with_capacity(self.columns.len() + extra);
+        let mut row = Row::with_capacity(self.columns.len() + undeclared.len());
         for column in &self.columns {
             let value = match column.raw(record, given) {
                 Raw::Absent => Value::Null,
@@ -330,9 +351,7 @@ impl TableSpec {
             }
             row.set(column.name.clone(), value);
         }
-        if self.passthrough {
-            self.pass_undeclared(record, &mut row);
-        }
+        self.pass_undeclared(undeclared, &mut row);
         Some(row)
     }
 
@@ -347,23 +366,14 @@ impl TableSpec {
         reader.read(raw)
     }
 
-    fn pass_undeclared<'a>(&self, record: impl JsonView<'a>, row: &mut Row) {
-        let fields = record.entries();
-        if fields.is_empty() {
-            return;
-        }
-        let read_fields: HashSet<&str> = self
-            .columns
-            .iter()
-            .flat_map(|c| match &c.source {
-                Source::Field(p) => vec![p.first()],
-                Source::AnyOf(ps) => ps.iter().map(FieldPath::first).collect(),
-                Source::Given => vec![Some(c.name.as_str())],
-            })
-            .flatten()
-            .collect();
+    /// Sets a column for each of `fields` that no declared column reads.
+    fn pass_undeclared<'a, V: JsonView<'a>>(&self, fields: Vec<(&'a str, V)>, row: &mut Row) {
         for (name, raw) in fields {
-            if read_fields.contains(name) {
+            if self
+                .read_fields
+                .binary_search_by(|f| f.as_str().cmp(name))
+                .is_ok()
+            {
                 continue;
             }
             let value = self
