@@ -521,6 +521,19 @@ mod tests {
             None,
             "an alias read by a column does not pass through"
         );
+        // The fields read are indexed per spec: a spec without a group's columns indexes anew.
+        let grouped = TableSpec::new("g")
+            .column(ColumnSpec::key("id", Reader::Long))
+            .column(ColumnSpec::new("notes", Reader::Text).in_group("full"))
+            .passthrough_undeclared();
+        let record = json!({"id": 1, "notes": "n"});
+        let whole = grouped.row(&record, &[], &mut issues).unwrap();
+        let short = grouped
+            .without_group("full")
+            .row(&record, &[], &mut issues)
+            .unwrap();
+        assert_eq!(whole.len(), 2);
+        assert_eq!(short.get("notes"), Some(&Value::String("n".into())));
         assert!(issues.is_empty());
     }
 
