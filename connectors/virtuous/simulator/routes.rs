@@ -152,7 +152,11 @@ enum Total {
 }
 
 fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    bytes_response(status, serde_json::to_vec(body).unwrap_or_default())
+}
+
+/// A response of JSON already serialized.
+fn bytes_response(status: StatusCode, bytes: Vec<u8>) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
@@ -238,22 +242,30 @@ async fn answer_query(
         .filter(|record| record.entity == entity)
         .map(|record| record.id)
         .collect();
-    // Scanning a large date window is CPU work; keep it off the async workers.
+    let total_as_string = state.config.total_as_string;
+    // Scanning a large date window, rendering and serializing a page are CPU work; keep them off
+    // the async workers. `None`: the page holds a poisoned record.
     let answered = tokio::task::spawn_blocking(move || {
         let page = query::execute(&data, entity, &query, skip, take);
-        let poisoned = page.views.iter().any(|view| poison.contains(&view.id));
-        let records: Vec<Rendered> = if poisoned {
-            Vec::new()
+        let returned = page.views.len() as u64;
+        if page.views.iter().any(|view| poison.contains(&view.id)) {
+            return (returned, None);
+        }
+        let total = if total_as_string {
+            Total::Text(page.total.to_string())
         } else {
-            page.views
-                .iter()
-                .map(|view| render(&data, view, shape))
-                .collect()
+            Total::Number(page.total)
         };
-        (page.views.len() as u64, page.total, poisoned, records)
+        let list: Vec<Rendered> = page
+            .views
+            .iter()
+            .map(|view| render(&data, view, shape))
+            .collect();
+        let body = serde_json::to_vec(&QueryPage { list, total }).unwrap_or_default();
+        (returned, Some(body))
     })
     .await;
-    let Ok((returned, total, poisoned, records)) = answered else {
+    let Ok((returned, body)) = answered else {
         return json_response(
             StatusCode::INTERNAL_SERVER_ERROR,
             &json!({"message": "An error has occurred."}),
@@ -264,24 +276,13 @@ async fn answer_query(
     if let Some(late) = wait_latency(&state, full_records, skip).await {
         return late;
     }
-    if poisoned {
-        return json_response(
+    match body {
+        Some(body) => bytes_response(StatusCode::OK, body),
+        None => json_response(
             StatusCode::INTERNAL_SERVER_ERROR,
             &json!({"message": "An error has occurred."}),
-        );
+        ),
     }
-    let total = if state.config.total_as_string {
-        Total::Text(total.to_string())
-    } else {
-        Total::Number(total)
-    };
-    json_response(
-        StatusCode::OK,
-        &QueryPage {
-            list: records,
-            total,
-        },
-    )
 }
 
 /// Sleeps the page's latency; past the deadline returns the deadline's failure instead.
