@@ -1,6 +1,7 @@
 //! [`JsonDoc`]: a parsed JSON text in one flat arena, and its views [`JsonRef`] and [`Record`].
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
@@ -54,13 +55,42 @@ struct Entry {
 const NO_KEY: Span = Span { at: 0, len: 0 };
 
 /// A parsed JSON text: every string in one buffer, every value in one node list, every object and
-/// array member in one entry list. It does not keep the bytes it was parsed from.
-#[derive(Debug, Clone, PartialEq)]
+/// array member in one entry list. It does not keep the bytes it was parsed from. A key equal to the
+/// one at the same place in a recent object of the same depth shares its text, so a page's thousand
+/// records of one shape store their keys once, and their [`KeyLayout`]s are equal.
+#[derive(Debug, Clone)]
 pub struct JsonDoc {
     text: String,
     nodes: Vec<Node>,
     entries: Vec<Entry>,
     root: u32,
+    /// Tells documents apart for [`KeyLayout`]s (clones share it: their spans are the same).
+    id: u64,
+}
+
+impl PartialEq for JsonDoc {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.text, &self.nodes, &self.entries, self.root)
+            == (&other.text, &other.nodes, &other.entries, other.root)
+    }
+}
+
+fn next_doc_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// How many recent objects' keys the builder remembers per depth (a record's children of different
+/// kinds sit at the same depth).
+const REMEMBERED: usize = 4;
+
+/// The keys of one object, in document order, as spans of its document: objects of the same
+/// document with equal layouts have the same keys in the same order, compared without reading the
+/// keys' text. See [`JsonView::key_layout`](super::JsonView::key_layout).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyLayout {
+    doc: u64,
+    keys: Vec<Span>,
 }
 
 impl JsonDoc {
@@ -70,8 +100,20 @@ impl JsonDoc {
     pub fn parse(bytes: &[u8]) -> Result<Self, DocError> {
         // Unescaped strings never outgrow the text, so `text` never reallocates (capacity that is
         // never written costs no memory); a value takes at least two bytes of text, most far more.
-        let builder = Builder::with_capacity(bytes.len(), bytes.len() / 12);
-        let mut de = serde_json::Deserializer::from_slice(bytes);
+        // Validating the whole text once costs a fraction of what the slice reader spends validating
+        // every string on its own; text that is not UTF-8 goes through the slice reader all the same,
+        // for its error (which names the line and column).
+        match std::str::from_utf8(bytes) {
+            Ok(text) => Self::parse_from(serde_json::Deserializer::from_str(text), bytes.len()),
+            Err(_) => Self::parse_from(serde_json::Deserializer::from_slice(bytes), bytes.len()),
+        }
+    }
+
+    fn parse_from<'de, R: serde_json::de::Read<'de>>(
+        mut de: serde_json::Deserializer<R>,
+        len: usize,
+    ) -> Result<Self, DocError> {
+        let builder = Builder::with_capacity(len, len / 12);
         builder
             .build(&mut de)
             .and_then(|doc| de.end().map(|()| doc))
@@ -107,6 +149,7 @@ impl JsonDoc {
             nodes: builder.nodes,
             entries: builder.entries,
             root,
+            id: next_doc_id(),
         })
     }
 
@@ -117,6 +160,7 @@ impl JsonDoc {
             nodes: vec![Node::Null],
             entries: Vec::new(),
             root: 0,
+            id: next_doc_id(),
         }
     }
 
@@ -251,7 +295,42 @@ impl<'a> JsonView<'a> for JsonRef<'a> {
     }
 
     fn to_json_string(self) -> String {
-        serde_json::to_string(&self).unwrap_or_default()
+        // Empty lists are most of what APIs send in JSON columns; skip the serializer for them.
+        match self.node() {
+            Node::Array { len: 0, .. } => "[]".to_owned(),
+            Node::Object { len: 0, .. } => "{}".to_owned(),
+            _ => serde_json::to_string(&self).unwrap_or_default(),
+        }
+    }
+
+    fn member_count(self) -> Option<usize> {
+        matches!(self.node(), Node::Object { .. }).then(|| self.members().len())
+    }
+
+    fn member(self, index: usize) -> Option<(&'a str, Self)> {
+        let Node::Object { start, len } = *self.node() else {
+            return None;
+        };
+        if index >= len as usize {
+            return None;
+        }
+        let entry = self.doc.entries[start as usize + index];
+        Some((self.doc.str(entry.key), self.at(entry.node)))
+    }
+
+    fn key_layout(self) -> Option<KeyLayout> {
+        matches!(self.node(), Node::Object { .. }).then(|| KeyLayout {
+            doc: self.doc.id,
+            keys: self.members().iter().map(|e| e.key).collect(),
+        })
+    }
+
+    fn has_key_layout(self, layout: &KeyLayout) -> bool {
+        let members = self.members();
+        layout.doc == self.doc.id
+            && matches!(self.node(), Node::Object { .. })
+            && members.len() == layout.keys.len()
+            && members.iter().zip(&layout.keys).all(|(e, k)| e.key == *k)
     }
 
     fn to_value(self) -> Value {
@@ -350,6 +429,9 @@ struct Builder {
     /// Members of the containers being parsed, innermost last; moved to `entries` as each closes, so
     /// every container's members are contiguous.
     scratch: Vec<Entry>,
+    /// Per depth, the keys of the objects closed there most recently, most recent first.
+    recent: Vec<Vec<Vec<Span>>>,
+    depth: usize,
 }
 
 impl Builder {
@@ -359,6 +441,8 @@ impl Builder {
             nodes: Vec::with_capacity(nodes),
             entries: Vec::with_capacity(nodes),
             scratch: Vec::new(),
+            recent: Vec::new(),
+            depth: 0,
         }
     }
 
@@ -377,6 +461,7 @@ impl Builder {
             nodes: self.nodes,
             entries: self.entries,
             root,
+            id: next_doc_id(),
         }))
     }
 
@@ -392,6 +477,44 @@ impl Builder {
             at,
             len: s.len() as u32,
         }
+    }
+
+    /// The span of key `index` of an object at `depth`: that of the recent object `like` (chosen by
+    /// the first key) if it has the same key there, else `key` stored anew.
+    fn key(&mut self, depth: usize, index: usize, like: &mut Option<usize>, key: &str) -> Span {
+        let same = |text: &str, span: Span| {
+            span.len as usize == key.len()
+                && text.as_bytes()[span.at as usize..][..key.len()] == *key.as_bytes()
+        };
+        let recent = self.recent.get(depth).map_or(&[][..], Vec::as_slice);
+        if index == 0 {
+            *like = recent
+                .iter()
+                .position(|keys| keys.first().is_some_and(|&k| same(&self.text, k)));
+        }
+        if let Some(&span) = like.and_then(|j| recent.get(j)?.get(index)) {
+            if same(&self.text, span) {
+                return span;
+            }
+        }
+        self.span(key)
+    }
+
+    /// Remembers the keys of the object just read at `depth` (members `scratch[mark..]`), as the
+    /// recent object `like` it was read against, or as a new one.
+    fn remember(&mut self, depth: usize, mark: usize, like: Option<usize>) {
+        if self.recent.len() <= depth {
+            self.recent.resize_with(depth + 1, Vec::new);
+        }
+        let recent = &mut self.recent[depth];
+        let mut keys = match like {
+            Some(j) if j < recent.len() => recent.remove(j),
+            _ if recent.len() >= REMEMBERED => recent.pop().unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        keys.clear();
+        keys.extend(self.scratch[mark..].iter().map(|e| e.key));
+        recent.insert(0, keys);
     }
 
     fn close(&mut self, mark: usize) -> (u32, u32) {
@@ -470,24 +593,43 @@ impl<'de> Visitor<'de> for NodeSeed<'_> {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<u32, A::Error> {
         let mark = self.0.scratch.len();
+        self.0.depth += 1;
         while let Some(node) = seq.next_element_seed(NodeSeed(&mut *self.0))? {
             self.0.scratch.push(Entry { key: NO_KEY, node });
         }
+        self.0.depth -= 1;
         let (start, len) = self.0.close(mark);
         Ok(self.0.push(Node::Array { start, len }))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<u32, A::Error> {
         let mark = self.0.scratch.len();
-        while let Some(key) = map.next_key_seed(KeySeed(&mut *self.0))? {
+        let depth = self.0.depth;
+        let mut like = None;
+        self.0.depth += 1;
+        let mut index = 0;
+        while let Some(key) = map.next_key_seed(KeySeed {
+            builder: &mut *self.0,
+            depth,
+            index,
+            like: &mut like,
+        })? {
             let node = map.next_value_seed(NodeSeed(&mut *self.0))?;
             self.0.scratch.push(Entry { key, node });
+            index += 1;
         }
+        self.0.depth -= 1;
+        self.0.remember(depth, mark, like);
         let (start, len) = self.0.close(mark);
         Ok(self.0.push(Node::Object { start, len }))
     }
 }
 
-struct KeySeed<'b>(&'b mut Builder);
+struct KeySeed<'b> {
+    builder: &'b mut Builder,
+    depth: usize,
+    index: usize,
+    like: &'b mut Option<usize>,
+}
 
 impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
     type Value = Span;
@@ -502,7 +644,7 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
         f.write_str("an object key")
     }
     fn visit_str<E>(self, v: &str) -> Result<Span, E> {
-        Ok(self.0.span(v))
+        Ok(self.builder.key(self.depth, self.index, self.like, v))
     }
 }
 
@@ -566,6 +708,39 @@ mod tests {
         }
         let deep = "[".repeat(200) + &"]".repeat(200);
         assert!(JsonDoc::parse(deep.as_bytes()).is_err(), "nesting limit");
+        // Text that is not UTF-8, in a string or outside one: refused with serde_json's own message.
+        for bad in [&b"[\"a\xff\"]"[..], b"{\"\xc3\": 1}", b"[1, \xe2]"] {
+            let ours = JsonDoc::parse(bad).expect_err("not utf-8");
+            let theirs = serde_json::from_slice::<Value>(bad).expect_err("not utf-8");
+            assert_eq!(ours.to_string(), theirs.to_string());
+        }
+    }
+
+    #[test]
+    fn records_of_one_shape_store_their_keys_once_and_share_a_layout() {
+        let d = doc(
+            r#"[{"id": 1, "name": "a", "kids": [{"k": 1}]}, {"id": 2, "name": "b", "kids": [{"k": 2}]},
+                {"name": "c", "id": 3}, {"id": 4, "name": "d", "kids": []}]"#,
+        );
+        // Once for the records of the first order, once for the record of another order.
+        assert_eq!(d.text.matches("name").count(), 2, "{:?}", d.text);
+        assert_eq!(
+            d.text.matches('k').count(),
+            2,
+            "kids and k, once each: {:?}",
+            d.text
+        );
+        let records: Vec<JsonRef<'_>> = d.root().items().collect();
+        let layout = records[0].key_layout().unwrap();
+        assert!(records[1].has_key_layout(&layout));
+        assert!(records[3].has_key_layout(&layout));
+        assert!(!records[2].has_key_layout(&layout), "another order");
+        let other = doc(r#"{"id": 1, "name": "a", "kids": []}"#);
+        assert!(!other.root().has_key_layout(&layout), "another document");
+        assert_eq!(
+            records[2].to_value(),
+            serde_json::json!({"name": "c", "id": 3})
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@
 
 mod doc;
 
-pub use doc::{DocError, DocSeed, JsonDoc, JsonRef, Record};
+pub use doc::{DocError, DocSeed, JsonDoc, JsonRef, KeyLayout, Record};
 
 use serde_json::{Number, Value};
 
@@ -54,6 +54,30 @@ pub trait JsonView<'a>: Copy + Sized + 'a {
     fn to_json_string(self) -> String;
     /// The equivalent `serde_json::Value`.
     fn to_value(self) -> Value;
+
+    /// How many members this object has in document order, repeated keys included, when the view
+    /// can reach them by position ([`JsonView::member`]); `None` otherwise (then callers use
+    /// [`JsonView::get`] and [`JsonView::entries`]).
+    fn member_count(self) -> Option<usize> {
+        None
+    }
+    /// Member `index` of an object in document order, as its key and value, when
+    /// [`JsonView::member_count`] answers.
+    fn member(self, index: usize) -> Option<(&'a str, Self)> {
+        let _ = index;
+        None
+    }
+    /// This object's keys in a form [`JsonView::has_key_layout`] compares cheaply, when the view has
+    /// one (objects of a [`JsonDoc`]).
+    fn key_layout(self) -> Option<KeyLayout> {
+        None
+    }
+    /// Whether this object's keys are exactly those of `layout`, in the same order. `false` means
+    /// "not known to be": compare the keys themselves.
+    fn has_key_layout(self, layout: &KeyLayout) -> bool {
+        let _ = layout;
+        false
+    }
 
     /// Whether this is `null`.
     fn is_null(self) -> bool {
