@@ -55,9 +55,9 @@ struct Entry {
 const NO_KEY: Span = Span { at: 0, len: 0 };
 
 /// A parsed JSON text: every string in one buffer, every value in one node list, every object and
-/// array member in one entry list. It does not keep the bytes it was parsed from. A key equal to the
-/// one at the same place in a recent object of the same depth shares its text, so a page's thousand
-/// records of one shape store their keys once, and their [`KeyLayout`]s are equal.
+/// array member in one entry list. It does not keep the bytes it was parsed from. In the records of
+/// a page, a key equal to the one at the same place in a recent record shares its text, so a page's
+/// thousand records of one shape store their keys once, and their [`KeyLayout`]s are equal.
 #[derive(Debug, Clone)]
 pub struct JsonDoc {
     text: String,
@@ -82,7 +82,12 @@ fn next_doc_id() -> u64 {
 
 /// How many recent objects' keys the builder remembers per depth (a record's children of different
 /// kinds sit at the same depth).
-const REMEMBERED: usize = 4;
+const REMEMBERED: usize = 8;
+
+/// Keys are shared only between objects this shallow: the records of a page (`[{..}, ..]` or
+/// `{"results": [{..}, ..]}`), whose layouts table specs compare. Deeper objects are small, and
+/// remembering them costs more than it saves.
+const SHARED_DEPTH: usize = 2;
 
 /// The keys of one object, in document order, as spans of its document: objects of the same
 /// document with equal layouts have the same keys in the same order, compared without reading the
@@ -482,6 +487,9 @@ impl Builder {
     /// The span of key `index` of an object at `depth`: that of the recent object `like` (chosen by
     /// the first key) if it has the same key there, else `key` stored anew.
     fn key(&mut self, depth: usize, index: usize, like: &mut Option<usize>, key: &str) -> Span {
+        if depth > SHARED_DEPTH {
+            return self.span(key);
+        }
         let same = |text: &str, span: Span| {
             span.len as usize == key.len()
                 && text.as_bytes()[span.at as usize..][..key.len()] == *key.as_bytes()
@@ -618,7 +626,9 @@ impl<'de> Visitor<'de> for NodeSeed<'_> {
             index += 1;
         }
         self.0.depth -= 1;
-        self.0.remember(depth, mark, like);
+        if depth <= SHARED_DEPTH {
+            self.0.remember(depth, mark, like);
+        }
         let (start, len) = self.0.close(mark);
         Ok(self.0.push(Node::Object { start, len }))
     }
@@ -724,10 +734,11 @@ mod tests {
         );
         // Once for the records of the first order, once for the record of another order.
         assert_eq!(d.text.matches("name").count(), 2, "{:?}", d.text);
+        // `k` sits deeper than records, where keys are stored where they occur.
         assert_eq!(
             d.text.matches('k').count(),
-            2,
-            "kids and k, once each: {:?}",
+            3,
+            "kids once, k twice: {:?}",
             d.text
         );
         let records: Vec<JsonRef<'_>> = d.root().items().collect();
