@@ -323,11 +323,19 @@ impl<'a> JsonView<'a> for JsonRef<'a> {
         Some((self.doc.str(entry.key), self.at(entry.node)))
     }
 
-    fn key_layout(self) -> Option<KeyLayout> {
-        matches!(self.node(), Node::Object { .. }).then(|| KeyLayout {
-            doc: self.doc.id,
-            keys: self.members().iter().map(|e| e.key).collect(),
-        })
+    fn key_layout(self, layout: &mut Option<KeyLayout>) {
+        if !matches!(self.node(), Node::Object { .. }) {
+            *layout = None;
+            return;
+        }
+        // Records that are documents of their own (CSV rows) take a layout each: no allocation.
+        let layout = layout.get_or_insert_with(|| KeyLayout {
+            doc: 0,
+            keys: Vec::new(),
+        });
+        layout.doc = self.doc.id;
+        layout.keys.clear();
+        layout.keys.extend(self.members().iter().map(|e| e.key));
     }
 
     fn has_key_layout(self, layout: &KeyLayout) -> bool {
@@ -742,7 +750,9 @@ mod tests {
             d.text
         );
         let records: Vec<JsonRef<'_>> = d.root().items().collect();
-        let layout = records[0].key_layout().unwrap();
+        let mut layout = None;
+        records[0].key_layout(&mut layout);
+        let layout = layout.unwrap();
         assert!(records[1].has_key_layout(&layout));
         assert!(records[3].has_key_layout(&layout));
         assert!(!records[2].has_key_layout(&layout), "another order");

@@ -67,10 +67,11 @@ pub trait JsonView<'a>: Copy + Sized + 'a {
         let _ = index;
         None
     }
-    /// This object's keys in a form [`JsonView::has_key_layout`] compares cheaply, when the view has
-    /// one (objects of a [`JsonDoc`]).
-    fn key_layout(self) -> Option<KeyLayout> {
-        None
+    /// Puts this object's keys into `layout` in a form [`JsonView::has_key_layout`] compares
+    /// cheaply, reusing its allocation, when the view has one (objects of a [`JsonDoc`]); `None`
+    /// otherwise.
+    fn key_layout(self, layout: &mut Option<KeyLayout>) {
+        *layout = None;
     }
     /// Whether this object's keys are exactly those of `layout`, in the same order. `false` means
     /// "not known to be": compare the keys themselves.

@@ -132,7 +132,7 @@ impl ShapeCache {
                 }
                 let fits = seen.shape.fits(record, count);
                 if fits {
-                    seen.layout = record.key_layout();
+                    record.key_layout(&mut seen.layout);
                 }
                 fits
             });
@@ -146,12 +146,14 @@ impl ShapeCache {
             }
         }
         let shape = Arc::new(Shape::build(record, count, read_fields));
+        let mut layout = None;
+        record.key_layout(&mut layout);
         let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
         recent.insert(
             0,
             Seen {
                 shape: Arc::clone(&shape),
-                layout: record.key_layout(),
+                layout,
             },
         );
         recent.truncate(CAPACITY);
