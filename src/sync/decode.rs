@@ -2,21 +2,18 @@
 //! JSON (a top-level array or newline-delimited values). The synchronous parser runs on a blocking thread
 //! fed by a bounded channel of chunks, so memory stays at a few chunks and rows whatever the file size.
 
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, Read};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::{Buf, Bytes};
 use futures::stream::BoxStream;
 use futures::StreamExt;
-use serde::de::{DeserializeSeed, Error as _, SeqAccess, Visitor};
-use serde::Deserialize;
-use serde_json::de::IoRead;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::job::JobError;
 use crate::http::{Download, HttpError};
-use crate::sdk::json::{DocSeed, JsonDoc, Record};
+use crate::sdk::json::{JsonDoc, Piece, Record, SplitError, Splitter};
 
 /// One CSV row as a JSON object keyed by the header (every value a string).
 pub type CsvRow = Record;
@@ -178,109 +175,75 @@ pub fn json_docs_bounded(
     json_elements::<JsonDoc>(download, job.into(), in_flight)
 }
 
-/// What the elements of a JSON download are parsed into.
+/// The longest single value of a JSON download: one element (such as one `searchStream` batch) is
+/// held whole while it is parsed, so a runaway one fails instead of taking the memory.
+const MAX_ELEMENT_BYTES: usize = 512 << 20;
+
+/// What the values of a JSON download are parsed into.
 trait Element: Send + Sized + 'static {
-    /// The next element of an array.
-    fn next<'de, A: SeqAccess<'de>>(seq: &mut A) -> Result<Option<Self>, A::Error>;
-    /// One value of a newline-delimited file.
-    fn from_reader<R: Read>(
-        de: &mut serde_json::Deserializer<IoRead<R>>,
-    ) -> serde_json::Result<Self>;
+    /// Parses one value's bytes.
+    fn parse(bytes: &[u8]) -> Result<Self, String>;
 }
 
 impl Element for Value {
-    fn next<'de, A: SeqAccess<'de>>(seq: &mut A) -> Result<Option<Self>, A::Error> {
-        seq.next_element::<Value>()
-    }
-    fn from_reader<R: Read>(
-        de: &mut serde_json::Deserializer<IoRead<R>>,
-    ) -> serde_json::Result<Self> {
-        Value::deserialize(de)
+    fn parse(bytes: &[u8]) -> Result<Self, String> {
+        serde_json::from_slice(bytes).map_err(|e| e.to_string())
     }
 }
 
 impl Element for JsonDoc {
-    fn next<'de, A: SeqAccess<'de>>(seq: &mut A) -> Result<Option<Self>, A::Error> {
-        seq.next_element_seed(DocSeed)
-    }
-    fn from_reader<R: Read>(
-        de: &mut serde_json::Deserializer<IoRead<R>>,
-    ) -> serde_json::Result<Self> {
-        DocSeed.deserialize(de)
+    fn parse(bytes: &[u8]) -> Result<Self, String> {
+        JsonDoc::parse(bytes).map_err(|e| e.to_string())
     }
 }
 
+/// Splits the download into its values as its chunks arrive ([`Splitter`]) and parses each as one
+/// slice, which costs a fraction of parsing through a reader.
 fn json_elements<T: Element>(
     download: Download,
     job: String,
     in_flight: usize,
 ) -> BoxStream<'static, Result<T, JobError>> {
-    parse_with(download, job, in_flight.max(1), |reader, tx, job| {
-        let mut reader = BufReader::new(reader);
-        let first = loop {
-            let buf = reader.fill_buf().map_err(|e| parse_error(&job, e))?;
-            match buf.iter().position(|b| !b.is_ascii_whitespace()) {
-                Some(i) => {
-                    let byte = buf[i];
-                    reader.consume(i);
-                    break Some(byte);
-                }
-                None if buf.is_empty() => break None,
-                None => {
-                    let n = buf.len();
-                    reader.consume(n);
-                }
-            }
+    parse_with(download, job, in_flight.max(1), |mut reader, tx, job| {
+        let mut splitter = Splitter::new(MAX_ELEMENT_BYTES);
+        let mut take = |piece: Piece<'_>| -> Result<bool, SplitOr> {
+            let value = T::parse(piece.bytes).map_err(|e| {
+                SplitOr::Job(parse_error(
+                    &job,
+                    format!("value {} (at byte {}): {e}", piece.index, piece.offset),
+                ))
+            })?;
+            Ok(tx.blocking_send(Ok(value)).is_ok())
         };
-        let mut de = serde_json::Deserializer::from_reader(reader);
-        match first {
-            None => Ok(()),
-            Some(b'[') => {
-                SendEach { tx: &tx }
-                    .deserialize(&mut de)
-                    .map_err(|e| parse_error(&job, e))?;
-                de.end().map_err(|e| parse_error(&job, e))
+        while let Some(chunk) = reader.next_chunk().map_err(|e| parse_error(&job, e))? {
+            if !splitter
+                .feed(&chunk, &mut take)
+                .map_err(|e| split_error(&job, e))?
+            {
+                return Ok(()); // the caller stopped reading
             }
-            Some(_) => loop {
-                let value = T::from_reader(&mut de).map_err(|e| parse_error(&job, e))?;
-                if tx.blocking_send(Ok(value)).is_err() {
-                    return Ok(());
-                }
-                if de.end().is_ok() {
-                    return Ok(()); // only whitespace is left
-                }
-            },
         }
+        splitter.finish(&mut take).map_err(|e| split_error(&job, e))
     })
 }
 
-/// Sends each element of a JSON array as soon as it is parsed.
-struct SendEach<'a, T> {
-    tx: &'a mpsc::Sender<Result<T, JobError>>,
-}
-
-impl<'de, T: Element> DeserializeSeed<'de> for SendEach<'_, T> {
-    type Value = ();
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_seq(self)
+/// The job error that stopped a split.
+fn split_error(job: &str, e: SplitOr) -> JobError {
+    match e {
+        SplitOr::Split(e) => parse_error(job, e),
+        SplitOr::Job(e) => e,
     }
 }
 
-impl<'de, T: Element> Visitor<'de> for SendEach<'_, T> {
-    type Value = ();
+/// What stops a split: the text's structure, or taking a value.
+enum SplitOr {
+    Split(SplitError),
+    Job(JobError),
+}
 
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("an array of records")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(value) = T::next(&mut seq)? {
-            if self.tx.blocking_send(Ok(value)).is_err() {
-                return Err(A::Error::custom("the reader of the records went away"));
-            }
-        }
-        Ok(())
+impl From<SplitError> for SplitOr {
+    fn from(e: SplitError) -> Self {
+        SplitOr::Split(e)
     }
 }
 
@@ -352,8 +315,9 @@ struct ChannelReader {
     last: Option<u8>,
 }
 
-impl Read for ChannelReader {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+impl ChannelReader {
+    /// The rest of the current chunk, or the next one; `None` at the end of the download.
+    fn next_chunk(&mut self) -> io::Result<Option<Bytes>> {
         while self.current.is_empty() {
             match self.rx.blocking_recv() {
                 Some(Ok(chunk)) => self.current = chunk,
@@ -362,13 +326,24 @@ impl Read for ChannelReader {
                     *self.error.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
                     return Err(io::Error::other(text));
                 }
-                None => return Ok(0),
+                None => return Ok(None),
             }
         }
-        let n = out.len().min(self.current.len());
-        out[..n].copy_from_slice(&self.current[..n]);
-        self.last = out[..n].last().copied().or(self.last);
-        self.current.advance(n);
+        let chunk = std::mem::take(&mut self.current);
+        self.last = chunk.last().copied().or(self.last);
+        Ok(Some(chunk))
+    }
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let Some(mut chunk) = self.next_chunk()? else {
+            return Ok(0);
+        };
+        let n = out.len().min(chunk.len());
+        out[..n].copy_from_slice(&chunk[..n]);
+        chunk.advance(n);
+        self.current = chunk;
         Ok(n)
     }
 }

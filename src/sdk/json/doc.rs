@@ -541,25 +541,6 @@ impl Builder {
     }
 }
 
-/// Builds a [`JsonDoc`] from one value of any deserializer: an element of a JSON array read from a
-/// stream, without a `Value` tree or a copy of its text first.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct DocSeed;
-
-impl<'de> DeserializeSeed<'de> for DocSeed {
-    type Value = JsonDoc;
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<JsonDoc, D::Error> {
-        let mut doc = Builder::with_capacity(0, 0)
-            .build(d)?
-            .map_err(serde::de::Error::custom)?;
-        // Grown by doubling while parsing: give back the slack before the document waits in flight.
-        doc.text.shrink_to_fit();
-        doc.nodes.shrink_to_fit();
-        doc.entries.shrink_to_fit();
-        Ok(doc)
-    }
-}
-
 struct NodeSeed<'b>(&'b mut Builder);
 
 impl<'de> DeserializeSeed<'de> for NodeSeed<'_> {
@@ -667,7 +648,7 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use proptest::prelude::*;
     use serde_json::json;
@@ -818,15 +799,6 @@ mod tests {
             for (key, _) in &fields {
                 prop_assert_eq!(doc.root().get(key).and_then(|v| v.as_str()), expected[key.as_str()].as_str());
             }
-        }
-
-        /// A document built by [`DocSeed`] from a streaming reader is the one `parse` builds.
-        #[test]
-        fn a_doc_seeded_from_a_reader_is_the_parsed_doc(value in any_json()) {
-            let text = serde_json::to_string(&value).unwrap();
-            let mut de = serde_json::Deserializer::from_reader(text.as_bytes());
-            let seeded = DocSeed.deserialize(&mut de).unwrap();
-            prop_assert_eq!(seeded, JsonDoc::parse(text.as_bytes()).unwrap());
         }
 
         /// Every view answers as the equivalent `serde_json::Value` does, and the text round-trips.

@@ -12,8 +12,10 @@
 //! so one reader implementation serves both.
 
 mod doc;
+mod split;
 
-pub use doc::{DocError, DocSeed, JsonDoc, JsonRef, KeyLayout, Record};
+pub use doc::{DocError, JsonDoc, JsonRef, KeyLayout, Record};
+pub use split::{Piece, SplitError, Splitter};
 
 use serde_json::{Number, Value};
 
