@@ -6,7 +6,7 @@
 //!
 //! Run: `cargo bench --bench warehouse_throughput [-- <rows>]`; under `cargo test` it is a quick smoke run.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use fivetran_source::debug::warehouse::{LocalWarehouse, WarehouseOptions};
@@ -65,7 +65,7 @@ fn row(id: i64) -> StructuredRecord {
         seconds: 1_700_000_000 + id,
         nanos: 0,
     };
-    let data: HashMap<String, ValueType> = [
+    let data: BTreeMap<String, ValueType> = [
         ("id", Inner::Long(id)),
         ("name", Inner::String(format!("person {id}"))),
         ("email", Inner::String(format!("p{id}@example.org"))),
@@ -96,7 +96,7 @@ fn row(id: i64) -> StructuredRecord {
         table_name: "people".into(),
         r#type: RecordType::Upsert as i32,
         data,
-        row_data: HashMap::new(),
+        row_data: BTreeMap::new(),
     }
 }
 
