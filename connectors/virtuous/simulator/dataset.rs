@@ -47,6 +47,50 @@ impl TimestampStyle {
     /// Formats `ms` (Unix milliseconds) in this style.
     pub(crate) fn format(self, ms: i64) -> String {
         let time = utc_ms(ms);
+        // Every record is rendered with two timestamps: by hand, for four-digit years, they cost a
+        // tenth of chrono's strftime (which parses its pattern on every call).
+        if let Some(text) = self.format_by_hand(time) {
+            return text;
+        }
+        self.format_with_chrono(time)
+    }
+
+    fn format_by_hand(self, time: DateTime<Utc>) -> Option<String> {
+        use chrono::{Datelike, Timelike};
+        let year = u32::try_from(time.year()).ok().filter(|y| *y <= 9999)?;
+        let millis = time.timestamp_subsec_millis();
+        if millis > 999 {
+            return None; // a leap second
+        }
+        let mut text = String::with_capacity(24);
+        push_digits(&mut text, year, 4);
+        let parts = [
+            time.month(),
+            time.day(),
+            time.hour(),
+            time.minute(),
+            time.second(),
+        ];
+        for (part, separator) in parts.into_iter().zip(['-', '-', 'T', ':', ':']) {
+            text.push(separator);
+            push_digits(&mut text, part, 2);
+        }
+        if self.has_fraction() {
+            text.push('.');
+            push_digits(&mut text, millis, 3);
+        }
+        match self {
+            TimestampStyle::Zulu | TimestampStyle::ZuluFraction => text.push('Z'),
+            TimestampStyle::BareFraction => {
+                let kept = text.trim_end_matches('0').trim_end_matches('.').len();
+                text.truncate(kept);
+            }
+            TimestampStyle::Bare => {}
+        }
+        Some(text)
+    }
+
+    fn format_with_chrono(self, time: DateTime<Utc>) -> String {
         match self {
             TimestampStyle::Zulu => time.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
             TimestampStyle::Bare => time.format("%Y-%m-%dT%H:%M:%S").to_string(),
@@ -56,6 +100,13 @@ impl TimestampStyle {
                 text.trim_end_matches('0').trim_end_matches('.').to_owned()
             }
         }
+    }
+}
+
+/// Appends `n` as `width` decimal digits, zero-padded (`n` must fit).
+fn push_digits(text: &mut String, n: u32, width: u32) {
+    for place in (0..width).rev() {
+        text.push(char::from(b'0' + (n / 10u32.pow(place) % 10) as u8));
     }
 }
 
@@ -515,5 +566,59 @@ impl crate::simulator::Generational for VirtuousData {
 
     fn generation_number(&self) -> u32 {
         self.generation()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const STYLES: [TimestampStyle; 4] = [
+        TimestampStyle::Zulu,
+        TimestampStyle::Bare,
+        TimestampStyle::BareFraction,
+        TimestampStyle::ZuluFraction,
+    ];
+
+    #[test]
+    fn edge_timestamps_format_as_chrono_formats_them() {
+        let edges = [
+            0,
+            -1,
+            999,
+            1_000,
+            1_705_310_580_120,   // 2024-01-15T09:23:00.120
+            1_705_310_400_000,   // 2024-01-15T09:20:00.000
+            -62_167_219_200_000, // 0000-01-01
+            253_402_300_799_999, // 9999-12-31T23:59:59.999
+            253_402_300_800_000, // year 10000: chrono's
+            -62_167_219_200_001, // year -1: chrono's
+            i64::MAX,
+            i64::MIN,
+        ];
+        for ms in edges {
+            for style in STYLES {
+                assert_eq!(
+                    style.format(ms),
+                    style.format_with_chrono(utc_ms(ms)),
+                    "{style:?} {ms}"
+                );
+            }
+        }
+        assert_eq!(
+            TimestampStyle::BareFraction.format(1_705_310_580_120),
+            "2024-01-15T09:23:00.12"
+        );
+    }
+
+    proptest! {
+        /// Every four-digit-year instant formats as chrono's strftime formats it, in every style.
+        #[test]
+        fn timestamps_format_as_chrono_formats_them(ms in -62_167_219_200_000i64..253_402_300_800_000) {
+            for style in STYLES {
+                prop_assert_eq!(style.format(ms), style.format_with_chrono(utc_ms(ms)));
+            }
+        }
     }
 }
