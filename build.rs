@@ -22,6 +22,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // SipHash table grown four times, and iterates in name order.
         .btree_map(".fivetran_sdk.v2.StructuredRecord.data")
         .btree_map(".fivetran_sdk.v2.StructuredRecord.row_data")
+        // The client's responses decode from one slice each (`src/proto/codec.rs`).
+        .codec_path("crate::proto::codec::SliceCodec")
         .out_dir(&out)
         .compile_fds(fds.clone())?;
 

@@ -17,6 +17,8 @@
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub mod proto {
     tonic::include_proto!("fivetran_sdk.v2");
+
+    pub mod codec;
 }
 
 pub mod compliance;
