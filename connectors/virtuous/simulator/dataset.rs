@@ -103,6 +103,37 @@ impl TimestampStyle {
     }
 }
 
+/// `time`'s date as chrono's `%Y-%m-%d` writes it (by hand for four-digit years: see
+/// [`TimestampStyle::format`]).
+pub(crate) fn iso_day(time: DateTime<Utc>) -> String {
+    use chrono::Datelike;
+    let Some(year) = u32::try_from(time.year()).ok().filter(|y| *y <= 9999) else {
+        return time.format("%Y-%m-%d").to_string();
+    };
+    let mut text = String::with_capacity(10);
+    push_digits(&mut text, year, 4);
+    text.push('-');
+    push_digits(&mut text, time.month(), 2);
+    text.push('-');
+    push_digits(&mut text, time.day(), 2);
+    text
+}
+
+/// `time`'s date as chrono's `%m/%d/%Y` writes it.
+pub(crate) fn us_day(time: DateTime<Utc>) -> String {
+    use chrono::Datelike;
+    let Some(year) = u32::try_from(time.year()).ok().filter(|y| *y <= 9999) else {
+        return time.format("%m/%d/%Y").to_string();
+    };
+    let mut text = String::with_capacity(10);
+    push_digits(&mut text, time.month(), 2);
+    text.push('/');
+    push_digits(&mut text, time.day(), 2);
+    text.push('/');
+    push_digits(&mut text, year, 4);
+    text
+}
+
 /// Appends `n` as `width` decimal digits, zero-padded (`n` must fit).
 fn push_digits(text: &mut String, n: u32, width: u32) {
     for place in (0..width).rev() {
@@ -598,6 +629,9 @@ mod tests {
             i64::MIN,
         ];
         for ms in edges {
+            let time = utc_ms(ms);
+            assert_eq!(iso_day(time), time.format("%Y-%m-%d").to_string(), "{ms}");
+            assert_eq!(us_day(time), time.format("%m/%d/%Y").to_string(), "{ms}");
             for style in STYLES {
                 assert_eq!(
                     style.format(ms),
@@ -619,6 +653,9 @@ mod tests {
             for style in STYLES {
                 prop_assert_eq!(style.format(ms), style.format_with_chrono(utc_ms(ms)));
             }
+            let time = utc_ms(ms);
+            prop_assert_eq!(iso_day(time), time.format("%Y-%m-%d").to_string());
+            prop_assert_eq!(us_day(time), time.format("%m/%d/%Y").to_string());
         }
     }
 }

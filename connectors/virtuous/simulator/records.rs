@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::simulator::rng::{self, tag, SeededRng};
 
-use super::dataset::{utc_ms, Entity, RecordView, VirtuousData};
+use super::dataset::{iso_day, us_day, utc_ms, Entity, RecordView, VirtuousData};
 
 /// Which representation an endpoint returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -576,10 +576,10 @@ fn gift(data: &VirtuousData, view: &RecordView, shape: Shape) -> Gift {
         contact_id,
         contact_name,
         gift_type,
-        gift_date: gift_day.format("%Y-%m-%dT00:00:00").to_string(),
+        gift_date: format!("{}T00:00:00", iso_day(gift_day)),
         amount: facts.amount_cents as f64 / 100.0,
         currency_code: "USD",
-        batch: format!("{source} {}", gift_day.format("%Y-%m-%d")),
+        batch: format!("{source} {}", iso_day(gift_day)),
         create_date_time_utc: view.style.format(view.created_ms),
         modified_date_time_utc: view.style.format(view.modified_ms),
         gift_url: format!("/api/Gift/{}", view.id),
@@ -626,11 +626,11 @@ fn full_gift(
     let is_tax_deductible = r.chance(0.95);
     let appeal = format!("AP{:03}", mutable.below(1000));
     FullGift {
-        gift_date_formatted: gift_day.format("%m/%d/%Y").to_string(),
+        gift_date_formatted: us_day(gift_day),
         amount_formatted: money(facts.amount_cents),
         exchange_rate: 1.0,
         segment_id: None,
-        receipt_date: receipt_day.format("%Y-%m-%dT00:00:00").to_string(),
+        receipt_date: format!("{}T00:00:00", iso_day(receipt_day)),
         contact_individual_id,
         notes,
         gift_designations,
