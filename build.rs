@@ -19,7 +19,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_server(false)
         .build_client(true)
         // A host decodes a map per record: a B-tree of a dozen cells costs less to build than a
-        // SipHash table grown four times, and iterates in name order.
+        // SipHash table rehashed as it grows (callgrind, the README's main job: map decoding
+        // 6.66 G -> 5.64 G instructions), and iterates in name order.
         .btree_map(".fivetran_sdk.v2.StructuredRecord.data")
         .btree_map(".fivetran_sdk.v2.StructuredRecord.row_data")
         // The client's responses decode from one slice each (`src/proto/codec.rs`).

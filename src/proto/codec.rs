@@ -2,8 +2,9 @@
 //!
 //! `tonic_prost::ProstCodec` decodes through tonic's `DecodeBuf`, whose every read goes through two
 //! layers of `Buf` calls; for a stream of `UpdateResponse`s, thousands of small fields each, that
-//! was a third of a local sync's decoding. Decoding from the buffered message's
-//! slice reads the same bytes into the same message.
+//! was a quarter of a local sync's decoding (callgrind, the README's main job: 6.47 G instructions
+//! through `DecodeBuf`, 4.88 G from the slice). Decoding from the buffered message's slice reads the
+//! same bytes into the same message.
 
 use std::marker::PhantomData;
 

@@ -12,7 +12,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::job::JobError;
-use crate::http::{Download, HttpError};
+use crate::http::{Download, HttpError, JsonBody};
 use crate::sdk::json::{JsonDoc, Piece, Record, SplitError, Splitter};
 
 /// One CSV row as a JSON object keyed by the header (every value a string).
@@ -179,27 +179,9 @@ pub fn json_docs_bounded(
 /// held whole while it is parsed, so a runaway one fails instead of taking the memory.
 const MAX_ELEMENT_BYTES: usize = 512 << 20;
 
-/// What the values of a JSON download are parsed into.
-trait Element: Send + Sized + 'static {
-    /// Parses one value's bytes.
-    fn parse(bytes: &[u8]) -> Result<Self, String>;
-}
-
-impl Element for Value {
-    fn parse(bytes: &[u8]) -> Result<Self, String> {
-        serde_json::from_slice(bytes).map_err(|e| e.to_string())
-    }
-}
-
-impl Element for JsonDoc {
-    fn parse(bytes: &[u8]) -> Result<Self, String> {
-        JsonDoc::parse(bytes).map_err(|e| e.to_string())
-    }
-}
-
 /// Splits the download into its values as its chunks arrive ([`Splitter`]) and parses each as one
 /// slice, which costs a fraction of parsing through a reader.
-fn json_elements<T: Element>(
+fn json_elements<T: JsonBody>(
     download: Download,
     job: String,
     in_flight: usize,
@@ -207,7 +189,7 @@ fn json_elements<T: Element>(
     parse_with(download, job, in_flight.max(1), |mut reader, tx, job| {
         let mut splitter = Splitter::new(MAX_ELEMENT_BYTES);
         let mut take = |piece: Piece<'_>| -> Result<bool, SplitOr> {
-            let value = T::parse(piece.bytes).map_err(|e| {
+            let value = T::decode(piece.bytes).map_err(|e| {
                 SplitOr::Job(parse_error(
                     &job,
                     format!("value {} (at byte {}): {e}", piece.index, piece.offset),

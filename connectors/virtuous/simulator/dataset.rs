@@ -48,7 +48,8 @@ impl TimestampStyle {
     pub(crate) fn format(self, ms: i64) -> String {
         let time = utc_ms(ms);
         // Every record is rendered with two timestamps: by hand, for four-digit years, they cost a
-        // tenth of chrono's strftime (which parses its pattern on every call).
+        // fifth of chrono's strftime, which parses its pattern on every call (callgrind, the README's
+        // main job: 1.20 G -> 0.24 G instructions).
         if let Some(text) = self.format_by_hand(time) {
             return text;
         }
