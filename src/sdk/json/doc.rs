@@ -18,13 +18,13 @@ pub struct DocError(String);
 
 /// A run of [`JsonDoc::text`]: one string or key, unescaped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Span {
+pub(super) struct Span {
     at: u32,
     len: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-enum Node {
+pub(super) enum Node {
     Null,
     Bool(bool),
     // A number as its three payloads rather than serde_json's `Number` (whose own tag makes a node
@@ -47,12 +47,12 @@ enum Node {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Entry {
-    key: Span,
-    node: u32,
+pub(super) struct Entry {
+    pub(super) key: Span,
+    pub(super) node: u32,
 }
 
-const NO_KEY: Span = Span { at: 0, len: 0 };
+pub(super) const NO_KEY: Span = Span { at: 0, len: 0 };
 
 /// A parsed JSON text: every string in one buffer, every value in one node list, every object and
 /// array member in one entry list. It does not keep the bytes it was parsed from. In the records of
@@ -87,7 +87,7 @@ const REMEMBERED: usize = 8;
 /// Keys are shared only between objects this shallow: the records of a page (`[{..}, ..]` or
 /// `{"results": [{..}, ..]}`), whose layouts table specs compare. Deeper objects are small, and
 /// remembering them costs more than it saves.
-const SHARED_DEPTH: usize = 2;
+pub(super) const SHARED_DEPTH: usize = 2;
 
 /// The keys of one object, in document order, as spans of its document: objects of the same
 /// document with equal layouts have the same keys in the same order, compared without reading the
@@ -108,10 +108,23 @@ impl JsonDoc {
         // Validating the whole text once costs a fraction of what the slice reader spends validating
         // every string on its own; text that is not UTF-8 goes through the slice reader all the same,
         // for its error (which names the line and column).
+        // The direct reader handles what APIs send; what it leaves (errors above all) serde_json
+        // reads again from the start, so its grammar and messages stay the rule.
         match std::str::from_utf8(bytes) {
-            Ok(text) => Self::parse_from(serde_json::Deserializer::from_str(text), bytes.len()),
+            Ok(text) => {
+                let mut builder = Builder::with_capacity(bytes.len(), bytes.len() / 12);
+                match super::direct::read(&mut builder, text) {
+                    Some(root) => builder.finish(root).map_err(DocError),
+                    None => Self::parse_by_serde(text),
+                }
+            }
             Err(_) => Self::parse_from(serde_json::Deserializer::from_slice(bytes), bytes.len()),
         }
+    }
+
+    /// [`JsonDoc::parse`] through serde_json's deserializer alone.
+    pub(super) fn parse_by_serde(text: &str) -> Result<Self, DocError> {
+        Self::parse_from(serde_json::Deserializer::from_str(text), text.len())
     }
 
     fn parse_from<'de, R: serde_json::de::Read<'de>>(
@@ -435,20 +448,23 @@ impl PartialEq for Record {
     }
 }
 
-struct Builder {
+/// Builds a [`JsonDoc`]; fed by the serde visitor below or by [`super::direct`], which make the
+/// same calls in the same order.
+pub(super) struct Builder {
     text: String,
     nodes: Vec<Node>,
     entries: Vec<Entry>,
     /// Members of the containers being parsed, innermost last; moved to `entries` as each closes, so
     /// every container's members are contiguous.
-    scratch: Vec<Entry>,
+    pub(super) scratch: Vec<Entry>,
     /// Per depth, the keys of the objects closed there most recently, most recent first.
     recent: Vec<Vec<Vec<Span>>>,
-    depth: usize,
+    /// Containers open around the value being read.
+    pub(super) depth: usize,
 }
 
 impl Builder {
-    fn with_capacity(text: usize, nodes: usize) -> Self {
+    pub(super) fn with_capacity(text: usize, nodes: usize) -> Self {
         Self {
             text: String::with_capacity(text),
             nodes: Vec::with_capacity(nodes),
@@ -466,24 +482,29 @@ impl Builder {
         d: D,
     ) -> Result<Result<JsonDoc, String>, D::Error> {
         let root = NodeSeed(&mut self).deserialize(d)?;
+        Ok(self.finish(root))
+    }
+
+    /// The document whose top-level value is node `root`; `Err` past the 4 GiB that spans address.
+    pub(super) fn finish(self, root: u32) -> Result<JsonDoc, String> {
         if self.text.len() > u32::MAX as usize || self.nodes.len() > u32::MAX as usize {
-            return Ok(Err("the json text is larger than 4 GiB".to_owned()));
+            return Err("the json text is larger than 4 GiB".to_owned());
         }
-        Ok(Ok(JsonDoc {
+        Ok(JsonDoc {
             text: self.text,
             nodes: self.nodes,
             entries: self.entries,
             root,
             id: next_doc_id(),
-        }))
+        })
     }
 
-    fn push(&mut self, node: Node) -> u32 {
+    pub(super) fn push(&mut self, node: Node) -> u32 {
         self.nodes.push(node);
         (self.nodes.len() - 1) as u32
     }
 
-    fn span(&mut self, s: &str) -> Span {
+    pub(super) fn span(&mut self, s: &str) -> Span {
         let at = self.text.len() as u32;
         self.text.push_str(s);
         Span {
@@ -494,7 +515,13 @@ impl Builder {
 
     /// The span of key `index` of an object at `depth`: that of the recent object `like` (chosen by
     /// the first key) if it has the same key there, else `key` stored anew.
-    fn key(&mut self, depth: usize, index: usize, like: &mut Option<usize>, key: &str) -> Span {
+    pub(super) fn key(
+        &mut self,
+        depth: usize,
+        index: usize,
+        like: &mut Option<usize>,
+        key: &str,
+    ) -> Span {
         if depth > SHARED_DEPTH {
             return self.span(key);
         }
@@ -518,7 +545,7 @@ impl Builder {
 
     /// Remembers the keys of the object just read at `depth` (members `scratch[mark..]`), as the
     /// recent object `like` it was read against, or as a new one.
-    fn remember(&mut self, depth: usize, mark: usize, like: Option<usize>) {
+    pub(super) fn remember(&mut self, depth: usize, mark: usize, like: Option<usize>) {
         if self.recent.len() <= depth {
             self.recent.resize_with(depth + 1, Vec::new);
         }
@@ -533,7 +560,7 @@ impl Builder {
         recent.insert(0, keys);
     }
 
-    fn close(&mut self, mark: usize) -> (u32, u32) {
+    pub(super) fn close(&mut self, mark: usize) -> (u32, u32) {
         let start = self.entries.len() as u32;
         let len = (self.scratch.len() - mark) as u32;
         self.entries.extend(self.scratch.drain(mark..));
