@@ -190,11 +190,13 @@ impl<'t> Reader<'t> {
             let backslash = word ^ (ONES * u64::from(b'\\'));
             // A byte is zero (or, for the last test, below 0x20) iff its high bit ends up set; bytes
             // at or above 0x80 are excluded by `!word`.
-            let special = (quote.wrapping_sub(ONES) & !quote)
+            let special = ((quote.wrapping_sub(ONES) & !quote)
                 | (backslash.wrapping_sub(ONES) & !backslash)
-                | (word.wrapping_sub(ONES * 0x20) & !word);
-            if special & HIGHS != 0 {
-                break;
+                | (word.wrapping_sub(ONES * 0x20) & !word))
+                & HIGHS;
+            if special != 0 {
+                // The lowest flag is exact (a borrow only disturbs the bytes above it).
+                return at + (special.trailing_zeros() / 8) as usize;
             }
             at += 8;
         }

@@ -797,7 +797,7 @@ pub(super) mod tests {
             any::<i64>().prop_map(Value::from),
             any::<u64>().prop_map(Value::from),
             (-1e12f64..1e12).prop_map(Value::from),
-            "[a-z0-9 é\"\\\\/\\n\\t-]{0,12}".prop_map(Value::String),
+            "[a-z0-9 é\"\\\\/\\n\\t\u{1}\u{8}\u{c}\r\u{1f}\u{7f}-]{0,12}".prop_map(Value::String),
         ];
         leaf.prop_recursive(4, 48, 6, |inner| {
             prop_oneof![
