@@ -86,6 +86,23 @@ fn condition_holds(body: &Value, record: &TruthRecord) -> bool {
 }
 
 #[test]
+fn newest_first_queries_agree_with_brute_force_before_and_after_edits() {
+    // Before any generation nothing is edited, so every answer comes from the early-stopping walk.
+    for generations in [0, 2] {
+        let data = small_data_after(generations);
+        for entity in [Entity::Contact, Entity::Gift] {
+            for body in [
+                json!({"sortBy": "Last Modified Date", "descending": true}),
+                json!({"sortBy": "Last Modified Date", "descending": true, "includeArchived": true}),
+                json!({"sortBy": "Create Date", "descending": true}),
+            ] {
+                assert_planner_matches_scan(&data, entity, body);
+            }
+        }
+    }
+}
+
+#[test]
 fn planner_agrees_with_brute_force() {
     let data = small_data_after(4);
     let cutoff = "2024-12-20";
@@ -99,6 +116,11 @@ fn planner_agrees_with_brute_force() {
                           {"conditions": [{"parameter": "Contact Id", "operator": "Greater Than", "value": "1800"}]}],
                "sortBy": "Contact Id", "descending": true}),
         json!({"groups": [{"conditions": [{"parameter": "Create Date", "operator": "Is Before", "value": "2022-03-04T05:06:07"}]}], "sortBy": "Create Date"}),
+        // Newest first over every record: answered without a full scan.
+        json!({"sortBy": "Last Modified Date", "descending": true}),
+        json!({"sortBy": "Last Modified Date", "descending": true, "includeArchived": true}),
+        json!({"sortBy": "Create Date", "descending": true}),
+        json!({"groups": [{"conditions": [{"parameter": "Contact Id", "operator": "GreaterThan", "value": "1300"}]}], "sortBy": "Last Modified Date", "descending": true}),
     ];
     for body in queries {
         assert_planner_matches_scan(&data, Entity::Contact, body);
@@ -106,6 +128,8 @@ fn planner_agrees_with_brute_force() {
     let gift_queries = [
         json!({"groups": [{"conditions": [{"parameter": "Gift Id", "operator": "GreaterThan", "value": "501000"}]}], "sortBy": "Gift Id"}),
         json!({"groups": [{"conditions": [{"parameter": "Last Modified Date", "operator": "OnOrAfter", "value": "2025-01-01"}]}], "sortBy": "Last Modified Date", "descending": true}),
+        json!({"sortBy": "Last Modified Date", "descending": true, "includeArchived": true}),
+        json!({"sortBy": "Create Date", "descending": true}),
     ];
     for body in gift_queries {
         assert_planner_matches_scan(&data, Entity::Gift, body);
