@@ -625,6 +625,22 @@ fn visible_count(
     count
 }
 
+/// A record in a sorted answer: its sort key, its id (for ties) and its index.
+type SortEntry = (i64, u64, u64);
+
+/// Record `index`'s [`SortEntry`] if `query` admits it.
+fn sort_entry(data: &VirtuousData, entity: Entity, query: &Query, index: u64) -> Option<SortEntry> {
+    let view = data.view(entity, index);
+    let facts = Facts {
+        data,
+        view: &view,
+        gift: OnceCell::new(),
+    };
+    query
+        .admits(&facts)
+        .then(|| (facts.sort_value(query.sort), view.id, index))
+}
+
 /// Answers `query` for `entity` with `skip`/`take`.
 pub(crate) fn execute(
     data: &VirtuousData,
@@ -657,22 +673,13 @@ pub(crate) fn execute(
         }
     }
     if query.sort != SortKey::Id {
-        let mut keyed: Vec<(i64, u64, u64)> = Vec::new();
-        for index in indices {
-            let view = data.view(entity, index);
-            let facts = Facts {
-                data,
-                view: &view,
-                gift: OnceCell::new(),
-            };
-            if query.admits(&facts) {
-                keyed.push((facts.sort_value(query.sort), view.id, index));
-            }
-        }
+        let mut keyed: Vec<SortEntry> = indices
+            .filter_map(|index| sort_entry(data, entity, query, index))
+            .collect();
         let total = keyed.len() as u64;
         // Keys are unique (ids are), so the order is total: only the first `skip + take` need
         // sorting, which keeps a newest-record query (take 1) linear over a million gifts.
-        let order = |a: &(i64, u64, u64), b: &(i64, u64, u64)| {
+        let order = |a: &SortEntry, b: &SortEntry| {
             if query.descending {
                 b.cmp(a)
             } else {
@@ -751,16 +758,10 @@ fn newest_first(
     let total = visible_count(data, entity, bounds.lo, bounds.hi, query.include_archived);
     let wanted = usize::try_from(skip.saturating_add(take)).unwrap_or(usize::MAX);
     // The best `wanted` seen so far, weakest on top.
-    let mut best: BinaryHeap<Reverse<(i64, u64, u64)>> = BinaryHeap::new();
-    let consider = |best: &mut BinaryHeap<Reverse<(i64, u64, u64)>>, index: u64| {
-        let view = data.view(entity, index);
-        let facts = Facts {
-            data,
-            view: &view,
-            gift: OnceCell::new(),
-        };
-        if query.admits(&facts) {
-            best.push(Reverse((facts.sort_value(query.sort), view.id, index)));
+    let mut best: BinaryHeap<Reverse<SortEntry>> = BinaryHeap::new();
+    let consider = |best: &mut BinaryHeap<Reverse<SortEntry>>, index: u64| {
+        if let Some(entry) = sort_entry(data, entity, query, index) {
+            best.push(Reverse(entry));
             if best.len() > wanted {
                 best.pop();
             }
@@ -791,7 +792,7 @@ fn newest_first(
         }
         consider(&mut best, index);
     }
-    let mut keyed: Vec<(i64, u64, u64)> = best.into_iter().map(|Reverse(k)| k).collect();
+    let mut keyed: Vec<SortEntry> = best.into_iter().map(|Reverse(k)| k).collect();
     keyed.sort_unstable_by(|a, b| b.cmp(a));
     let views = keyed
         .iter()
