@@ -9,50 +9,13 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde::Serialize;
 use serde_json::{Number, Value};
 
+use super::arena::{Builder, Entry, Node, Span, NO_KEY, SHARED_DEPTH};
 use super::{JsonView, Kind};
 
 /// A JSON text that does not parse (serde_json's message, with line and column).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct DocError(String);
-
-/// A run of [`JsonDoc::text`]: one string or key, unescaped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Span {
-    at: u32,
-    len: u32,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub(super) enum Node {
-    Null,
-    Bool(bool),
-    // A number as its three payloads rather than serde_json's `Number` (whose own tag makes a node
-    // 24 bytes instead of 16): nodes are most of a page's memory in flight.
-    PosInt(u64),
-    NegInt(i64),
-    /// Always finite (`Number::from_f64` accepted it).
-    Float(f64),
-    Str(Span),
-    /// `entries[start..start + len]`, keys unused.
-    Array {
-        start: u32,
-        len: u32,
-    },
-    /// `entries[start..start + len]`, in document order (repeated keys included).
-    Object {
-        start: u32,
-        len: u32,
-    },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Entry {
-    pub(super) key: Span,
-    pub(super) node: u32,
-}
-
-pub(super) const NO_KEY: Span = Span { at: 0, len: 0 };
 
 /// A parsed JSON text: every string in one buffer, every value in one node list, every object and
 /// array member in one entry list. It does not keep the bytes it was parsed from. In the records of
@@ -79,15 +42,6 @@ fn next_doc_id() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
-
-/// How many recent objects' keys the builder remembers per depth (a record's children of different
-/// kinds sit at the same depth).
-const REMEMBERED: usize = 8;
-
-/// Keys are shared only between objects this shallow: the records of a page (`[{..}, ..]` or
-/// `{"results": [{..}, ..]}`), whose layouts table specs compare. Deeper objects are small, and
-/// remembering them costs more than it saves.
-pub(super) const SHARED_DEPTH: usize = 2;
 
 /// The keys of one object, in document order, as spans of its document: objects of the same
 /// document with equal layouts have the same keys in the same order, compared without reading the
@@ -123,7 +77,7 @@ impl JsonDoc {
     }
 
     /// [`JsonDoc::parse`] through serde_json's deserializer alone.
-    pub(super) fn parse_by_serde(text: &str) -> Result<Self, DocError> {
+    fn parse_by_serde(text: &str) -> Result<Self, DocError> {
         Self::parse_from(serde_json::Deserializer::from_str(text), text.len())
     }
 
@@ -448,33 +402,8 @@ impl PartialEq for Record {
     }
 }
 
-/// Builds a [`JsonDoc`]; fed by the serde visitor below or by [`super::direct`], which make the
-/// same calls in the same order.
-pub(super) struct Builder {
-    text: String,
-    nodes: Vec<Node>,
-    entries: Vec<Entry>,
-    /// Members of the containers being parsed, innermost last; moved to `entries` as each closes, so
-    /// every container's members are contiguous.
-    pub(super) scratch: Vec<Entry>,
-    /// Per depth, the keys of the objects closed there most recently, most recent first.
-    recent: Vec<Vec<Vec<Span>>>,
-    /// Containers open around the value being read.
-    pub(super) depth: usize,
-}
-
+/// Turning a filled arena into a document: here, because it is the document's type.
 impl Builder {
-    pub(super) fn with_capacity(text: usize, nodes: usize) -> Self {
-        Self {
-            text: String::with_capacity(text),
-            nodes: Vec::with_capacity(nodes),
-            entries: Vec::with_capacity(nodes),
-            scratch: Vec::new(),
-            recent: Vec::new(),
-            depth: 0,
-        }
-    }
-
     /// Reads one value from `d` into a document; the inner `Err` is a document past the 4 GiB that
     /// spans address.
     fn build<'de, D: serde::Deserializer<'de>>(
@@ -497,74 +426,6 @@ impl Builder {
             root,
             id: next_doc_id(),
         })
-    }
-
-    pub(super) fn push(&mut self, node: Node) -> u32 {
-        self.nodes.push(node);
-        (self.nodes.len() - 1) as u32
-    }
-
-    pub(super) fn span(&mut self, s: &str) -> Span {
-        let at = self.text.len() as u32;
-        self.text.push_str(s);
-        Span {
-            at,
-            len: s.len() as u32,
-        }
-    }
-
-    /// The span of key `index` of an object at `depth`: that of the recent object `like` (chosen by
-    /// the first key) if it has the same key there, else `key` stored anew.
-    pub(super) fn key(
-        &mut self,
-        depth: usize,
-        index: usize,
-        like: &mut Option<usize>,
-        key: &str,
-    ) -> Span {
-        if depth > SHARED_DEPTH {
-            return self.span(key);
-        }
-        let same = |text: &str, span: Span| {
-            span.len as usize == key.len()
-                && text.as_bytes()[span.at as usize..][..key.len()] == *key.as_bytes()
-        };
-        let recent = self.recent.get(depth).map_or(&[][..], Vec::as_slice);
-        if index == 0 {
-            *like = recent
-                .iter()
-                .position(|keys| keys.first().is_some_and(|&k| same(&self.text, k)));
-        }
-        if let Some(&span) = like.and_then(|j| recent.get(j)?.get(index)) {
-            if same(&self.text, span) {
-                return span;
-            }
-        }
-        self.span(key)
-    }
-
-    /// Remembers the keys of the object just read at `depth` (members `scratch[mark..]`), as the
-    /// recent object `like` it was read against, or as a new one.
-    pub(super) fn remember(&mut self, depth: usize, mark: usize, like: Option<usize>) {
-        if self.recent.len() <= depth {
-            self.recent.resize_with(depth + 1, Vec::new);
-        }
-        let recent = &mut self.recent[depth];
-        let mut keys = match like {
-            Some(j) if j < recent.len() => recent.remove(j),
-            _ if recent.len() >= REMEMBERED => recent.pop().unwrap_or_default(),
-            _ => Vec::new(),
-        };
-        keys.clear();
-        keys.extend(self.scratch[mark..].iter().map(|e| e.key));
-        recent.insert(0, keys);
-    }
-
-    pub(super) fn close(&mut self, mark: usize) -> (u32, u32) {
-        let start = self.entries.len() as u32;
-        let len = (self.scratch.len() - mark) as u32;
-        self.entries.extend(self.scratch.drain(mark..));
-        (start, len)
     }
 }
 
@@ -852,6 +713,147 @@ pub(super) mod tests {
                 Ok(())
             }
             walk(d.root(), &parsed)?;
+        }
+    }
+
+    mod direct_reader {
+        //! The direct reader against serde_json (here, beside `JsonDoc`, so `direct.rs` stays a leaf).
+        use super::super::super::direct::read;
+        use super::*;
+
+        /// What the direct reader made of `text`, if it answered itself.
+        fn direct(text: &str) -> Option<JsonDoc> {
+            let mut builder = Builder::with_capacity(text.len(), text.len() / 12);
+            let root = read(&mut builder, text)?;
+            builder.finish(root).ok()
+        }
+
+        /// `JsonDoc::parse` (direct reader first) and serde_json alone agree: the same arena, or the
+        /// same error message.
+        fn agrees(text: &str) -> Result<(), TestCaseError> {
+            let ours = JsonDoc::parse(text.as_bytes());
+            let theirs = JsonDoc::parse_by_serde(text);
+            match (&ours, &theirs) {
+                (Ok(a), Ok(b)) => prop_assert!(a == b, "{text:?}"),
+                (Err(a), Err(b)) => prop_assert_eq!(a.to_string(), b.to_string(), "{:?}", text),
+                _ => prop_assert!(false, "{text:?}: {ours:?} vs {theirs:?}"),
+            }
+            if let Some(doc) = direct(text) {
+                prop_assert!(theirs.is_ok_and(|t| t == doc), "{text:?}");
+            }
+            Ok(())
+        }
+
+        /// `text` with every non-ASCII character and every `/` written as a `\u` escape (surrogate pairs
+        /// above the BMP), as some APIs send them.
+        fn escape_non_ascii(text: &str) -> String {
+            let mut out = String::new();
+            for c in text.chars() {
+                if c.is_ascii() && c != '/' {
+                    out.push(c);
+                } else {
+                    for unit in c.encode_utf16(&mut [0; 2]) {
+                        out.push_str(&format!("\\u{unit:04X}"));
+                    }
+                }
+            }
+            out
+        }
+
+        #[test]
+        fn what_apis_send_is_read_directly() {
+            for text in [
+                r#"{"list": [{"id": 1, "amount": 12.5, "note": "a \"b\" \u00e9\ud83d\ude00", "ok": true}]}"#,
+                "[-1, 0, -9223372036854775808, 18446744073709551615, 0.1, -0.0, 123456789012.345]",
+                " [ ] ",
+                "\"\"",
+            ] {
+                let doc = direct(text).unwrap_or_else(|| panic!("{text:?} went to serde_json"));
+                assert!(doc == JsonDoc::parse_by_serde(text).unwrap(), "{text:?}");
+            }
+        }
+
+        #[test]
+        fn what_it_does_not_handle_serde_json_decides() {
+            for text in [
+                "",
+                "   ",
+                "{",
+                "[1,]",
+                "{\"a\":1,}",
+                "{\"a\" 1}",
+                "{1: 2}",
+                "nul",
+                "tru",
+                "1 2",
+                "01",
+                "-",
+                "1.",
+                "1e",
+                ".5",
+                "[1e999]",
+                "[-1e999]",
+                "[1e-999]",
+                "[18446744073709551616]",
+                "[-9223372036854775809]",
+                "[1.0000000000000002, 9007199254740993.0, 1.7976931348623157e308]",
+                "\"\\x\"",
+                "\"\\ud800\"",
+                "\"\\udc00\"",
+                "\"\\ud800\\u0041\"",
+                "\"\\u12\"",
+                "\"a\tb\"",
+                "\"unterminated",
+                "[\"a\" \"b\"]",
+                "{\"a\":1}}",
+            ] {
+                agrees(text).unwrap();
+            }
+            let deep = "[".repeat(200) + &"]".repeat(200);
+            agrees(&deep).unwrap();
+            let just_deep_enough = "[".repeat(127) + &"]".repeat(127);
+            agrees(&just_deep_enough).unwrap();
+            assert!(direct(&deep).is_none());
+        }
+
+        proptest! {
+            /// Any document, compact, pretty or with its non-ASCII text escaped, is read directly into the
+            /// arena serde_json builds.
+            #[test]
+            fn any_document_reads_as_by_serde(value in any_json(), form in 0..3u8) {
+                let text = match form {
+                    0 => serde_json::to_string(&value).unwrap(),
+                    1 => serde_json::to_string_pretty(&value).unwrap(),
+                    _ => escape_non_ascii(&serde_json::to_string(&value).unwrap()),
+                };
+                prop_assert!(direct(&text).is_some(), "{:?} went to serde_json", text);
+                agrees(&text)?;
+            }
+
+            /// Numbers of every shape read as serde_json reads them, or fail as it fails.
+            #[test]
+            fn any_number_reads_as_by_serde(
+                number in "-?(0|[1-9][0-9]{0,24})(\\.[0-9]{1,20})?([eE][+-]?[0-9]{1,3})?"
+            ) {
+                agrees(&format!("[{number}]"))?;
+                agrees(&number)?;
+            }
+
+            /// A document with one byte dropped, replaced or inserted reads as serde_json reads it, or
+            /// fails with its message.
+            #[test]
+            fn damaged_documents_agree(value in any_json(), at in any::<prop::sample::Index>(), byte in prop::sample::select(b"{}[]\",:\\ 0-.eu\tnx".to_vec()), how in 0..3u8) {
+                let mut bytes = serde_json::to_vec(&value).unwrap();
+                let i = at.index(bytes.len() + 1);
+                match how {
+                    0 if i < bytes.len() => { bytes.remove(i); }
+                    1 if i < bytes.len() => bytes[i] = byte,
+                    _ => bytes.insert(i, byte),
+                }
+                if let Ok(text) = std::str::from_utf8(&bytes) {
+                    agrees(text)?;
+                }
+            }
         }
     }
 }

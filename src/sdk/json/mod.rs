@@ -11,6 +11,7 @@
 //! [`JsonRef`], with identical answers (a property test in `doc.rs` checks it over random documents),
 //! so one reader implementation serves both.
 
+mod arena;
 mod direct;
 mod doc;
 mod split;
