@@ -255,7 +255,7 @@ impl From<Cow<'static, str>> for ColumnName {
 /// A plain vector, not a map: rows are small, built once and encoded once, and the wire format is a
 /// sequence of entries anyway. Setting a column twice keeps both; the last one wins at the destination.
 ///
-/// A dropped row's column vector is kept for the next row of this thread (see [`SPARE_ROWS`]): a
+/// A dropped row's column vector is kept for the next row of this thread (at most eight per thread): a
 /// row of thirty columns is 1.7 KB, past the allocator's per-thread cache, and allocating it afresh
 /// for every record cost more than building its values.
 #[derive(Debug, Clone, Default, PartialEq)]
